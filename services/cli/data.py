@@ -1,0 +1,151 @@
+"""`tuneloop data ...`: ingest, append, show, list, export and report datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from google.protobuf.json_format import MessageToDict
+
+from tuneloop.cli.output import console, counts_table, emit, errors_to_exit
+from tuneloop.client import Client
+from tuneloop.core.names import split_ref
+
+app = typer.Typer(help="Prepare and version labeled datasets.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+AddressOpt = Annotated[str | None, typer.Option("--address", help="Server HOST:PORT (env TUNELOOP_ADDRESS).")]
+
+
+def version_dict(v) -> dict:
+    return {
+        "dataset": v.dataset, "version": v.version, "parent": v.parent or None,
+        "rows_in": v.rows_in, "rows_out": v.rows_out, "dropped": dict(sorted(v.dropped.items())),
+        "splits": {s: v.splits.get(s, 0) for s in ("train", "validation", "test")},
+        "labels": dict(sorted(v.labels.items())),
+    }
+
+
+def render_version(obj: dict) -> None:
+    parent = f" (parent {obj['parent']})" if obj.get("parent") else ""
+    console.print(f"[bold]{obj['dataset']}@{obj['version']}[/bold]{parent}: "
+                  f"{obj['rows_in']:,} rows in, {obj['rows_out']:,} rows in the version")
+    if obj.get("created") is False:
+        console.print("[yellow]no new rows: the dataset is unchanged[/yellow]")
+    console.print(counts_table("dropped", obj["dropped"] or {"(none)": 0}, "reason"))
+    console.print(counts_table("splits", obj["splits"], "split"))
+    console.print(counts_table("labels", obj["labels"], "label"))
+
+
+PrepOpts = dict
+
+
+def _prep_options(text_column, label_column, fmt, seed, casefold_labels, fill_label, conflict_policy,
+                  near_dedupe, near_threshold) -> PrepOpts:
+    return dict(text_column=text_column, label_column=label_column, format=fmt or "", seed=seed,
+                casefold_labels=casefold_labels, fill_label=fill_label or "", conflict_policy=conflict_policy,
+                near_dedupe=near_dedupe, near_threshold=near_threshold)
+
+
+@app.command()
+def ingest(
+    path: Path,
+    dataset: Annotated[str, typer.Option(help="Name of the new dataset.")],
+    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
+    label_column: Annotated[str, typer.Option(help="Column holding the label.")] = "label",
+    fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet (default: from suffix).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+    casefold_labels: Annotated[bool, typer.Option(help="Lower-case labels.")] = False,
+    fill_label: Annotated[str | None, typer.Option(help="Label for rows missing one (default: drop).")] = None,
+    conflict_policy: Annotated[str, typer.Option(help="majority or drop_all.")] = "majority",
+    near_dedupe: Annotated[bool, typer.Option(help="Also drop near-duplicates (MinHash).")] = False,
+    near_threshold: Annotated[float, typer.Option(help="Jaccard threshold for near-duplicates.")] = 0.9,
+    address: AddressOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Upload a CSV/JSONL/Parquet file and prepare it as a new dataset."""
+    with errors_to_exit(), Client(address) as client:
+        opts = _prep_options(text_column, label_column, fmt, seed, casefold_labels, fill_label,
+                             conflict_policy, near_dedupe, near_threshold)
+        emit(version_dict(client.dataprep.ingest(path, dataset=dataset, **opts)), as_json, render_version)
+
+
+@app.command()
+def append(
+    path: Path,
+    dataset: Annotated[str, typer.Option(help="Dataset to add rows to.")],
+    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
+    label_column: Annotated[str, typer.Option(help="Column holding the label.")] = "label",
+    fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet (default: from suffix).")] = None,
+    fill_label: Annotated[str | None, typer.Option(help="Label for rows missing one (default: drop).")] = None,
+    address: AddressOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a file's rows to a dataset as a new version; old rows keep their split."""
+    with errors_to_exit(), Client(address) as client:
+        resp = client.dataprep.append(path, dataset=dataset, text_column=text_column, label_column=label_column,
+                                      format=fmt or "", fill_label=fill_label or "")
+        obj = version_dict(resp.version) | {"rows_in": resp.rows_in, "dropped": dict(sorted(resp.dropped.items())),
+                                            "created": resp.created}
+        emit(obj, as_json, render_version)
+
+
+@app.command()
+def show(ref: Annotated[str, typer.Argument(help="NAME[@VERSION]")], address: AddressOpt = None,
+         as_json: JsonOpt = False) -> None:
+    """Show a version (the latest when none is given)."""
+    name, version = split_ref(ref)
+    with errors_to_exit(), Client(address) as client:
+        emit(version_dict(client.dataprep.get_version(name, version)), as_json, render_version)
+
+
+@app.command("list")
+def list_(address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+    """List datasets with their latest version."""
+    with errors_to_exit(), Client(address) as client:
+        items = [{"name": d.name, "latest_version": d.latest_version, "versions": d.version_count}
+                 for d in client.dataprep.list_datasets()]
+    emit({"datasets": items}, as_json,
+         lambda o: console.print(counts_table("datasets", {d["name"]: d["latest_version"] for d in o["datasets"]},
+                                              "dataset", "latest")))
+
+
+@app.command()
+def versions(name: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+    """List every version of a dataset, oldest first."""
+    with errors_to_exit(), Client(address) as client:
+        items = [version_dict(v) for v in client.dataprep.list_versions(name)]
+    emit({"versions": items}, as_json,
+         lambda o: console.print(counts_table(name, {v["version"]: v["rows_out"] for v in o["versions"]}, "version")))
+
+
+@app.command()
+def report(ref: Annotated[str, typer.Argument(help="NAME[@VERSION]")], address: AddressOpt = None,
+           as_json: JsonOpt = False) -> None:
+    """The full preparation report: per-split labels, lengths, conflicts, drift."""
+    name, version = split_ref(ref)
+    with errors_to_exit(), Client(address) as client:
+        rep = client.dataprep.report(name, version)
+    obj = version_dict(rep.version) | MessageToDict(rep, preserving_proto_field_name=True,
+                                                    always_print_fields_with_no_presence=True)
+    obj.pop("version")
+    obj["version"] = rep.version.version
+    emit(obj, as_json, lambda o: console.print_json(data=o))
+
+
+@app.command()
+def export(
+    ref: Annotated[str, typer.Argument(help="NAME[@VERSION]")],
+    split: Annotated[str, typer.Option(help="train, validation, test or dropped.")],
+    output: Annotated[Path, typer.Option(help="JSONL file to write.")],
+    address: AddressOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write one split as JSONL, one {"text", "label"} object a line."""
+    name, version = split_ref(ref)
+    with errors_to_exit(), Client(address) as client:
+        version = client.dataprep.get_version(name, version).version
+        n = client.dataprep.export(name, version, split, output)
+    emit({"dataset": name, "version": version, "split": split, "rows": n, "output": str(output)},
+         as_json, lambda o: console.print(f"wrote {o['rows']:,} rows to {o['output']}"))

@@ -1,0 +1,159 @@
+"""A small typed Python client for tuneloop's services, over the generated stubs.
+
+    from tuneloop.client import Client
+    with Client("127.0.0.1:50051") as c:
+        version = c.dataprep.ingest("data.csv", dataset="news")
+
+Errors surface as `grpc.RpcError` with the server's status code and message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+
+from tuneloop.core.settings import ClientSettings
+from tuneloop.v1 import dataprep_pb2, dataprep_pb2_grpc
+
+CHUNK = 1 << 20
+_FORMATS = {"csv": dataprep_pb2.FILE_FORMAT_CSV, "jsonl": dataprep_pb2.FILE_FORMAT_JSONL,
+            "parquet": dataprep_pb2.FILE_FORMAT_PARQUET}
+_POLICIES = {"majority": dataprep_pb2.CONFLICT_POLICY_MAJORITY, "drop_all": dataprep_pb2.CONFLICT_POLICY_DROP_ALL}
+
+
+def _channel(address: str, settings: ClientSettings) -> grpc.Channel:
+    opts = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    if settings.tls_ca_file is None:
+        return grpc.insecure_channel(address, options=opts)
+    creds = grpc.ssl_channel_credentials(root_certificates=settings.tls_ca_file.read_bytes())
+    return grpc.secure_channel(address, creds, options=opts)
+
+
+class _Service:
+    def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
+        self.metadata = [("authorization", f"Bearer {token}")] if token else []
+        self.timeout = timeout
+
+
+class DataprepClient(_Service):
+    def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
+        super().__init__(channel, token, timeout)
+        self.stub = dataprep_pb2_grpc.DataprepServiceStub(channel)
+
+    @staticmethod
+    def _upload(message: type, path: Path, dataset: str, options: dataprep_pb2.PrepareOptions) -> Iterator:
+        """The upload stream: a header, then the file in CHUNK-sized pieces read as they are sent."""
+        yield message(header=dataprep_pb2.IngestHeader(dataset=dataset, options=options))
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                yield message(chunk=chunk)
+
+    @staticmethod
+    def options(path: str | Path, *, text_column: str = "", label_column: str = "", format: str = "",
+                seed: int = 0, casefold_labels: bool = False, fill_label: str = "", conflict_policy: str = "",
+                near_dedupe: bool = False, near_threshold: float = 0.0, train_fraction: float = 0.0,
+                validation_fraction: float = 0.0) -> dataprep_pb2.PrepareOptions:
+        """Build PrepareOptions; empty/zero values mean the server's defaults."""
+        return dataprep_pb2.PrepareOptions(
+            text_column=text_column, label_column=label_column, format=_FORMATS.get(format.lower(), 0),
+            filename=Path(path).name, seed=seed, casefold_labels=casefold_labels, fill_label=fill_label,
+            conflict_policy=_POLICIES.get(conflict_policy, 0), near_dedupe=near_dedupe,
+            near_threshold=near_threshold, train_fraction=train_fraction, validation_fraction=validation_fraction,
+        )
+
+    def ingest(self, path: str | Path, *, dataset: str, **options) -> dataprep_pb2.DatasetVersion:
+        """Stream `path` to the server in 1 MiB chunks and prepare it as a new dataset."""
+        path = Path(path)
+        stream = self._upload(dataprep_pb2.IngestRequest, path, dataset, self.options(path, **options))
+        return self.stub.Ingest(stream, metadata=self.metadata, timeout=self.timeout).version
+
+    def append(self, path: str | Path, *, dataset: str, **options) -> dataprep_pb2.AppendResponse:
+        path = Path(path)
+        stream = self._upload(dataprep_pb2.AppendRequest, path, dataset, self.options(path, **options))
+        return self.stub.Append(stream, metadata=self.metadata, timeout=self.timeout)
+
+    def get_dataset(self, name: str) -> dataprep_pb2.Dataset:
+        return self.stub.GetDataset(dataprep_pb2.GetDatasetRequest(name=name), metadata=self.metadata,
+                                    timeout=self.timeout).dataset
+
+    def list_datasets(self) -> list[dataprep_pb2.Dataset]:
+        out, token = [], ""
+        while True:
+            resp = self.stub.ListDatasets(dataprep_pb2.ListDatasetsRequest(page={"page_token": token}),
+                                          metadata=self.metadata, timeout=self.timeout)
+            out += resp.datasets
+            token = resp.next_page_token
+            if not token:
+                return out
+
+    def get_version(self, dataset: str, version: str = "") -> dataprep_pb2.DatasetVersion:
+        req = dataprep_pb2.GetVersionRequest(dataset=dataset, version=version)
+        return self.stub.GetVersion(req, metadata=self.metadata, timeout=self.timeout).version
+
+    def list_versions(self, dataset: str) -> list[dataprep_pb2.DatasetVersion]:
+        out, token = [], ""
+        while True:
+            req = dataprep_pb2.ListVersionsRequest(dataset=dataset, page={"page_token": token})
+            resp = self.stub.ListVersions(req, metadata=self.metadata, timeout=self.timeout)
+            out += resp.versions
+            token = resp.next_page_token
+            if not token:
+                return out
+
+    def read_split(self, dataset: str, version: str = "", split: str = "train",
+                   batch_size: int = 0) -> Iterator[dataprep_pb2.Row]:
+        req = dataprep_pb2.ReadSplitRequest(dataset=dataset, version=version, split=split, batch_size=batch_size)
+        for batch in self.stub.ReadSplit(req, metadata=self.metadata, timeout=self.timeout):
+            yield from batch.rows
+
+    def report(self, dataset: str, version: str = "") -> dataprep_pb2.GetReportResponse:
+        req = dataprep_pb2.GetReportRequest(dataset=dataset, version=version)
+        return self.stub.GetReport(req, metadata=self.metadata, timeout=self.timeout)
+
+    def export(self, dataset: str, version: str, split: str, output: str | Path) -> int:
+        """Write a split as JSONL (`{"text", "label"}` a line); returns the row count.
+
+        The file appears only when the whole split was read: a failed read leaves nothing."""
+        output = Path(output)
+        partial = output.with_name(f".{output.name}.partial")
+        n = 0
+        try:
+            with partial.open("w", encoding="utf-8") as fh:
+                for row in self.read_split(dataset, version, split):
+                    fh.write(json.dumps({"text": row.text, "label": row.label}, ensure_ascii=False) + "\n")
+                    n += 1
+            partial.replace(output)
+        finally:
+            partial.unlink(missing_ok=True)
+        return n
+
+
+class Client:
+    """Clients of every service; addresses from arguments, else ClientSettings (TUNELOOP_*)."""
+
+    def __init__(self, address: str | None = None, *, token: str | None = None,
+                 settings: ClientSettings | None = None, timeout: float | None = None) -> None:
+        settings = settings or ClientSettings()
+        if address:
+            settings = settings.model_copy(update={"address": address, "dataprep_address": None})
+        token = token or settings.auth_token
+        self._channels: list[grpc.Channel] = []
+        self.dataprep = DataprepClient(self._open(settings.address_for("dataprep"), settings), token, timeout)
+
+    def _open(self, address: str, settings: ClientSettings) -> grpc.Channel:
+        channel = _channel(address, settings)
+        self._channels.append(channel)
+        return channel
+
+    def close(self) -> None:
+        for channel in self._channels:
+            channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,54 @@
+"""The SQL metadata store: an engine on SQLite (embedded) or PostgreSQL, migrated by Alembic.
+
+`open_database(url)` creates the engine, brings the schema to the newest Alembic
+revision and returns it. SQLite gets WAL and a busy timeout so several threads of one
+process (and a CLI beside a server) can share the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for `url`; the SQLite file's folder is created when missing."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def alembic_config(engine: sa.Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Upgrade the schema of `engine`'s database to `revision`."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+def open_database(url: str) -> sa.Engine:
+    engine = create_engine(url)
+    migrate(engine)
+    return engine

@@ -1,0 +1,1 @@
+"""Alembic migrations of tuneloop's SQL schema (see core/schema.py)."""

@@ -1,0 +1,83 @@
+"""Typed settings, read from `TUNELOOP_*` environment variables and overridden by CLI flags.
+
+`ServerSettings` holds what every service shares (where it listens, where it stores
+things, TLS and auth); each service adds its own object with its own prefix, e.g.
+`DataprepSettings` reads `TUNELOOP_DATAPREP_*`. Every field is documented by its
+`description`, which `tuneloop settings` prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServerSettings(BaseSettings):
+    """How a tuneloop process listens and where it keeps its state."""
+
+    model_config = SettingsConfigDict(env_prefix="TUNELOOP_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path.home() / ".tuneloop",
+        description="Folder for the embedded defaults: the SQLite file and local artifacts.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata database; default sqlite:///<data_dir>/tuneloop.db. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db",
+    )
+    artifact_url: str | None = Field(
+        default=None,
+        description="Folder or fsspec URL (s3://, gs://, file://) for artifacts; default <data_dir>/artifacts.",
+    )
+    address: str = Field(default="127.0.0.1:50051", description="gRPC bind address HOST:PORT.")
+    metrics_port: int | None = Field(
+        default=None, description="Port of the Prometheus /metrics endpoint; unset disables it."
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Bind host of the metrics endpoint.")
+    workers: int = Field(default=8, ge=1, le=256, description="gRPC worker threads.")
+    max_message_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Largest gRPC message accepted or sent."
+    )
+    tls_cert_file: Path | None = Field(default=None, description="PEM certificate; with the key, enables TLS.")
+    tls_key_file: Path | None = Field(default=None, description="PEM private key for TLS.")
+    auth_token: str | None = Field(
+        default=None, description="When set, every call must send `authorization: Bearer <token>`."
+    )
+    shutdown_grace_seconds: float = Field(
+        default=10.0, ge=0, description="How long in-flight calls may finish after SIGTERM."
+    )
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'tuneloop.db'}"
+
+    def resolved_artifact_url(self) -> str:
+        return self.artifact_url or str(self.data_dir / "artifacts")
+
+
+class DataprepSettings(BaseSettings):
+    """Limits and defaults of the dataprep service."""
+
+    model_config = SettingsConfigDict(env_prefix="TUNELOOP_DATAPREP_", extra="ignore")
+
+    max_upload_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="Largest file accepted by ingest/append (RESOURCE_EXHAUSTED beyond)."
+    )
+    read_batch_rows: int = Field(default=1000, ge=1, le=100_000, description="Default rows per ReadSplit message.")
+    near_num_perm: int = Field(default=64, ge=16, le=512, description="MinHash permutations for near-dup removal.")
+
+
+class ClientSettings(BaseSettings):
+    """Where the CLI and the Python client find the services."""
+
+    model_config = SettingsConfigDict(env_prefix="TUNELOOP_", extra="ignore")
+
+    address: str = Field(default="127.0.0.1:50051", description="Address of every service unless overridden.")
+    dataprep_address: str | None = Field(default=None, description="Address of dataprep, if it runs apart.")
+    auth_token: str | None = Field(default=None, description="Bearer token sent with every call.")
+    tls_ca_file: Path | None = Field(default=None, description="PEM CA bundle; when set the client uses TLS.")
+
+    def address_for(self, service: str) -> str:
+        return getattr(self, f"{service}_address", None) or self.address

@@ -1,0 +1,143 @@
+"""The dataprep use cases, free of gRPC: ingest, append, look up, read back.
+
+A version's identity is the sha256 of its settings and its rows (text, label, split,
+in stored order); its id is the first 12 hex digits. Appending a file that adds no
+new row creates no version: the parent is returned with what the file's rows became.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from tuneloop.core.errors import AlreadyExists, InvalidArgument
+from tuneloop.core.names import check_name
+from tuneloop.core.settings import DataprepSettings
+from tuneloop.dataprep import metrics
+from tuneloop.dataprep.clean import dedupe_key
+from tuneloop.dataprep.formats import read_table
+from tuneloop.dataprep.options import PrepareOptions
+from tuneloop.dataprep.pipeline import Prepared, prepare
+from tuneloop.dataprep.report import build_report
+from tuneloop.dataprep.split import SPLITS
+from tuneloop.dataprep.store import FILES, DatasetRecord, DatasetStore, VersionRecord
+
+ID_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    version: VersionRecord
+    created: bool  # False when the file added no new row
+    rows_in: int
+    dropped: dict[str, int]
+
+
+def content_hash(rows: pl.DataFrame, settings: dict) -> str:
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for split in SPLITS:
+        part = rows.filter(pl.col("split") == split)
+        digest.update(f"\x1d{split}\x1d".encode())
+        if part.height:
+            lines = part.select(pl.concat_str("text", "label", separator="\x1f")).to_series()
+            digest.update(lines.str.join("\x1e").item().encode())
+    return digest.hexdigest()
+
+
+class DataprepCore:
+    def __init__(self, store: DatasetStore, settings: DataprepSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+
+    # -- writes ------------------------------------------------------------------------
+    def ingest(self, dataset: str, path: Path, options: PrepareOptions) -> VersionRecord:
+        check_name(dataset, what="dataset name")
+        with self._locks[dataset], metrics.INGEST_SECONDS.labels("ingest").time():
+            if self.store.dataset_exists(dataset):
+                raise AlreadyExists(f"dataset {dataset!r} already exists; use append to add rows")
+            raw = read_table(path, options)
+            prepared = self._prepare(raw, options)
+            return self._save(dataset, prepared.new_rows, prepared, parent=None, parent_rows=None,
+                              rows_in=raw.height, options=options)
+
+    def append(self, dataset: str, path: Path, options: PrepareOptions) -> AppendResult:
+        check_name(dataset, what="dataset name")
+        with self._locks[dataset], metrics.INGEST_SECONDS.labels("append").time():
+            parent = self.store.get_version(dataset)
+            inherited = PrepareOptions(**{
+                **parent.report["options"],
+                **options.model_dump(include={"text_column", "label_column", "format", "filename", "fill_label"}),
+            })
+            raw = read_table(path, inherited)
+            existing = self.rows(parent)
+            prepared = self._prepare(raw, inherited, existing=existing)
+            if prepared.new_rows.height == 0:
+                return AppendResult(parent, False, raw.height, prepared.dropped_counts())
+            rows = pl.concat([existing.drop("key"), prepared.new_rows.select("text", "label", "split")])
+            record = self._save(dataset, rows, prepared, parent=parent, parent_rows=existing,
+                                rows_in=raw.height, options=inherited)
+            return AppendResult(record, True, raw.height, prepared.dropped_counts())
+
+    def _prepare(self, raw: pl.DataFrame, options: PrepareOptions, existing: pl.DataFrame | None = None) -> Prepared:
+        prepared = prepare(raw, options, existing=existing, near_num_perm=self.settings.near_num_perm)
+        metrics.record_prepared(raw.height, prepared.dropped_counts())
+        if existing is None and prepared.new_rows.height == 0:
+            raise InvalidArgument(f"no rows left after preparation; dropped: {prepared.dropped_counts()}")
+        return prepared
+
+    def _save(self, dataset: str, rows: pl.DataFrame, prepared: Prepared, *, parent: VersionRecord | None,
+              parent_rows: pl.DataFrame | None, rows_in: int, options: PrepareOptions) -> VersionRecord:
+        rows = rows.select("text", "label", "split")
+        settings = options.split_settings()
+        digest = content_hash(rows, settings)
+        report = build_report(
+            rows=rows, new_rows=prepared.new_rows, parent_rows=parent_rows, rows_in=rows_in,
+            dropped=prepared.dropped_counts(), label_conflicts=prepared.label_conflicts,
+            filled_labels=prepared.filled_labels, options=options.model_dump(mode="json"),
+        )
+        version = digest[:ID_LENGTH]
+        record = VersionRecord(
+            dataset=dataset, version=version, sequence=(parent.sequence + 1) if parent else 1,
+            parent=parent.version if parent else None, content_hash=digest, rows_in=rows_in,
+            rows_out=rows.height, report=report, location=f"datasets/{dataset}/{version}",
+            created_at=datetime.now(UTC),
+        )
+        files = {s: rows.filter(pl.col("split") == s).select("text", "label") for s in SPLITS}
+        files["dropped"] = prepared.dropped.select("row", "text", "label", "reason")
+        self.store.save(record, files, new_dataset=parent is None)
+        metrics.VERSIONS_CREATED.inc()
+        return record
+
+    # -- reads -------------------------------------------------------------------------
+    def get_dataset(self, name: str) -> DatasetRecord:
+        return self.store.get_dataset(name)
+
+    def list_datasets(self, *, limit: int, offset: int) -> list[DatasetRecord]:
+        return self.store.list_datasets(limit=limit, offset=offset)
+
+    def get_version(self, dataset: str, version: str = "") -> VersionRecord:
+        return self.store.get_version(dataset, version)
+
+    def list_versions(self, dataset: str, *, limit: int, offset: int) -> list[VersionRecord]:
+        return self.store.list_versions(dataset, limit=limit, offset=offset)
+
+    def rows(self, record: VersionRecord) -> pl.DataFrame:
+        """Every row of a version: text, label, split, key."""
+        parts = [self.store.read_frame(record, s).with_columns(split=pl.lit(s)) for s in SPLITS]
+        return pl.concat(parts).with_columns(key=dedupe_key(pl.col("text")))
+
+    def read_split(self, dataset: str, version: str, split: str, batch_rows: int = 0) -> Iterator[dict[str, list]]:
+        """Batches of one split (or `dropped`) of a version, as column dicts."""
+        if split not in FILES:
+            raise InvalidArgument(f"unknown split {split!r}: use one of {', '.join(FILES)}")
+        record = self.get_version(dataset, version)
+        return self.store.iter_batches(record, split, batch_rows or self.settings.read_batch_rows)

@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC code for protos/tuneloop/v1 (see scripts/gen_protos.py)."""
