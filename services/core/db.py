@@ -48,6 +48,11 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def downgrade(engine: sa.Engine, revision: str) -> None:
+    """Downgrade the schema of `engine`'s database to `revision` ("base" drops everything)."""
+    command.downgrade(alembic_config(engine), revision)
+
+
 def open_database(url: str) -> sa.Engine:
     engine = create_engine(url)
     migrate(engine)

@@ -42,12 +42,15 @@ def dedupe_key(text: pl.Expr) -> pl.Expr:
 
 
 def clean_frame(frame: pl.DataFrame, options: PrepareOptions) -> pl.DataFrame:
-    """Clean `text` and `label`, add `key`; fill missing labels when the options say so."""
-    label = clean_label(pl.col("label"), casefold=options.casefold_labels)
-    if options.fill_label is not None:
-        label = label.fill_null(pl.lit(options.fill_label))
-    return frame.with_columns(
+    """Clean `text` and `label`, add `key`; fill missing labels when the options say so
+    (`label_filled` marks the rows that got the fill label)."""
+    cleaned = frame.with_columns(
         text=clean_text(pl.col("text")),
-        label=label,
-        label_filled=pl.col("label").is_null() if options.fill_label is not None else pl.lit(False),
-    ).with_columns(key=dedupe_key(pl.col("text")))
+        label=clean_label(pl.col("label"), casefold=options.casefold_labels),
+    )
+    fill = options.fill_label
+    cleaned = cleaned.with_columns(
+        label_filled=pl.col("label").is_null() & pl.lit(fill is not None),
+        label=pl.col("label").fill_null(pl.lit(fill)) if fill is not None else pl.col("label"),
+    )
+    return cleaned.with_columns(key=dedupe_key(pl.col("text")))

@@ -1,0 +1,97 @@
+"""Shared fixtures: SQL engines on SQLite and the real PostgreSQL, and a real gRPC server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tuneloop.app import start
+from tuneloop.client import Client
+from tuneloop.core.db import open_database
+from tuneloop.core.settings import ServerSettings
+
+PG_URL = os.environ.get("TUNELOOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_engine(schema: str) -> sa.Engine:
+    admin = sa.create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} is required: {exc}")
+    finally:
+        admin.dispose()
+    return open_database(f"{PG_URL}?options=-csearch_path%3D{schema}")
+
+
+def _drop_schema(schema: str) -> None:
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:
+    """A migrated, empty database URL: a SQLite file, or a fresh schema on the real PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'meta.db'}"
+        open_database(url).dispose()
+        yield url
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    _pg_engine(schema).dispose()
+    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    _drop_schema(schema)
+
+
+@pytest.fixture
+def engine(db_url) -> sa.Engine:
+    eng = open_database(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Start real servers on loopback (port 0); every one is stopped at teardown."""
+    servers = []
+
+    def make(**overrides):
+        settings = ServerSettings(data_dir=tmp_path / "state", address="127.0.0.1:0", shutdown_grace_seconds=1,
+                                  **overrides)
+        server = start(settings)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(server_factory):
+    return server_factory()
+
+
+@pytest.fixture
+def client(server):
+    with Client(f"127.0.0.1:{server.port}", timeout=120) as c:
+        yield c
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def labeled_rows(n: int, labels: tuple[str, ...] = ("a", "b", "c"), prefix: str = "row") -> list[dict]:
+    """n distinct texts, labels round-robin."""
+    return [{"text": f"{prefix} number {i} about {labels[i % len(labels)]}", "label": labels[i % len(labels)]}
+            for i in range(n)]

@@ -1,0 +1,117 @@
+"""The shared bootstrap on a real server: health, auth, TLS, metrics by status code, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tuneloop.client import Client
+from tuneloop.core.settings import ClientSettings
+
+
+def _health(port: int, service: str = "", creds=None) -> int:
+    target = f"127.0.0.1:{port}"
+    channel = grpc.secure_channel(target, creds) if creds else grpc.insecure_channel(target)
+    with channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status
+
+
+def test_health_reports_serving_per_service(server):
+    assert _health(server.port) == health_pb2.HealthCheckResponse.SERVING
+    assert _health(server.port, "tuneloop.v1.DataprepService") == health_pb2.HealthCheckResponse.SERVING
+    with pytest.raises(grpc.RpcError) as err:
+        _health(server.port, "tuneloop.v1.NoSuchService")
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_token_is_required_when_configured(server_factory):
+    server = server_factory(auth_token="s3cret")
+    with Client(f"127.0.0.1:{server.port}") as anonymous, pytest.raises(grpc.RpcError) as err:
+        anonymous.dataprep.list_datasets()
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with Client(f"127.0.0.1:{server.port}", token="wrong") as wrong, pytest.raises(grpc.RpcError) as err:
+        wrong.dataprep.list_datasets()
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with Client(f"127.0.0.1:{server.port}", token="s3cret") as good:
+        assert good.dataprep.list_datasets() == []
+    assert _health(server.port) == health_pb2.HealthCheckResponse.SERVING  # probes need no token
+
+
+def test_tls(server_factory, tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )
+    server = server_factory(tls_cert_file=cert, tls_key_file=key)
+    settings = ClientSettings(tls_ca_file=cert)
+    with Client(f"127.0.0.1:{server.port}", settings=settings, timeout=10) as c:
+        assert c.dataprep.list_datasets() == []
+    with Client(f"127.0.0.1:{server.port}", timeout=5) as plain, pytest.raises(grpc.RpcError) as err:
+        plain.dataprep.list_datasets()
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def _metric(port: int, line_start: str) -> float:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    values = [float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(line_start)]
+    return sum(values)
+
+
+def test_metrics_count_calls_by_status_code(server_factory):
+    server = server_factory(metrics_port=0)
+    ok = 'tuneloop_grpc_requests_total{code="OK",method="ListDatasets",service="DataprepService"}'
+    nf = 'tuneloop_grpc_requests_total{code="NOT_FOUND",method="GetDataset",service="DataprepService"}'
+    before_ok, before_nf = _metric(server.metrics_port, ok), _metric(server.metrics_port, nf)
+    with Client(f"127.0.0.1:{server.port}") as c:
+        c.dataprep.list_datasets()
+        c.dataprep.list_datasets()
+        with pytest.raises(grpc.RpcError):
+            c.dataprep.get_dataset("missing")
+    assert _metric(server.metrics_port, ok) == before_ok + 2
+    assert _metric(server.metrics_port, nf) == before_nf + 1
+    count = 'tuneloop_grpc_request_duration_seconds_count{method="ListDatasets",service="DataprepService"}'
+    assert _metric(server.metrics_port, count) >= 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", [["serve", "dataprep"], ["up"]])
+def test_server_stops_gracefully_on_sigterm(tmp_path, command):
+    port = _free_port()
+    env = {**os.environ, "TUNELOOP_SHUTDOWN_GRACE_SECONDS": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tuneloop.cli", *command, "--data-dir", str(tmp_path),
+         "--address", f"127.0.0.1:{port}"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert _health(port) == health_pb2.HealthCheckResponse.SERVING
+                break
+            except grpc.RpcError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "server did not start within 60 s"
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

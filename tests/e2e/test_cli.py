@@ -1,0 +1,75 @@
+"""The `tuneloop` command end to end, as a user runs it, against a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import labeled_rows, write_jsonl
+
+KEYS = {"dataset", "version", "parent", "rows_in", "rows_out", "dropped", "splits", "labels"}
+
+
+@pytest.fixture
+def cli(server):
+    env = {**os.environ, "TUNELOOP_ADDRESS": f"127.0.0.1:{server.port}", "COLUMNS": "120"}
+
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "tuneloop.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+        if ok:
+            assert proc.returncode == 0, proc.stderr
+        return proc
+
+    return run
+
+
+def test_ingest_append_show_export(cli, tmp_path):
+    rows = labeled_rows(100) + [{"text": "Row number 0 about a!", "label": "a"}, {"text": "x", "label": None}]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    first = json.loads(cli("data", "ingest", str(path), "--dataset", "news", "--seed", "3", "--json").stdout)
+    assert set(first) == KEYS
+    assert first["rows_in"] == 102 and first["rows_out"] == 100 and first["parent"] is None
+    assert first["dropped"] == {"duplicate_normalized": 1, "missing_label": 1}
+    assert sum(first["splits"].values()) == 100 and first["labels"] == {"a": 34, "b": 33, "c": 33}
+
+    more = write_jsonl(tmp_path / "more.jsonl", labeled_rows(20, prefix="extra"))
+    second = json.loads(cli("data", "append", str(more), "--dataset", "news", "--json").stdout)
+    assert KEYS <= set(second) and second["parent"] == first["version"] and second["rows_out"] == 120
+
+    shown = json.loads(cli("data", "show", f"news@{first['version']}", "--json").stdout)
+    assert shown == first
+    latest = json.loads(cli("data", "show", "news", "--json").stdout)
+    assert latest["version"] == second["version"]
+
+    out = tmp_path / "test.jsonl"
+    exported = json.loads(cli("data", "export", "news", "--split", "test", "--output", str(out), "--json").stdout)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == exported["rows"] == second["splits"]["test"]
+    assert all(set(line) == {"text", "label"} for line in lines)
+
+    human = cli("data", "show", "news")
+    assert second["version"] in human.stdout and "validation" in human.stdout
+
+
+def test_errors_go_to_stderr_with_nonzero_exit(cli, tmp_path):
+    proc = cli("data", "show", "missing", "--json", ok=False)
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert "NOT_FOUND" in proc.stderr and "dataset 'missing' not found" in proc.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("body\nx\n")
+    proc = cli("data", "ingest", str(bad), "--dataset", "d", "--json", ok=False)
+    assert proc.returncode == 2 and "INVALID_ARGUMENT" in proc.stderr and "missing column" in proc.stderr
+    proc = cli("data", "export", "missing", "--split", "test", "--output", str(tmp_path / "o.jsonl"), ok=False)
+    assert proc.returncode != 0 and not (tmp_path / "o.jsonl").exists()
+
+
+def test_demo_runs_to_its_end(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "tuneloop.cli", "demo", "--data-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
+    assert proc.returncode == 0, proc.stderr
+    assert "append the other half" in proc.stdout and "-> bbc@" in proc.stdout
