@@ -1,0 +1,20 @@
+"""The benchmark script still runs end to end (on a small size) and both paths agree.
+
+Speed itself is measured by running bench/dataprep.py, never asserted here."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_dataprep_benchmark_runs_and_both_paths_keep_the_same_rows():
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "dataprep.py"), "--rows", "20000"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    kept = re.findall(r"kept ([\d,]+)", proc.stdout)
+    assert len(kept) == 2 and kept[0] == kept[1], proc.stdout
+    assert "ratio tuneloop/pandas" in proc.stdout
+    assert "warning" not in proc.stdout
