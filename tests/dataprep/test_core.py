@@ -134,3 +134,10 @@ def test_a_failed_commit_removes_the_files_it_wrote(core, tmp_path):
         core.store.save(clash, {"train": pl.DataFrame({"text": ["x"], "label": ["a"]})}, new_dataset=True)
     assert not (tmp_path / "artifacts" / "datasets" / "news" / "000000000000").exists()
     assert core.get_version("news") == record
+
+
+def test_works_on_an_fsspec_artifact_url(engine, tmp_path):
+    core = DataprepCore(DatasetStore(engine, ArtifactStore(f"memory://tuneloop-{tmp_path.name}")), DataprepSettings())
+    record = core.ingest("news", write_jsonl(tmp_path / "a.jsonl", labeled_rows(40)), _opts())
+    assert core.store.artifacts.exists(f"{record.location}/train.parquet")
+    assert core.rows(record).height == 40

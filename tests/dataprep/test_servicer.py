@@ -105,3 +105,29 @@ def test_paging(client, tmp_path):
     first = client.dataprep.stub.ListDatasets(dataprep_pb2.ListDatasetsRequest(page={"page_size": 2}))
     assert [d.name for d in first.datasets] == ["set0", "set1"] and first.next_page_token
     assert [d.name for d in client.dataprep.list_datasets()] == [f"set{i}" for i in range(5)]
+
+
+def test_dataprep_metrics(server_factory, tmp_path):
+    import urllib.request
+
+    from tuneloop.client import Client
+
+    server = server_factory(metrics_port=0)
+
+    def scrape() -> dict[str, float]:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10).read().decode()
+        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
+                if line.startswith("tuneloop_dataprep_")}
+
+    before = scrape()
+    rows = labeled_rows(30) + [{"text": "", "label": "a"}] * 2
+    with Client(f"127.0.0.1:{server.port}") as c:
+        c.dataprep.ingest(write_jsonl(tmp_path / "d.jsonl", rows), dataset="m")
+    after = scrape()
+
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    assert delta("tuneloop_dataprep_rows_ingested_total") == 32
+    assert delta('tuneloop_dataprep_rows_dropped_total{reason="empty_text"}') == 2
+    assert delta('tuneloop_dataprep_ingest_duration_seconds_count{operation="ingest"}') == 1
