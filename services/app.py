@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from tuneloop.core.artifacts import ArtifactStore
 from tuneloop.core.db import open_database
 from tuneloop.core.server import Registration, Server, build_server
-from tuneloop.core.settings import DataprepSettings, ServerSettings
+from tuneloop.core.settings import DataprepSettings, RegistrySettings, ServerSettings
 
 
 def _dataprep(engine: sa.Engine, artifacts: ArtifactStore) -> Registration:
@@ -24,8 +24,17 @@ def _dataprep(engine: sa.Engine, artifacts: ArtifactStore) -> Registration:
     return registration(DataprepCore(DatasetStore(engine, artifacts), DataprepSettings()))
 
 
+def _registry(engine: sa.Engine, artifacts: ArtifactStore) -> Registration:
+    from tuneloop.registry.core import RegistryCore
+    from tuneloop.registry.servicer import registration
+    from tuneloop.registry.store import RegistryStore
+
+    return registration(RegistryCore(RegistryStore(engine), artifacts, RegistrySettings()))
+
+
 SERVICES: dict[str, Callable[[sa.Engine, ArtifactStore], Registration]] = {
     "dataprep": _dataprep,
+    "registry": _registry,
 }
 
 

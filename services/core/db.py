@@ -2,11 +2,15 @@
 
 `open_database(url)` creates the engine, brings the schema to the newest Alembic
 revision and returns it. SQLite gets WAL and a busy timeout so several threads of one
-process (and a CLI beside a server) can share the file.
+process (and a CLI beside a server) can share the file; `write_transaction` starts its
+transactions with BEGIN IMMEDIATE there, so a read-then-write transaction waits for the
+write lock up front instead of failing with "database is locked" half-way.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,11 +21,24 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # SQLAlchemy's begin event below emits BEGIN itself
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    immediate = conn.get_execution_options().get("tuneloop_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextlib.contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction that will write: committed on success, rolled back on error."""
+    with engine.connect().execution_options(tuneloop_write=True) as conn, conn.begin():
+        yield conn
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -32,6 +49,7 @@ def create_engine(url: str) -> sa.Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 

@@ -69,6 +69,21 @@ class DataprepSettings(BaseSettings):
     near_num_perm: int = Field(default=64, ge=16, le=512, description="MinHash permutations for near-dup removal.")
 
 
+class RegistrySettings(BaseSettings):
+    """Limits of the registry service."""
+
+    model_config = SettingsConfigDict(env_prefix="TUNELOOP_REGISTRY_", extra="ignore")
+
+    max_artifact_bytes: int = Field(
+        default=20 * 1024**3, ge=1, description="Largest version (all files) accepted (RESOURCE_EXHAUSTED beyond)."
+    )
+    chunk_bytes: int = Field(default=1 << 20, ge=4096, le=8 << 20, description="Bytes per download message.")
+    poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="WatchEvents re-reads the event table at least this often "
+        "(writes by this process wake it at once)."
+    )
+
+
 class ClientSettings(BaseSettings):
     """Where the CLI and the Python client find the services."""
 
@@ -76,6 +91,7 @@ class ClientSettings(BaseSettings):
 
     address: str = Field(default="127.0.0.1:50051", description="Address of every service unless overridden.")
     dataprep_address: str | None = Field(default=None, description="Address of dataprep, if it runs apart.")
+    registry_address: str | None = Field(default=None, description="Address of the registry, if it runs apart.")
     auth_token: str | None = Field(default=None, description="Bearer token sent with every call.")
     tls_ca_file: Path | None = Field(default=None, description="PEM CA bundle; when set the client uses TLS.")
 

@@ -1,11 +1,4 @@
-"""A small typed Python client for tuneloop's services, over the generated stubs.
-
-    from tuneloop.client import Client
-    with Client("127.0.0.1:50051") as c:
-        version = c.dataprep.ingest("data.csv", dataset="news")
-
-Errors surface as `grpc.RpcError` with the server's status code and message.
-"""
+"""Client of the dataprep service: uploads stream from disk, splits stream back."""
 
 from __future__ import annotations
 
@@ -15,30 +8,15 @@ from pathlib import Path
 
 import grpc
 
-from tuneloop.core.settings import ClientSettings
+from tuneloop.client.base import CHUNK, ServiceClient
 from tuneloop.v1 import dataprep_pb2, dataprep_pb2_grpc
 
-CHUNK = 1 << 20
 _FORMATS = {"csv": dataprep_pb2.FILE_FORMAT_CSV, "jsonl": dataprep_pb2.FILE_FORMAT_JSONL,
             "parquet": dataprep_pb2.FILE_FORMAT_PARQUET}
 _POLICIES = {"majority": dataprep_pb2.CONFLICT_POLICY_MAJORITY, "drop_all": dataprep_pb2.CONFLICT_POLICY_DROP_ALL}
 
 
-def _channel(address: str, settings: ClientSettings) -> grpc.Channel:
-    opts = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
-    if settings.tls_ca_file is None:
-        return grpc.insecure_channel(address, options=opts)
-    creds = grpc.ssl_channel_credentials(root_certificates=settings.tls_ca_file.read_bytes())
-    return grpc.secure_channel(address, creds, options=opts)
-
-
-class _Service:
-    def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
-        self.metadata = [("authorization", f"Bearer {token}")] if token else []
-        self.timeout = timeout
-
-
-class DataprepClient(_Service):
+class DataprepClient(ServiceClient):
     def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
         super().__init__(channel, token, timeout)
         self.stub = dataprep_pb2_grpc.DataprepServiceStub(channel)
@@ -129,31 +107,3 @@ class DataprepClient(_Service):
         finally:
             partial.unlink(missing_ok=True)
         return n
-
-
-class Client:
-    """Clients of every service; addresses from arguments, else ClientSettings (TUNELOOP_*)."""
-
-    def __init__(self, address: str | None = None, *, token: str | None = None,
-                 settings: ClientSettings | None = None, timeout: float | None = None) -> None:
-        settings = settings or ClientSettings()
-        if address:
-            settings = settings.model_copy(update={"address": address, "dataprep_address": None})
-        token = token or settings.auth_token
-        self._channels: list[grpc.Channel] = []
-        self.dataprep = DataprepClient(self._open(settings.address_for("dataprep"), settings), token, timeout)
-
-    def _open(self, address: str, settings: ClientSettings) -> grpc.Channel:
-        channel = _channel(address, settings)
-        self._channels.append(channel)
-        return channel
-
-    def close(self) -> None:
-        for channel in self._channels:
-            channel.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

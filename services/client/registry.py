@@ -1,0 +1,248 @@
+"""Client of the registry service: streamed, resumable transfers of model directories.
+
+Uploads hash each file first (the server verifies), then stream it in CHUNK pieces.
+Downloads write `<file>.partial` and rename it only once its sha256 checks out; a
+download that was cut off resumes from the bytes already on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+
+from tuneloop.client.base import CHUNK, ServiceClient
+from tuneloop.v1 import registry_pb2, registry_pb2_grpc
+
+KINDS = {"base": registry_pb2.MODEL_KIND_BASE, "fine-tuned": registry_pb2.MODEL_KIND_FINE_TUNED}
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+
+
+def parse_ref(text: str) -> registry_pb2.VersionRef:
+    """`NAME`, `NAME@VERSION` or `NAME:ALIAS` as a VersionRef."""
+    if "@" in text:
+        name, _, version = text.partition("@")
+        if not version.isdigit():
+            raise ValueError(f"version in {text!r} must be a number")
+        return registry_pb2.VersionRef(model=name, version=int(version))
+    name, _, alias = text.partition(":")
+    return registry_pb2.VersionRef(model=name, alias=alias)
+
+
+def sha256_file(path: Path, prefix_hash=None) -> str:
+    digest = prefix_hash or hashlib.sha256()
+    with path.open("rb") as fh:
+        while data := fh.read(4 << 20):
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def resolve_model_dir(path_or_package: str) -> Path:
+    """A local model folder, or the folder an installed package carries (via get_model_path())."""
+    path = Path(path_or_package)
+    if path.is_dir():
+        return path
+    module_name = path_or_package.replace("-", "_")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise FileNotFoundError(f"{path_or_package!r} is neither a folder nor an installed package") from None
+    getter = getattr(module, "get_model_path", None)
+    if getter is None:
+        raise FileNotFoundError(f"package {module_name!r} has no get_model_path()")
+    return Path(getter())
+
+
+def model_files(directory: Path, *, allow_pickle: bool = False) -> list[Path]:
+    """The files of a model folder (hidden files skipped). Pickle weights are left out when
+    safetensors exist, refused when they are all there is, unless allowed."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file()
+                   and not any(part.startswith(".") or part == "__pycache__"
+                               for part in p.relative_to(directory).parts))
+    if not files:
+        raise FileNotFoundError(f"{directory} holds no files")
+    pickled = [p for p in files if p.name.lower().endswith(PICKLE_SUFFIXES)]
+    if pickled and not allow_pickle:
+        if not any(p.suffix == ".safetensors" for p in files):
+            raise ValueError(f"{directory} holds pickle-based weights only ({pickled[0].name}); "
+                             "convert them to safetensors or allow pickle explicitly")
+        files = [p for p in files if p not in pickled]
+    return files
+
+
+class RegistryClient(ServiceClient):
+    def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
+        super().__init__(channel, token, timeout)
+        self.stub = registry_pb2_grpc.RegistryServiceStub(channel)
+
+    def _call(self, method: str, request):
+        return getattr(self.stub, method)(request, metadata=self.metadata, timeout=self.timeout)
+
+    # -- models ------------------------------------------------------------------------
+    def create_model(self, name: str, description: str = "") -> registry_pb2.Model:
+        return self._call("CreateModel", registry_pb2.CreateModelRequest(name=name, description=description)).model
+
+    def get_model(self, name: str) -> registry_pb2.Model:
+        return self._call("GetModel", registry_pb2.GetModelRequest(name=name)).model
+
+    def list_models(self) -> list[registry_pb2.Model]:
+        out, token = [], ""
+        while True:
+            resp = self._call("ListModels", registry_pb2.ListModelsRequest(page={"page_token": token}))
+            out += resp.models
+            token = resp.next_page_token
+            if not token:
+                return out
+
+    # -- upload ------------------------------------------------------------------------
+    def upload_dir(self, directory: str | Path, *, model: str, kind: str = "fine-tuned", create_model: bool = True,
+                   tags: dict[str, str] | None = None, metrics: dict[str, float] | None = None,
+                   lineage: registry_pb2.Lineage | None = None, description: str = "",
+                   allow_pickle: bool = False, chunk: int = CHUNK) -> registry_pb2.ModelVersion:
+        """Upload every file of `directory` as a new version of `model`."""
+        directory = Path(directory)
+        files = model_files(directory, allow_pickle=allow_pickle)
+        manifest = [registry_pb2.ArtifactFile(path=p.relative_to(directory).as_posix(), sha256=sha256_file(p),
+                                              size_bytes=p.stat().st_size) for p in files]
+        header = registry_pb2.UploadHeader(
+            model=model, create_model=create_model, kind=KINDS[kind], files=manifest, tags=tags or {},
+            metrics=metrics or {}, lineage=lineage, description=description, allow_pickle=allow_pickle)
+        stream = self._upload_stream(header, files, manifest, chunk)
+        return self.stub.UploadVersion(stream, metadata=self.metadata, timeout=self.timeout).version
+
+    @staticmethod
+    def _upload_stream(header, files: list[Path], manifest, chunk: int) -> Iterator[registry_pb2.UploadVersionRequest]:
+        yield registry_pb2.UploadVersionRequest(header=header)
+        for path, entry in zip(files, manifest, strict=True):
+            with path.open("rb") as fh:
+                while data := fh.read(chunk):
+                    yield registry_pb2.UploadVersionRequest(chunk=registry_pb2.UploadChunk(path=entry.path, data=data))
+
+    def import_base(self, name: str, path_or_package: str, *, allow_pickle: bool = False,
+                    description: str = "") -> registry_pb2.ModelVersion:
+        """Register a local Hugging Face model folder (or a package carrying one) as a new base model."""
+        directory = resolve_model_dir(path_or_package)
+        if not (directory / "config.json").is_file():
+            raise ValueError(f"{directory} is not a Hugging Face model folder (no config.json)")
+        self.create_model(name, description or f"base model from {path_or_package}")
+        return self.upload_dir(directory, model=name, kind="base", create_model=False, allow_pickle=allow_pickle,
+                               tags={"source": Path(path_or_package).name})
+
+    # -- versions ----------------------------------------------------------------------
+    def get_version(self, ref: str | registry_pb2.VersionRef) -> registry_pb2.ModelVersion:
+        ref = parse_ref(ref) if isinstance(ref, str) else ref
+        return self._call("GetModelVersion", registry_pb2.GetModelVersionRequest(ref=ref)).version
+
+    def search(self, *, limit: int = 0, page_size: int = 0, **filters) -> list[registry_pb2.ModelVersion]:
+        """Versions matching SearchVersionsRequest fields (model, tags, alias, kind, dataset,
+        metrics, order_by, ascending), every page, or the first `limit`."""
+        out, token = [], ""
+        while True:
+            req = registry_pb2.SearchVersionsRequest(**filters)
+            req.page.page_token, req.page.page_size = token, page_size or (min(limit, 1000) if limit else 0)
+            resp = self._call("SearchVersions", req)
+            out += resp.versions
+            token = resp.next_page_token
+            if not token or (limit and len(out) >= limit):
+                return out[:limit] if limit else out
+
+    def set_aliases(self, model: str, aliases: dict[str, int], *, actor: str = "", reason: str = "") -> registry_pb2.Model:
+        req = registry_pb2.SetAliasesRequest(model=model, aliases=aliases, actor=actor, reason=reason)
+        return self._call("SetAliases", req).model
+
+    def delete_alias(self, model: str, alias: str, *, actor: str = "") -> None:
+        self._call("DeleteAlias", registry_pb2.DeleteAliasRequest(model=model, alias=alias, actor=actor))
+
+    def alias_history(self, model: str, alias: str = "") -> list[registry_pb2.AliasChange]:
+        return list(self._call("GetAliasHistory", registry_pb2.GetAliasHistoryRequest(model=model, alias=alias)).changes)
+
+    def set_tags(self, ref: str, set_: dict[str, str], remove: list[str] = ()) -> registry_pb2.ModelVersion:
+        req = registry_pb2.SetTagsRequest(ref=parse_ref(ref), set=set_, remove=list(remove))
+        return self._call("SetTags", req).version
+
+    def set_metrics(self, ref: str, metrics: dict[str, float]) -> registry_pb2.ModelVersion:
+        return self._call("SetMetrics", registry_pb2.SetMetricsRequest(ref=parse_ref(ref), metrics=metrics)).version
+
+    def watch_events(self, after_id: int = 0, *, model: str = "", follow: bool = False, timeout: float | None = None):
+        """The event stream (a grpc iterator: `.cancel()` it to stop following)."""
+        req = registry_pb2.WatchEventsRequest(after_id=after_id, model=model, follow=follow)
+        return self.stub.WatchEvents(req, metadata=self.metadata, timeout=timeout)
+
+    # -- download ----------------------------------------------------------------------
+    def download(self, ref: str | registry_pb2.VersionRef, output: str | Path) -> registry_pb2.ModelVersion:
+        """Write a version's files under `output`, resuming what an earlier call left unfinished."""
+        output = Path(output)
+        version = self.get_version(ref)  # pin aliases to one version before any byte moves
+        files = list(version.files)
+        start = next((i for i, f in enumerate(files) if not _complete(output / f.path, f)), None)
+        if start is None:
+            return version
+        first = output / (files[start].path + ".partial")
+        offset = first.stat().st_size if first.exists() and first.stat().st_size <= files[start].size_bytes else 0
+        req = registry_pb2.DownloadVersionRequest(
+            ref=registry_pb2.VersionRef(model=version.model, version=version.version),
+            start_path=files[start].path, start_offset=offset)
+        stream = self.stub.DownloadVersion(req, metadata=self.metadata, timeout=self.timeout)
+        writer = _FileWriter(output, files[start:], offset)
+        for msg in stream:
+            if msg.WhichOneof("part") == "chunk":
+                writer.write(msg.chunk.path, msg.chunk.offset, msg.chunk.data)
+        writer.finish()
+        return version
+
+
+def _complete(path: Path, entry) -> bool:
+    return path.is_file() and path.stat().st_size == entry.size_bytes and sha256_file(path) == entry.sha256
+
+
+class _FileWriter:
+    """Writes streamed chunks to `.partial` files in manifest order, verifying each file."""
+
+    def __init__(self, root: Path, files: list, offset: int) -> None:
+        self.root, self.files, self.index = root, files, 0
+        self.fh = None
+        self._open(offset)
+
+    def _open(self, offset: int) -> None:
+        entry = self.files[self.index]
+        partial = self.root / (entry.path + ".partial")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        self.hash = hashlib.sha256()
+        if offset:
+            with partial.open("rb") as fh:
+                while data := fh.read(4 << 20):
+                    self.hash.update(data)
+        self.fh = partial.open("r+b" if offset else "wb")
+        self.fh.seek(offset)
+        self.fh.truncate()
+
+    def _close_current(self) -> None:
+        entry = self.files[self.index]
+        self.fh.close()
+        partial = self.root / (entry.path + ".partial")
+        if self.hash.hexdigest() != entry.sha256:
+            partial.unlink()
+            raise OSError(f"downloaded {entry.path} does not match its sha256; run the download again")
+        os.replace(partial, self.root / entry.path)
+
+    def write(self, path: str, offset: int, data: bytes) -> None:
+        while self.files[self.index].path != path:
+            self._close_current()
+            self.index += 1
+            self._open(0)
+        if self.fh.tell() != offset:
+            raise OSError(f"{path}: expected bytes at offset {self.fh.tell()}, got {offset}")
+        self.fh.write(data)
+        self.hash.update(data)
+
+    def finish(self) -> None:
+        while True:
+            self._close_current()
+            self.index += 1
+            if self.index == len(self.files):
+                return
+            self._open(0)

@@ -1,0 +1,87 @@
+"""Checking an upload: its manifest before any byte is accepted, then the bytes as they stream.
+
+The manifest must list safe relative paths, each once, with a sha256 and a size; the
+total must fit the configured limit; pickle-based weights are refused unless allowed.
+Chunks must arrive file by file in manifest order; every file is verified when its
+last byte arrives. Any failure discards the file being written and raises.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from tuneloop.core.artifacts import ArtifactStore
+from tuneloop.core.errors import InvalidArgument, ResourceExhausted
+from tuneloop.registry.blobs import BlobSink
+from tuneloop.registry.records import FileEntry
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+def is_pickle(path: str) -> bool:
+    return path.lower().endswith(PICKLE_SUFFIXES)
+
+
+def check_manifest(files: tuple[FileEntry, ...], *, limit: int, allow_pickle: bool) -> None:
+    if not files:
+        raise InvalidArgument("an upload must list at least one file")
+    seen: set[str] = set()
+    for f in files:
+        parts = f.path.split("/")
+        if not f.path or f.path.startswith("/") or "\\" in f.path or any(p in ("", ".", "..") for p in parts):
+            raise InvalidArgument(f"file path {f.path!r} must be relative, '/'-separated, without '..'")
+        if f.path in seen:
+            raise InvalidArgument(f"file {f.path!r} is listed twice")
+        seen.add(f.path)
+        if not _SHA.match(f.sha256):
+            raise InvalidArgument(f"file {f.path!r}: sha256 must be 64 lowercase hex digits")
+        if f.size_bytes < 0:
+            raise InvalidArgument(f"file {f.path!r}: size must not be negative")
+    total = sum(f.size_bytes for f in files)
+    if total > limit:
+        raise ResourceExhausted(f"artifact of {total} bytes exceeds the limit of {limit} bytes")
+    pickled = [f.path for f in files if is_pickle(f.path)]
+    if pickled and not allow_pickle:
+        raise InvalidArgument(
+            f"pickle-based weights refused ({', '.join(pickled)}): upload safetensors, or allow pickle explicitly"
+        )
+
+
+def receive(store: ArtifactStore, files: tuple[FileEntry, ...], chunks: Iterable[tuple[str, bytes]]) -> int:
+    """Consume (path, bytes) chunks into blobs, verifying each file; returns bytes received."""
+    pending = list(files)
+    sink: BlobSink | None = None
+    total = 0
+
+    def next_sink() -> BlobSink | None:
+        while pending:
+            f = pending.pop(0)
+            s = BlobSink(store, path=f.path, sha256=f.sha256, size=f.size_bytes)
+            if f.size_bytes:
+                return s
+            s.close()  # an empty file is complete at once
+        return None
+
+    try:
+        sink = next_sink()
+        for path, data in chunks:
+            if sink is None:
+                raise InvalidArgument(f"received bytes for {path!r} after every listed file was complete")
+            if path != sink.path:
+                raise InvalidArgument(f"expected bytes of {sink.path!r}, got {path!r}: send files in manifest order")
+            if sink.received + len(data) > sink.size:
+                raise InvalidArgument(f"file {path!r} is longer than its declared {sink.size} bytes")
+            sink.write(data)
+            total += len(data)
+            if sink.complete:
+                sink.close()
+                sink = next_sink()
+        if sink is not None:
+            raise InvalidArgument(f"upload ended early: {sink.path!r} has {sink.received} of {sink.size} bytes")
+    except BaseException as exc:
+        if sink is not None:
+            sink.abort(exc)
+        raise
+    return total
