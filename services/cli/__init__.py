@@ -14,14 +14,15 @@ from typing import Annotated
 import typer
 
 from tuneloop.app import SERVICES, start
-from tuneloop.cli import data
+from tuneloop.cli import data, models
 from tuneloop.cli.demo import demo
 from tuneloop.cli.output import console, err_console
-from tuneloop.core.settings import ClientSettings, DataprepSettings, ServerSettings
+from tuneloop.core.settings import ClientSettings, DataprepSettings, RegistrySettings, ServerSettings
 
 app = typer.Typer(help="tuneloop: fine-tune, evaluate and keep a better model in production.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(data.app, name="data")
+app.add_typer(models.app, name="models")
 app.command(help="Run the demo: prepare BBC News on embedded defaults and print the story.")(demo)
 
 
@@ -74,7 +75,7 @@ def settings() -> None:
     from rich.table import Table
 
     table = Table("variable", "value", "meaning")
-    for obj in (ServerSettings(), DataprepSettings(), ClientSettings()):
+    for obj in (ServerSettings(), DataprepSettings(), RegistrySettings(), ClientSettings()):
         prefix = obj.model_config["env_prefix"]
         for name, field in type(obj).model_fields.items():
             value = getattr(obj, name)

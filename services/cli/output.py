@@ -32,7 +32,7 @@ def errors_to_exit() -> Iterator[None]:
     except grpc.RpcError as exc:
         err_console.print(f"[red]error[/red]: {exc.code().name}: {exc.details()}", markup=True, highlight=False)
         raise typer.Exit(2 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else 1) from None
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except (FileNotFoundError, IsADirectoryError, PermissionError, ValueError) as exc:
         err_console.print(f"[red]error[/red]: {exc}", highlight=False)
         raise typer.Exit(2) from None
 

@@ -21,7 +21,7 @@ def test_reflection_lists_services(server):
     out = _grpcurl(f"127.0.0.1:{server.port}", "list")
     assert out.returncode == 0, out.stderr
     names = set(out.stdout.split())
-    assert {"tuneloop.v1.DataprepService", "grpc.health.v1.Health"} <= names
+    assert {"tuneloop.v1.DataprepService", "tuneloop.v1.RegistryService", "grpc.health.v1.Health"} <= names
     desc = _grpcurl(f"127.0.0.1:{server.port}", "describe", "tuneloop.v1.DataprepService")
     assert "rpc Ingest ( stream .tuneloop.v1.IngestRequest )" in desc.stdout
 

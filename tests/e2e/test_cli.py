@@ -73,3 +73,4 @@ def test_demo_runs_to_its_end(tmp_path):
                           capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "120"})
     assert proc.returncode == 0, proc.stderr
     assert "append the other half" in proc.stdout and "-> bbc@" in proc.stdout
+    assert "minilm@1 base" in proc.stdout
