@@ -6,7 +6,7 @@ import grpc
 
 from tuneloop.core.settings import ClientSettings
 
-CHUNK = 1 << 20  # bytes per upload message
+CHUNK = 4 << 20  # bytes per upload message: large enough that per-message costs vanish
 
 
 def open_channel(address: str, settings: ClientSettings) -> grpc.Channel:

@@ -43,7 +43,7 @@ class DataprepClient(ServiceClient):
         )
 
     def ingest(self, path: str | Path, *, dataset: str, **options) -> dataprep_pb2.DatasetVersion:
-        """Stream `path` to the server in 1 MiB chunks and prepare it as a new dataset."""
+        """Stream `path` to the server in CHUNK-sized pieces and prepare it as a new dataset."""
         path = Path(path)
         stream = self._upload(dataprep_pb2.IngestRequest, path, dataset, self.options(path, **options))
         return self.stub.Ingest(stream, metadata=self.metadata, timeout=self.timeout).version

@@ -1,8 +1,9 @@
 """Client of the registry service: streamed, resumable transfers of model directories.
 
-Uploads hash each file first (the server verifies), then stream it in CHUNK pieces.
-Downloads write `<file>.partial` and rename it only once its sha256 checks out; a
-download that was cut off resumes from the bytes already on disk.
+Uploads read each file once, hashing it as it streams; its last chunk carries the
+sha256 the server verifies against. Downloads write `<file>.partial` from a writer
+thread (so disk and hashing overlap the network) and rename it only once its sha256
+checks out; a download that was cut off resumes from the bytes already on disk.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import grpc
 from tuneloop.client.base import CHUNK, ServiceClient
 from tuneloop.v1 import registry_pb2, registry_pb2_grpc
 
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 KINDS = {"base": registry_pb2.MODEL_KIND_BASE, "fine-tuned": registry_pb2.MODEL_KIND_FINE_TUNED}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 
@@ -106,8 +110,11 @@ class RegistryClient(ServiceClient):
         """Upload every file of `directory` as a new version of `model`."""
         directory = Path(directory)
         files = model_files(directory, allow_pickle=allow_pickle)
-        manifest = [registry_pb2.ArtifactFile(path=p.relative_to(directory).as_posix(), sha256=sha256_file(p),
-                                              size_bytes=p.stat().st_size) for p in files]
+        manifest = [registry_pb2.ArtifactFile(path=p.relative_to(directory).as_posix(), size_bytes=p.stat().st_size)
+                    for p in files]
+        for entry in manifest:
+            if entry.size_bytes == 0:
+                entry.sha256 = EMPTY_SHA256
         header = registry_pb2.UploadHeader(
             model=model, create_model=create_model, kind=KINDS[kind], files=manifest, tags=tags or {},
             metrics=metrics or {}, lineage=lineage, description=description, allow_pickle=allow_pickle)
@@ -118,9 +125,14 @@ class RegistryClient(ServiceClient):
     def _upload_stream(header, files: list[Path], manifest, chunk: int) -> Iterator[registry_pb2.UploadVersionRequest]:
         yield registry_pb2.UploadVersionRequest(header=header)
         for path, entry in zip(files, manifest, strict=True):
+            digest, sent = hashlib.sha256(), 0
             with path.open("rb") as fh:
                 while data := fh.read(chunk):
-                    yield registry_pb2.UploadVersionRequest(chunk=registry_pb2.UploadChunk(path=entry.path, data=data))
+                    digest.update(data)
+                    sent += len(data)
+                    trailer = digest.hexdigest() if sent >= entry.size_bytes else ""
+                    yield registry_pb2.UploadVersionRequest(
+                        chunk=registry_pb2.UploadChunk(path=entry.path, data=data, sha256=trailer))
 
     def import_base(self, name: str, path_or_package: str, *, allow_pickle: bool = False,
                     description: str = "") -> registry_pb2.ModelVersion:
@@ -187,12 +199,51 @@ class RegistryClient(ServiceClient):
             ref=registry_pb2.VersionRef(model=version.model, version=version.version),
             start_path=files[start].path, start_offset=offset)
         stream = self.stub.DownloadVersion(req, metadata=self.metadata, timeout=self.timeout)
-        writer = _FileWriter(output, files[start:], offset)
-        for msg in stream:
-            if msg.WhichOneof("part") == "chunk":
-                writer.write(msg.chunk.path, msg.chunk.offset, msg.chunk.data)
-        writer.finish()
+        _write_in_background(_FileWriter(output, files[start:], offset),
+                             ((m.chunk.path, m.chunk.offset, m.chunk.data) for m in stream
+                              if m.WhichOneof("part") == "chunk"))
         return version
+
+
+_ABORT = object()
+
+
+def _write_in_background(writer: _FileWriter, chunks: Iterator[tuple[str, int, bytes]]) -> None:
+    """Receive on this thread while another writes and hashes; errors of either side raise here.
+    A cut-off stream leaves the `.partial` file in place for the next call to resume."""
+    pipe: queue.Queue = queue.Queue(maxsize=8)
+    failed: list[BaseException] = []
+
+    def drain() -> None:
+        try:
+            while (item := pipe.get()) is not None:
+                if item is _ABORT:
+                    writer.abort()
+                    return
+                writer.write(*item)
+            writer.finish()
+        except BaseException as exc:  # noqa: BLE001 - handed to the receiving thread below
+            failed.append(exc)
+            writer.abort()
+            while pipe.get() not in (None, _ABORT):  # keep the receiver unblocked until it stops
+                pass
+
+    thread = threading.Thread(target=drain, name="tuneloop-download-writer", daemon=True)
+    thread.start()
+    end = None
+    try:
+        for item in chunks:
+            if failed:
+                break
+            pipe.put(item)
+    except BaseException:
+        end = _ABORT
+        raise
+    finally:
+        pipe.put(end)
+        thread.join()
+    if failed:
+        raise failed[0]
 
 
 def _complete(path: Path, entry) -> bool:
@@ -238,6 +289,11 @@ class _FileWriter:
             raise OSError(f"{path}: expected bytes at offset {self.fh.tell()}, got {offset}")
         self.fh.write(data)
         self.hash.update(data)
+
+    def abort(self) -> None:
+        """Stop without verifying: the `.partial` file stays for a resume."""
+        if not self.fh.closed:
+            self.fh.close()
 
     def finish(self) -> None:
         while True:

@@ -33,17 +33,17 @@ class ArtifactStore:
     @contextlib.contextmanager
     def writer(self, key: str) -> Iterator[IO[bytes]]:
         """Open `key` for writing; it appears only if the block finishes without error."""
-        final = self.path(key)
-        self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
-        tmp = f"{final}.tmp-{uuid.uuid4().hex}"
+        pending = PendingFile(self, key)
         try:
-            with self.fs.open(tmp, "wb") as fh:
-                yield fh
-            self.fs.mv(tmp, final)
+            yield pending.fh
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                self.fs.rm(tmp)
+            pending.discard()
             raise
+        pending.commit(key)
+
+    def pending(self, near: str) -> PendingFile:
+        """A temporary file beside key `near`, whose final key is chosen at commit."""
+        return PendingFile(self, near)
 
     def open(self, key: str) -> IO[bytes]:
         return self.fs.open(self.path(key), "rb")
@@ -52,7 +52,36 @@ class ArtifactStore:
         with self.open(key) as fh:
             return fh.read()
 
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self.path(key))
+
     def delete_prefix(self, prefix: str) -> None:
         path = self.path(prefix)
         if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
+
+
+class PendingFile:
+    """A file being written under a temporary name; `commit(key)` moves it to `key` (keeping
+    an existing `key` as it is: keys are content-addressed or immutable), `discard()` removes it."""
+
+    def __init__(self, store: ArtifactStore, near: str) -> None:
+        self.store = store
+        self.tmp = f"{near}.tmp-{uuid.uuid4().hex}"
+        path = store.path(self.tmp)
+        store.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self.fh: IO[bytes] = store.fs.open(path, "wb")
+
+    def commit(self, key: str) -> None:
+        self.fh.close()
+        final = self.store.path(key)
+        if self.store.fs.exists(final):
+            self.store.delete(self.tmp)
+            return
+        self.store.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+        self.store.fs.mv(self.store.path(self.tmp), final)
+
+    def discard(self) -> None:
+        self.fh.close()
+        self.store.delete(self.tmp)

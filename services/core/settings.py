@@ -77,7 +77,7 @@ class RegistrySettings(BaseSettings):
     max_artifact_bytes: int = Field(
         default=20 * 1024**3, ge=1, description="Largest version (all files) accepted (RESOURCE_EXHAUSTED beyond)."
     )
-    chunk_bytes: int = Field(default=1 << 20, ge=4096, le=8 << 20, description="Bytes per download message.")
+    chunk_bytes: int = Field(default=4 << 20, ge=4096, le=8 << 20, description="Bytes per download message.")
     poll_seconds: float = Field(
         default=1.0, gt=0, le=60, description="WatchEvents re-reads the event table at least this often "
         "(writes by this process wake it at once)."

@@ -2,18 +2,16 @@
 
 `BlobSink` receives one file's bytes as they stream in, hashing them on the way; the
 blob becomes visible only if the bytes end with the declared sha256 and size. A blob
-already stored is verified but not written again, so versions that share a tokenizer
-or retried uploads cost no extra space.
+already stored is kept as it is, so versions that share a tokenizer or retried uploads
+cost no extra space.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Iterator
-from typing import IO
 
-from tuneloop.core.artifacts import ArtifactStore
+from tuneloop.core.artifacts import ArtifactStore, PendingFile
 from tuneloop.core.errors import DataLoss
 
 
@@ -22,44 +20,42 @@ def blob_key(sha256: str) -> str:
 
 
 class BlobSink:
-    """Write one declared file; `close()` verifies and publishes it, `abort()` drops it."""
+    """Receive one declared file; `close(sha256)` verifies and publishes it, `abort()` drops it.
 
-    def __init__(self, store: ArtifactStore, *, path: str, sha256: str, size: int) -> None:
-        self.path, self.sha256, self.size = path, sha256, size
+    The bytes go to a temporary file beside the blobs; only a verified file is moved to
+    its content address (or dropped, when that blob is already stored)."""
+
+    def __init__(self, store: ArtifactStore, *, path: str, size: int) -> None:
+        self.path, self.size = path, size
         self.received = 0
         self._hash = hashlib.sha256()
-        self._writer: contextlib.AbstractContextManager[IO[bytes]] | None = None
-        self._fh: IO[bytes] | None = None
-        if not store.exists(blob_key(sha256)):
-            self._writer = store.writer(blob_key(sha256))
-            self._fh = self._writer.__enter__()
+        self._pending: PendingFile | None = store.pending("blobs/incoming/upload")
 
     def write(self, data: bytes) -> None:
         self._hash.update(data)
         self.received += len(data)
-        if self._fh is not None:
-            self._fh.write(data)
+        self._pending.fh.write(data)
 
     @property
     def complete(self) -> bool:
         return self.received >= self.size
 
-    def close(self) -> None:
+    def close(self, sha256: str) -> str:
+        """Verify against the declared sha256, publish, and return it."""
         actual = self._hash.hexdigest()
-        if actual != self.sha256 or self.received != self.size:
-            error = DataLoss(f"checksum mismatch for {self.path!r}: declared sha256 {self.sha256} "
-                             f"({self.size} bytes), received {actual} ({self.received} bytes)")
-            self.abort(error)
-            raise error
-        if self._writer is not None:
-            self._writer.__exit__(None, None, None)  # moves the finished file into place
-            self._writer = self._fh = None
+        if actual != sha256 or self.received != self.size:
+            self.abort()
+            raise DataLoss(f"checksum mismatch for {self.path!r}: declared sha256 {sha256} "
+                           f"({self.size} bytes), received {actual} ({self.received} bytes)")
+        self._pending.commit(blob_key(sha256))
+        self._pending = None
+        return sha256
 
-    def abort(self, error: BaseException) -> None:
-        """Discard the partial file (the writer removes its temporary copy)."""
-        if self._writer is not None:
-            self._writer.__exit__(type(error), error, error.__traceback__)
-            self._writer = self._fh = None
+    def abort(self) -> None:
+        """Discard the partial file (idempotent)."""
+        if self._pending is not None:
+            self._pending.discard()
+            self._pending = None
 
 
 def read_blob(store: ArtifactStore, sha256: str, *, offset: int = 0, chunk: int = 1 << 20) -> Iterator[bytes]:

@@ -88,7 +88,7 @@ class RegistryCore:
         return self.store.list_models(limit=limit, offset=offset)
 
     # -- versions ----------------------------------------------------------------------
-    def upload(self, spec: UploadSpec, chunks: Iterable[tuple[str, bytes]], *, actor: str = "") -> VersionRecord:
+    def upload(self, spec: UploadSpec, chunks: Iterable[tuple[str, bytes, str]], *, actor: str = "") -> VersionRecord:
         """Receive and verify every file, then record the version (which makes it visible)."""
         check_name(spec.model, what="model name")
         for key in spec.tags or {}:
@@ -100,8 +100,8 @@ class RegistryCore:
             if not spec.create_model:
                 raise
             self._create_if_missing(spec.model, actor)
-        receive(self.artifacts, spec.files, metrics.count_bytes(chunks, metrics.BYTES_UPLOADED))
-        new = NewVersion(model=spec.model, kind=spec.kind, sha256=manifest_sha256(spec.files), files=spec.files,
+        files = receive(self.artifacts, spec.files, metrics.count_bytes(chunks, metrics.BYTES_UPLOADED))
+        new = NewVersion(model=spec.model, kind=spec.kind, sha256=manifest_sha256(files), files=files,
                          tags=dict(spec.tags or {}), metrics=dict(spec.metrics or {}), lineage=spec.lineage,
                          description=spec.description)
         record = self.store.create_version(new, actor=actor)

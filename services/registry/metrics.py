@@ -12,7 +12,8 @@ BYTES_DOWNLOADED = Counter("tuneloop_registry_bytes_downloaded_total", "Artifact
 ALIAS_MOVES = Counter("tuneloop_registry_alias_moves_total", "Aliases created, moved or deleted.")
 
 
-def count_bytes(chunks: Iterable[tuple[str, bytes]], counter: Counter) -> Iterator[tuple[str, bytes]]:
-    for path, data in chunks:
-        counter.inc(len(data))
-        yield path, data
+def count_bytes(chunks: Iterable[tuple], counter: Counter) -> Iterator[tuple]:
+    """Pass (path, data, ...) chunks through, counting their bytes."""
+    for chunk in chunks:
+        counter.inc(len(chunk[1]))
+        yield chunk

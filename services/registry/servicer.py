@@ -104,11 +104,11 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         return registry_pb2.UploadVersionResponse(version=version_to_proto(record))
 
     @staticmethod
-    def _chunks(requests: Iterator) -> Iterator[tuple[str, bytes]]:
+    def _chunks(requests: Iterator) -> Iterator[tuple[str, bytes, str]]:
         for msg in requests:
             if msg.WhichOneof("part") != "chunk":
                 raise InvalidArgument("only the first message of an upload may be a header")
-            yield msg.chunk.path, msg.chunk.data
+            yield msg.chunk.path, msg.chunk.data, msg.chunk.sha256
 
     def GetModelVersion(self, request, context):
         record = self.core.get_version(ref_from_proto(request.ref))

@@ -93,16 +93,23 @@ class RegistryStore:
             raise NotFound(f"model {name!r} not found")
 
     def _hydrate(self, conn: sa.Connection, rows: list[sa.Row]) -> list[VersionRecord]:
-        """Turn version rows into records with their tags, metrics and aliases (3 queries a page)."""
+        """Turn version rows into records with their tags, metrics and aliases (2 queries a page)."""
         if not rows:
             return []
         ids = [r.id for r in rows]
         tags: dict[int, dict[str, str]] = defaultdict(dict)
-        for t in conn.execute(sa.select(version_tags).where(version_tags.c.version_id.in_(ids))):
-            tags[t.version_id][t.key] = t.value
         metrics: dict[int, dict[str, float]] = defaultdict(dict)
-        for m in conn.execute(sa.select(version_metrics).where(version_metrics.c.version_id.in_(ids))):
-            metrics[m.version_id][m.name] = m.value
+        both = sa.union_all(  # tags and metrics in one round trip
+            sa.select(version_tags.c.version_id, version_tags.c.key, version_tags.c.value,
+                      sa.cast(sa.null(), sa.Float).label("number")).where(version_tags.c.version_id.in_(ids)),
+            sa.select(version_metrics.c.version_id, version_metrics.c.name, sa.cast(sa.null(), sa.String),
+                      version_metrics.c.value).where(version_metrics.c.version_id.in_(ids)),
+        )
+        for version_id, key, text, number in conn.execute(both):
+            if number is None:
+                tags[version_id][key] = text
+            else:
+                metrics[version_id][key] = number
         names = {r.model for r in rows}
         held: dict[tuple[str, int], list[str]] = defaultdict(list)
         for a in conn.execute(sa.select(aliases).where(aliases.c.model.in_(names)).order_by(aliases.c.alias)):
@@ -188,9 +195,10 @@ class RegistryStore:
         stmt = sa.select(mv)
         if query.model:
             stmt = stmt.where(mv.c.model == query.model)
-        for key, value in query.tags.items():
-            stmt = stmt.where(sa.exists().where(version_tags.c.version_id == mv.c.id, version_tags.c.key == key,
-                                                version_tags.c.value == value))
+        for i, (key, value) in enumerate(sorted(query.tags.items())):
+            # a join (not EXISTS) lets the planner start from the (key, value) index
+            t = version_tags.alias(f"tag{i}")
+            stmt = stmt.join(t, sa.and_(t.c.version_id == mv.c.id, t.c.key == key, t.c.value == value))
         if query.alias:
             stmt = stmt.join(aliases, sa.and_(aliases.c.model == mv.c.model, aliases.c.version == mv.c.version,
                                               aliases.c.alias == query.alias))
@@ -200,12 +208,12 @@ class RegistryStore:
             exact = mv.c.dataset == query.dataset
             stmt = stmt.where(exact if "@" in query.dataset
                               else sa.or_(exact, mv.c.dataset.startswith(f"{query.dataset}@", autoescape=True)))
-        for f in query.metrics:
+        for i, f in enumerate(query.metrics):
             if f.op not in _OPS:
                 raise InvalidArgument(f"metric filter op {f.op!r} must be one of {', '.join(_OPS)}")
-            cond = getattr(version_metrics.c.value, _OPS[f.op])(f.value)
-            stmt = stmt.where(sa.exists().where(version_metrics.c.version_id == mv.c.id,
-                                                version_metrics.c.name == f.name, cond))
+            m = version_metrics.alias(f"metric{i}")
+            stmt = stmt.join(m, sa.and_(m.c.version_id == mv.c.id, m.c.name == f.name,
+                                        getattr(m.c.value, _OPS[f.op])(f.value)))
         stmt = self._order(stmt, query).limit(limit).offset(offset)
         with self.engine.connect() as conn:
             return self._hydrate(conn, conn.execute(stmt).all())

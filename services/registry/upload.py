@@ -3,7 +3,8 @@
 The manifest must list safe relative paths, each once, with a sha256 and a size; the
 total must fit the configured limit; pickle-based weights are refused unless allowed.
 Chunks must arrive file by file in manifest order; every file is verified when its
-last byte arrives. Any failure discards the file being written and raises.
+last byte arrives, against the manifest's sha256 or, where the manifest left it empty,
+the one its last chunk carries. Any failure discards the file being written and raises.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ def check_manifest(files: tuple[FileEntry, ...], *, limit: int, allow_pickle: bo
         if f.path in seen:
             raise InvalidArgument(f"file {f.path!r} is listed twice")
         seen.add(f.path)
-        if not _SHA.match(f.sha256):
+        if f.sha256 and not _SHA.match(f.sha256):
             raise InvalidArgument(f"file {f.path!r}: sha256 must be 64 lowercase hex digits")
+        if not f.sha256 and f.size_bytes == 0:
+            raise InvalidArgument(f"file {f.path!r}: an empty file needs its sha256 in the manifest")
         if f.size_bytes < 0:
             raise InvalidArgument(f"file {f.path!r}: size must not be negative")
     total = sum(f.size_bytes for f in files)
@@ -49,39 +52,50 @@ def check_manifest(files: tuple[FileEntry, ...], *, limit: int, allow_pickle: bo
         )
 
 
-def receive(store: ArtifactStore, files: tuple[FileEntry, ...], chunks: Iterable[tuple[str, bytes]]) -> int:
-    """Consume (path, bytes) chunks into blobs, verifying each file; returns bytes received."""
+def receive(store: ArtifactStore, files: tuple[FileEntry, ...],
+            chunks: Iterable[tuple[str, bytes, str]]) -> tuple[FileEntry, ...]:
+    """Consume (path, bytes, trailing sha256) chunks into blobs, verifying each file;
+    returns the manifest with every sha256 filled in."""
     pending = list(files)
+    done: list[FileEntry] = []
     sink: BlobSink | None = None
-    total = 0
+    entry: FileEntry | None = None
 
-    def next_sink() -> BlobSink | None:
+    def finish(expected: str) -> None:
+        if not expected:
+            raise InvalidArgument(f"file {entry.path!r}: no sha256 in the manifest nor on its last chunk")
+        done.append(FileEntry(entry.path, sink.close(expected), entry.size_bytes))
+
+    def advance() -> None:
+        nonlocal sink, entry
+        sink = entry = None
         while pending:
-            f = pending.pop(0)
-            s = BlobSink(store, path=f.path, sha256=f.sha256, size=f.size_bytes)
-            if f.size_bytes:
-                return s
-            s.close()  # an empty file is complete at once
-        return None
+            entry = pending.pop(0)
+            sink = BlobSink(store, path=entry.path, size=entry.size_bytes)
+            if entry.size_bytes:
+                return
+            finish(entry.sha256)  # an empty file is complete at once
+            sink = entry = None
 
     try:
-        sink = next_sink()
-        for path, data in chunks:
+        advance()
+        for path, data, trailer in chunks:
             if sink is None:
                 raise InvalidArgument(f"received bytes for {path!r} after every listed file was complete")
-            if path != sink.path:
-                raise InvalidArgument(f"expected bytes of {sink.path!r}, got {path!r}: send files in manifest order")
+            if path != entry.path:
+                raise InvalidArgument(f"expected bytes of {entry.path!r}, got {path!r}: send files in manifest order")
             if sink.received + len(data) > sink.size:
                 raise InvalidArgument(f"file {path!r} is longer than its declared {sink.size} bytes")
             sink.write(data)
-            total += len(data)
             if sink.complete:
-                sink.close()
-                sink = next_sink()
+                if entry.sha256 and trailer and trailer != entry.sha256:
+                    raise InvalidArgument(f"file {path!r}: the last chunk's sha256 differs from the manifest's")
+                finish(entry.sha256 or trailer)
+                advance()
         if sink is not None:
-            raise InvalidArgument(f"upload ended early: {sink.path!r} has {sink.received} of {sink.size} bytes")
-    except BaseException as exc:
+            raise InvalidArgument(f"upload ended early: {entry.path!r} has {sink.received} of {sink.size} bytes")
+    except BaseException:
         if sink is not None:
-            sink.abort(exc)
+            sink.abort()
         raise
-    return total
+    return tuple(done)

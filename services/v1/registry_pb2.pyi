@@ -184,12 +184,14 @@ class UploadHeader(_message.Message):
     def __init__(self, model: _Optional[str] = ..., create_model: _Optional[bool] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., files: _Optional[_Iterable[_Union[ArtifactFile, _Mapping]]] = ..., tags: _Optional[_Mapping[str, str]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ..., description: _Optional[str] = ..., allow_pickle: _Optional[bool] = ...) -> None: ...
 
 class UploadChunk(_message.Message):
-    __slots__ = ("path", "data")
+    __slots__ = ("path", "data", "sha256")
     PATH_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
     path: str
     data: bytes
-    def __init__(self, path: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+    sha256: str
+    def __init__(self, path: _Optional[str] = ..., data: _Optional[bytes] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class UploadVersionRequest(_message.Message):
     __slots__ = ("header", "chunk")
