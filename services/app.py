@@ -1,40 +1,99 @@
 """Assembling services: build each core from settings and host them on one gRPC server.
 
 `tuneloop up` hosts every service in SERVICES on one address; `tuneloop serve NAME`
-hosts one. Both go through `start`, so a service behaves the same either way.
+hosts one. Both go through `start`, so a service behaves the same either way. A service
+that works in the background (the trainer's job runner) starts once the server listens,
+and stops before it does.
+
+Services reach each other over gRPC, as they would on a cluster: a `TUNELOOP_<SERVICE>_ADDRESS`
+names where one runs apart; by default it is this very server.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from tuneloop.core.artifacts import ArtifactStore
 from tuneloop.core.db import open_database
 from tuneloop.core.server import Registration, Server, build_server
-from tuneloop.core.settings import DataprepSettings, RegistrySettings, ServerSettings
+from tuneloop.core.settings import (
+    ClientSettings,
+    DataprepSettings,
+    RegistrySettings,
+    ServerSettings,
+    TrainerSettings,
+)
 
 
-def _dataprep(engine: sa.Engine, artifacts: ArtifactStore) -> Registration:
+@dataclass
+class Context:
+    settings: ServerSettings
+    engine: sa.Engine
+    artifacts: ArtifactStore
+    server: Server | None = None  # set once listening
+
+    def client(self):
+        """A client of the other services (this server unless an address says otherwise)."""
+        from tuneloop.client import Client
+
+        host = self.settings.address.rsplit(":", 1)[0]
+        host = "127.0.0.1" if host in ("0.0.0.0", "[::]", "") else host
+        own = f"{host}:{self.server.port}"
+        overrides = ClientSettings()
+        settings = overrides.model_copy(update={"address": own, "auth_token": self.settings.auth_token
+                                                or overrides.auth_token})
+        return Client(settings=settings, timeout=600)
+
+
+@dataclass
+class Hosted:
+    register: Registration
+    on_start: Callable[[], None] | None = None
+    on_stop: Callable[[], None] | None = None
+
+
+def _dataprep(ctx: Context) -> Hosted:
     from tuneloop.dataprep.core import DataprepCore
     from tuneloop.dataprep.servicer import registration
     from tuneloop.dataprep.store import DatasetStore
 
-    return registration(DataprepCore(DatasetStore(engine, artifacts), DataprepSettings()))
+    return Hosted(registration(DataprepCore(DatasetStore(ctx.engine, ctx.artifacts), DataprepSettings())))
 
 
-def _registry(engine: sa.Engine, artifacts: ArtifactStore) -> Registration:
+def _registry(ctx: Context) -> Hosted:
     from tuneloop.registry.core import RegistryCore
     from tuneloop.registry.servicer import registration
     from tuneloop.registry.store import RegistryStore
 
-    return registration(RegistryCore(RegistryStore(engine), artifacts, RegistrySettings()))
+    return Hosted(registration(RegistryCore(RegistryStore(ctx.engine), ctx.artifacts, RegistrySettings())))
 
 
-SERVICES: dict[str, Callable[[sa.Engine, ArtifactStore], Registration]] = {
+def _trainer(ctx: Context) -> Hosted:
+    import threading
+
+    from tuneloop.trainer.core import TrainerCore
+    from tuneloop.trainer.inputs import Inputs
+    from tuneloop.trainer.jobs import JobStore
+    from tuneloop.trainer.servicer import registration
+
+    local = threading.local()
+
+    def client():
+        if getattr(local, "client", None) is None:
+            local.client = ctx.client()
+        return local.client
+
+    core = TrainerCore(JobStore(ctx.engine), Inputs(client, ctx.settings.data_dir / "trainer"), TrainerSettings())
+    return Hosted(registration(core), on_start=core.runner.start, on_stop=core.runner.stop)
+
+
+SERVICES: dict[str, Callable[[Context], Hosted]] = {
     "dataprep": _dataprep,
     "registry": _registry,
+    "trainer": _trainer,
 }
 
 
@@ -44,6 +103,13 @@ def start(settings: ServerSettings, services: Sequence[str] = tuple(SERVICES)) -
     if unknown:
         raise ValueError(f"unknown service {', '.join(unknown)}: choose from {', '.join(SERVICES)}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = open_database(settings.resolved_database_url())
-    artifacts = ArtifactStore(settings.resolved_artifact_url())
-    return build_server(settings, [SERVICES[name](engine, artifacts) for name in services])
+    ctx = Context(settings, open_database(settings.resolved_database_url()),
+                  ArtifactStore(settings.resolved_artifact_url()))
+    hosted = [SERVICES[name](ctx) for name in services]
+    server = build_server(settings, [h.register for h in hosted])
+    ctx.server = server
+    server.on_stop = [h.on_stop for h in hosted if h.on_stop]
+    for h in hosted:
+        if h.on_start:
+            h.on_start()
+    return server

@@ -51,3 +51,18 @@ class Aborted(TuneloopError):
     """A concurrent change won the race; the caller may retry."""
 
     code = grpc.StatusCode.ABORTED
+
+
+class Unavailable(TuneloopError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+_BY_CODE = {cls.code: cls for cls in (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition,
+                                      ResourceExhausted, DataLoss, Unauthenticated, Aborted, Unavailable)}
+
+
+def from_rpc(exc: grpc.RpcError, context: str = "") -> TuneloopError:
+    """The domain error for a failed call to another tuneloop service (same code, its message)."""
+    cls = _BY_CODE.get(exc.code(), Unavailable)
+    prefix = f"{context}: " if context else ""
+    return cls(f"{prefix}{exc.details()}")

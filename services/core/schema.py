@@ -120,3 +120,34 @@ registry_events = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_registry_events_model", "model", "id"),
 )
+
+train_jobs = sa.Table(
+    "train_jobs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("dataset", sa.String(200), nullable=False),  # resolved NAME@VERSION
+    sa.Column("base_model", sa.String(200), nullable=False),  # resolved NAME@VERSION
+    sa.Column("result_model", sa.String(200), nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("tensorboard", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_train_jobs_state", "state", "created_at"),
+)
+
+train_job_events = sa.Table(
+    "train_job_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(64), sa.ForeignKey("train_jobs.id"), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_train_job_events_job", "job_id", "id"),
+)

@@ -38,6 +38,7 @@ class Server:
     port: int
     grace: float
     metrics_port: int | None = None
+    on_stop: list[Callable[[], None]] = field(default_factory=list)  # background work, stopped first
     _stopped: threading.Event = field(default_factory=threading.Event)
     _metrics_http: object | None = None
 
@@ -47,6 +48,8 @@ class Server:
             return
         self._stopped.set()
         self.health.enter_graceful_shutdown()
+        for hook in self.on_stop:
+            hook()
         self.grpc_server.stop(self.grace).wait()
         if self._metrics_http is not None:
             self._metrics_http.shutdown()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -84,6 +84,24 @@ class RegistrySettings(BaseSettings):
     )
 
 
+class TrainerSettings(BaseSettings):
+    """Where and how the trainer runs jobs."""
+
+    model_config = SettingsConfigDict(env_prefix="TUNELOOP_TRAINER_", extra="ignore")
+
+    ray_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("TUNELOOP_RAY_ADDRESS", "TUNELOOP_TRAINER_RAY_ADDRESS"),
+        description="Ray cluster to train on (KubeRay head, e.g. ray://head:10001); unset: a local Ray on loopback. "
+        "Env TUNELOOP_RAY_ADDRESS.",
+    )
+    max_running: int = Field(default=1, ge=1, le=64, description="Jobs running at once; the rest wait QUEUED.")
+    max_failures: int = Field(default=3, ge=0, le=100, description="Worker-group restarts a job survives (resumes "
+                              "from its last checkpoint each time).")
+    threads_per_worker: int = Field(default=2, ge=1, le=256, description="torch threads per Ray worker on CPU.")
+    poll_seconds: float = Field(default=1.0, gt=0, le=60, description="How often the dispatcher and WatchJob re-read "
+                                "the job tables (changes in this process wake them at once).")
+
+
 class ClientSettings(BaseSettings):
     """Where the CLI and the Python client find the services."""
 
@@ -92,6 +110,7 @@ class ClientSettings(BaseSettings):
     address: str = Field(default="127.0.0.1:50051", description="Address of every service unless overridden.")
     dataprep_address: str | None = Field(default=None, description="Address of dataprep, if it runs apart.")
     registry_address: str | None = Field(default=None, description="Address of the registry, if it runs apart.")
+    trainer_address: str | None = Field(default=None, description="Address of the trainer, if it runs apart.")
     auth_token: str | None = Field(default=None, description="Bearer token sent with every call.")
     tls_ca_file: Path | None = Field(default=None, description="PEM CA bundle; when set the client uses TLS.")
 

@@ -1,0 +1,55 @@
+"""Client of the trainer service: submit jobs, follow them, cancel them."""
+
+from __future__ import annotations
+
+import grpc
+
+from tuneloop.client.base import ServiceClient
+from tuneloop.v1 import trainer_pb2, trainer_pb2_grpc
+
+FINAL = {trainer_pb2.JOB_STATE_SUCCEEDED, trainer_pb2.JOB_STATE_FAILED, trainer_pb2.JOB_STATE_CANCELLED}
+
+
+def state_name(state: int) -> str:
+    return trainer_pb2.JobState.Name(state).removeprefix("JOB_STATE_")
+
+
+class TrainerClient(ServiceClient):
+    def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
+        super().__init__(channel, token, timeout)
+        self.stub = trainer_pb2_grpc.TrainerServiceStub(channel)
+
+    def _call(self, method: str, request):
+        return getattr(self.stub, method)(request, metadata=self.metadata, timeout=self.timeout)
+
+    def submit(self, *, dataset: str, base_model: str, model: str, **hyperparameters) -> trainer_pb2.Job:
+        """Queue a job; hyperparameters not given (or None) take the server's defaults."""
+        spec = trainer_pb2.TrainSpec(dataset=dataset, base_model=base_model, model=model,
+                                     **{k: v for k, v in hyperparameters.items() if v is not None})
+        return self._call("SubmitJob", trainer_pb2.SubmitJobRequest(spec=spec)).job
+
+    def get(self, job_id: str) -> trainer_pb2.Job:
+        return self._call("GetJob", trainer_pb2.GetJobRequest(id=job_id)).job
+
+    def list(self) -> list[trainer_pb2.Job]:
+        out, token = [], ""
+        while True:
+            resp = self._call("ListJobs", trainer_pb2.ListJobsRequest(page={"page_token": token}))
+            out += resp.jobs
+            token = resp.next_page_token
+            if not token:
+                return out
+
+    def cancel(self, job_id: str) -> trainer_pb2.Job:
+        return self._call("CancelJob", trainer_pb2.CancelJobRequest(id=job_id)).job
+
+    def watch(self, job_id: str, after_id: int = 0, *, follow: bool = True, timeout: float | None = None):
+        """The job's events as they happen (a grpc iterator; `.cancel()` it to stop early)."""
+        req = trainer_pb2.WatchJobRequest(id=job_id, after_id=after_id, follow=follow)
+        return self.stub.WatchJob(req, metadata=self.metadata, timeout=timeout)
+
+    def wait(self, job_id: str, *, timeout: float = 3600) -> trainer_pb2.Job:
+        """Block until the job ends (following its event stream), then return it."""
+        for _ in self.watch(job_id, timeout=timeout):
+            pass
+        return self.get(job_id)

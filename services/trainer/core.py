@@ -1,0 +1,81 @@
+"""The trainer use cases, free of gRPC: submit (with every check a caller should hear about
+at once), look up, list, cancel and watch jobs.
+
+Submit checks the inputs before queueing: the dataset and base model exist (NOT_FOUND),
+the dataset has at least two labels and the model is an encoder with a
+sequence-classification head (FAILED_PRECONDITION), `freeze_layers` fits the model's
+depth (INVALID_ARGUMENT). The base model is downloaded into the trainer's cache then,
+which the job needs anyway.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from tuneloop.core.errors import FailedPrecondition, InvalidArgument
+from tuneloop.core.names import check_name
+from tuneloop.core.settings import TrainerSettings
+from tuneloop.trainer.inputs import Inputs
+from tuneloop.trainer.jobs import Job, JobEvent, JobStore, State
+from tuneloop.trainer.modeling import check_encoder
+from tuneloop.trainer.runner import Runner
+from tuneloop.trainer.spec import TrainSpec
+
+
+class TrainerCore:
+    def __init__(self, jobs: JobStore, inputs: Inputs, settings: TrainerSettings) -> None:
+        self.jobs = jobs
+        self.inputs = inputs
+        self.settings = settings
+        self.changed = threading.Condition()
+        self.runner = Runner(jobs, inputs, settings, self.changed)
+
+    def submit(self, spec: TrainSpec) -> Job:
+        check_name(spec.model, what="output model name")
+        dataset = self.inputs.dataset(spec.dataset)
+        if len(dataset.labels) < 2:
+            raise FailedPrecondition(f"dataset {dataset.dataset}@{dataset.version} has "
+                                     f"{len(dataset.labels)} label(s): classification needs at least 2")
+        base = self.inputs.model(spec.base_model)
+        depth = check_encoder(self.inputs.model_dir(base))
+        if spec.freeze_layers > depth:
+            raise InvalidArgument(f"freeze_layers {spec.freeze_layers} exceeds the model's {depth} layers")
+        if spec.gpu and spec.workers < 1:
+            raise InvalidArgument("workers must be at least 1")
+        job = self.jobs.create(spec.model_dump(), dataset=f"{dataset.dataset}@{dataset.version}",
+                               base_model=f"{base.model}@{base.version}")
+        self.runner.wake()
+        return job
+
+    def get(self, job_id: str) -> Job:
+        return self.jobs.get(job_id)
+
+    def list(self, *, limit: int, offset: int) -> list[Job]:
+        return self.jobs.list(limit=limit, offset=offset)
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job.state.final:
+            raise FailedPrecondition(f"job {job_id} already ended {job.state.value}")
+        self.jobs.request_cancel(job_id)
+        if not self.jobs.transition(job_id, State.CANCELLED, allowed=(State.QUEUED,)):
+            self.runner.cancel(job_id)  # RUNNING: stop the Ray run; the runner records CANCELLED
+        self.runner.wake()
+        return self.jobs.get(job_id)
+
+    def watch(self, job_id: str, after_id: int = 0, *, follow: bool = True,
+              active: Callable[[], bool] = lambda: True) -> Iterator[JobEvent]:
+        """The job's events after `after_id`; with `follow`, until the job ends (or the caller leaves)."""
+        self.jobs.get(job_id)  # NOT_FOUND before streaming anything
+        cursor = after_id
+        while active():
+            batch = self.jobs.events_after(job_id, cursor)
+            yield from batch
+            if batch:
+                cursor = batch[-1].id
+                continue
+            if not follow or self.jobs.get(job_id).state.final:
+                return
+            with self.changed:
+                self.changed.wait(self.settings.poll_seconds)

@@ -1,0 +1,74 @@
+"""Fetching a job's inputs from the other services over gRPC, as any cluster deployment would:
+the dataset version's splits from dataprep, the base model's files from the registry.
+
+Both land under the trainer's work folder: splits per job, models in a cache shared by
+jobs (a download cut off half-way resumes). Errors of those services come back as the
+same domain errors (an unknown dataset is NOT_FOUND here too).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import polars as pl
+
+from tuneloop.client import Client
+from tuneloop.client.registry import parse_ref
+from tuneloop.core.errors import InvalidArgument, from_rpc
+from tuneloop.core.names import split_ref
+
+
+class Inputs:
+    def __init__(self, client: Callable[[], Client], work_dir: Path) -> None:
+        self.client = client
+        self.work_dir = work_dir
+        self._model_locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def dataset(self, ref: str):
+        name, version = split_ref(ref)
+        try:
+            return self.client().dataprep.get_version(name, version)
+        except grpc.RpcError as exc:
+            raise from_rpc(exc, f"dataset {ref}") from exc
+
+    def model(self, ref: str):
+        try:
+            return self.client().registry.get_version(parse_ref(ref))
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
+        except grpc.RpcError as exc:
+            raise from_rpc(exc, f"base model {ref}") from exc
+
+    def model_dir(self, version) -> Path:
+        """The model's files in the local cache, downloaded (or completed) first if needed."""
+        key = f"{version.model}@{version.version}"
+        with self._guard:
+            lock = self._model_locks.setdefault(key, threading.Lock())
+        target = self.work_dir / "models" / key
+        with lock:
+            try:
+                self.client().registry.download(f"{version.model}@{version.version}", target)
+            except grpc.RpcError as exc:
+                raise from_rpc(exc, f"downloading {key}") from exc
+        return target
+
+    def splits(self, dataset, job_dir: Path) -> list[str]:
+        """Write the train and validation splits as Parquet in `job_dir`; return the sorted labels."""
+        job_dir.mkdir(parents=True, exist_ok=True)
+        for split in ("train", "validation"):
+            path = job_dir / f"{split}.parquet"
+            if path.exists():
+                continue
+            try:
+                rows = [(r.text, r.label) for r in self.client().dataprep.read_split(dataset.dataset, dataset.version,
+                                                                                    split)]
+            except grpc.RpcError as exc:
+                raise from_rpc(exc, f"reading {split} of {dataset.dataset}@{dataset.version}") from exc
+            frame = pl.DataFrame(rows, schema={"text": pl.String, "label": pl.String}, orient="row")
+            frame.write_parquet(path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").replace(path)
+        return sorted(dataset.labels)

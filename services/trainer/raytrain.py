@@ -1,0 +1,132 @@
+"""Starting Ray and running one TorchTrainer, cancellably, with progress flowing back.
+
+Ray: `ensure_ray(address)` connects to the configured cluster (KubeRay's head on
+Kubernetes), or starts a local instance bound to loopback. The TorchTrainer's `fit()`
+runs inside a Ray task that owns the run's controller and workers, so cancelling that
+task (`ray.cancel(force=True)`) stops the whole run promptly. Rank 0 pushes progress
+into a Ray queue that the service drains on a thread; a Ray Train callback adds an event
+per persisted checkpoint.
+
+A run is named by its job id under the job's storage folder, so running the same job
+again (after a service restart) resumes from its latest checkpoint instead of step 0.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+
+
+def ensure_ray(address: str | None) -> None:
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    if address:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    else:
+        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", ignore_reinit_error=True,
+                 log_to_driver=False, configure_logging=False)
+
+
+@dataclass
+class RunResult:
+    best_checkpoint: str | None  # a local folder with model/ and state.pt
+    best_metrics: dict
+    last_metrics: dict
+
+
+def _fit(config: dict, *, name: str, storage: str, workers: int, use_gpu: bool, max_failures: int) -> RunResult:
+    """Runs inside a Ray task: build the TorchTrainer and fit it."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from tuneloop.trainer.loop import train_loop
+
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config=config,
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
+        run_config=RunConfig(
+            name=name, storage_path=storage,
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="val_f1_macro",
+                                               checkpoint_score_order="max"),
+            callbacks=[_CheckpointEvents(config.get("progress"))],
+        ),
+    )
+    result = trainer.fit()
+    scored = [(c, m) for c, m in result.best_checkpoints if m.get("val_f1_macro", -1) >= 0]
+    if not scored:
+        return RunResult(None, {}, dict(result.metrics or {}))
+    best, metrics = max(scored, key=lambda cm: cm[1]["val_f1_macro"])
+    return RunResult(best.path, dict(metrics), dict(result.metrics or {}))
+
+
+class _CheckpointEvents:
+    """Ray Train callback (runs in the controller): one progress event per persisted checkpoint."""
+
+    def __new__(cls, queue):
+        from ray.train import UserCallback
+
+        class Callback(UserCallback):
+            def after_report(self, run_context, metrics, checkpoint):
+                if checkpoint is not None and queue is not None:
+                    queue.put({"type": "checkpoint_persisted", "path": checkpoint.path,
+                               "step": metrics[0].get("step", 0) if metrics else 0}, block=False)
+
+        return Callback()
+
+
+class RunHandle:
+    """A training run in flight: `wait()` for its result, `cancel()` to stop it."""
+
+    def __init__(self, config: dict, *, name: str, storage: Path, workers: int, use_gpu: bool, max_failures: int,
+                 on_progress: Callable[[dict], None]) -> None:
+        from ray.util.queue import Queue
+
+        self._queue = Queue(maxsize=10_000, actor_options={"num_cpus": 0})
+        config = {**config, "progress": self._queue}
+        task = ray.remote(num_cpus=0, max_retries=0)(_fit)
+        self._ref = task.remote(config, name=name, storage=str(storage), workers=workers, use_gpu=use_gpu,
+                                max_failures=max_failures)
+        self._on_progress = on_progress
+        self._done = threading.Event()
+        self._drainer = threading.Thread(target=self._drain, name=f"progress-{name}", daemon=True)
+        self._drainer.start()
+
+    def _drain(self) -> None:
+        from ray.util.queue import Empty
+
+        while not self._done.is_set():
+            try:
+                self._on_progress(self._queue.get(timeout=0.5))
+            except Empty:
+                continue
+            except Exception:  # noqa: BLE001 - the queue actor went away with the run
+                return
+
+    def wait(self) -> RunResult:
+        try:
+            return ray.get(self._ref)
+        finally:
+            self._done.set()
+            self._drainer.join(timeout=5)
+            for event in self._leftovers():
+                self._on_progress(event)
+            ray.kill(self._queue.actor)
+
+    def _leftovers(self) -> list[dict]:
+        try:
+            return self._queue.get_nowait_batch(self._queue.qsize())
+        except Exception:  # noqa: BLE001 - nothing left, or the actor is gone
+            return []
+
+    def cancel(self) -> None:
+        ray.cancel(self._ref, force=True, recursive=True)

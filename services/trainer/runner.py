@@ -1,0 +1,158 @@
+"""Executes queued training jobs, at most `max_running` at a time, each on its own thread.
+
+A job: fetch inputs, run the TorchTrainer (see raytrain), register the best checkpoint
+with its lineage, end SUCCEEDED. Any error ends it FAILED with the message; a cancel ends
+it CANCELLED and registers nothing. When the service stops, running jobs are left RUNNING
+on purpose: the next start requeues them and their Ray runs resume from the last checkpoint.
+Registering is idempotent (a version tagged with the job id is reused), so a job that
+resumes after the upload but before its final state never registers twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+from tuneloop.core.settings import TrainerSettings
+from tuneloop.trainer import metrics
+from tuneloop.trainer.inputs import Inputs
+from tuneloop.trainer.jobs import Job, JobStore, State
+from tuneloop.trainer.raytrain import RunHandle, ensure_ray
+from tuneloop.trainer.spec import TrainSpec
+from tuneloop.v1 import registry_pb2
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    def __init__(self, jobs: JobStore, inputs: Inputs, settings: TrainerSettings, changed: threading.Condition) -> None:
+        self.jobs = jobs
+        self.inputs = inputs
+        self.settings = settings
+        self.changed = changed
+        self._stop = threading.Event()
+        self._handles: dict[str, RunHandle] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._dispatcher: threading.Thread | None = None
+
+    def start(self) -> None:
+        requeued = self.jobs.requeue_running()
+        if requeued:
+            log.info("requeued %s left running by a previous trainer", ", ".join(requeued))
+        metrics.publish_states(self.jobs.count_by_state())
+        self._dispatcher = threading.Thread(target=self._dispatch, name="trainer-dispatch", daemon=True)
+        self._dispatcher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            handles = list(self._handles.values())
+        for handle in handles:
+            handle.cancel()
+        self.wake()
+        for thread in list(self._threads.values()):
+            thread.join(timeout=30)
+
+    def wake(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    def cancel(self, job_id: str) -> None:
+        with self._lock:
+            handle = self._handles.get(job_id)
+        if handle is not None:
+            handle.cancel()
+
+    def _dispatch(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                self._threads = {k: t for k, t in self._threads.items() if t.is_alive()}
+                free = self.settings.max_running - len(self._threads)
+            for job in self.jobs.queued()[:max(free, 0)]:
+                if self.jobs.transition(job.id, State.RUNNING, allowed=(State.QUEUED,)):
+                    thread = threading.Thread(target=self._execute, args=(job.id,), name=job.id, daemon=True)
+                    with self._lock:
+                        self._threads[job.id] = thread
+                    thread.start()
+            self._publish()
+            with self.changed:
+                self.changed.wait(self.settings.poll_seconds)
+
+    def _publish(self) -> None:
+        metrics.publish_states(self.jobs.count_by_state())
+
+    def _execute(self, job_id: str) -> None:
+        job = self.jobs.get(job_id)
+        try:
+            model = self._train(job)
+        except BaseException as exc:  # noqa: BLE001 - every outcome is recorded below
+            if self._stop.is_set():
+                log.info("%s left RUNNING: the trainer is stopping and will resume it", job_id)
+                return
+            if self.jobs.get(job_id).cancel_requested:
+                self.jobs.transition(job_id, State.CANCELLED, allowed=(State.RUNNING,))
+            else:
+                log.exception("%s failed", job_id)
+                message = f"{type(exc).__name__}: {exc}" if not getattr(exc, "message", None) else exc.message
+                self.jobs.transition(job_id, State.FAILED, allowed=(State.RUNNING,), error=message[:4000])
+        else:
+            self.jobs.transition(job_id, State.SUCCEEDED, allowed=(State.RUNNING,), result_model=model)
+        finally:
+            with self._lock:
+                self._handles.pop(job_id, None)
+            self._publish()
+            self.wake()
+
+    def _train(self, job: Job) -> str:
+        spec = TrainSpec(**job.spec)
+        job_dir = self.inputs.work_dir / "jobs" / job.id
+        dataset = self.inputs.dataset(job.dataset)
+        base = self.inputs.model(job.base_model)
+        labels = self.inputs.splits(dataset, job_dir / "data")
+        base_dir = self.inputs.model_dir(base)
+        tensorboard = job_dir / "tensorboard"
+        self.jobs.update(job.id, tensorboard=str(tensorboard))
+        config = {**spec.model_dump(), "data_dir": str(job_dir / "data"), "base_dir": str(base_dir),
+                  "labels": labels, "tensorboard_dir": str(tensorboard), "threads": self.settings.threads_per_worker}
+        ensure_ray(self.settings.ray_address)
+        if self.jobs.get(job.id).cancel_requested or self._stop.is_set():
+            raise RuntimeError("cancelled before training started")
+        handle = RunHandle(config, name=job.id, storage=(job_dir / "ray").resolve(), workers=spec.workers,
+                           use_gpu=spec.gpu, max_failures=self.settings.max_failures,
+                           on_progress=lambda event: self._progress(job.id, event))
+        with self._lock:
+            self._handles[job.id] = handle
+        if self.jobs.get(job.id).cancel_requested:
+            handle.cancel()
+        result = handle.wait()
+        if result.best_checkpoint is None:
+            raise RuntimeError("training ended without a validated checkpoint")
+        best = result.best_metrics
+        summary = {k: float(best[k]) for k in ("val_f1_macro", "val_accuracy", "train_loss") if k in best}
+        summary["samples_per_second"] = float(result.last_metrics.get("samples_per_second", 0.0))
+        summary["epochs"] = float(result.last_metrics.get("epoch", 0) + 1)
+        self.jobs.update(job.id, metrics=summary)
+        version = self._register(job, spec, Path(result.best_checkpoint) / "model", dataset, base, summary)
+        return f"{version.model}@{version.version}"
+
+    def _progress(self, job_id: str, event: dict) -> None:
+        metrics.observe(job_id, event)
+        self.jobs.add_event(job_id, event.get("type", "progress"), event)
+        self.wake()
+
+    def _register(self, job: Job, spec: TrainSpec, model_dir: Path, dataset, base, summary: dict):
+        registry = self.inputs.client().registry
+        done = registry.search(model=spec.model, tags={"job": job.id}, limit=1)
+        if done:
+            return done[0]
+        lineage = registry_pb2.Lineage(
+            base_model=f"{base.model}@{base.version}", dataset=f"{dataset.dataset}@{dataset.version}",
+            config_json=json.dumps(job.spec, sort_keys=True), job=job.id,
+            parent_version=base.version if base.model == spec.model else 0)
+        metrics_out = {k: v for k, v in summary.items() if k.startswith("val_") or k == "train_loss"}
+        return registry.upload_dir(model_dir, model=spec.model, kind="fine-tuned", create_model=True,
+                                   tags={"job": job.id, "dataset": dataset.dataset}, metrics=metrics_out,
+                                   lineage=lineage, description=f"fine-tuned by {job.id}")

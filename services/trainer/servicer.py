@@ -1,0 +1,75 @@
+"""The thin gRPC layer of the trainer: convert specs and jobs, call the core."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+
+from tuneloop.core.paging import next_token, page_bounds
+from tuneloop.trainer.core import TrainerCore
+from tuneloop.trainer.jobs import Job, JobEvent, State
+from tuneloop.trainer.spec import TrainSpec, make_spec
+from tuneloop.v1 import trainer_pb2, trainer_pb2_grpc
+
+STATE_TO_PROTO = {State(s.removeprefix("JOB_STATE_")): v for s, v in trainer_pb2.JobState.items()
+                  if s != "JOB_STATE_UNSPECIFIED"}
+HYPERPARAMETERS = [f.name for f in trainer_pb2.TrainSpec.DESCRIPTOR.fields
+                   if f.name not in ("dataset", "base_model", "model")]
+
+
+def spec_from_proto(msg: trainer_pb2.TrainSpec) -> TrainSpec:
+    values = {name: getattr(msg, name) for name in HYPERPARAMETERS if msg.HasField(name)}
+    return make_spec(dataset=msg.dataset, base_model=msg.base_model, model=msg.model, **values)
+
+
+def job_to_proto(job: Job) -> trainer_pb2.Job:
+    msg = trainer_pb2.Job(
+        id=job.id, state=STATE_TO_PROTO[job.state], spec_json=json.dumps(job.spec, sort_keys=True),
+        dataset=job.dataset, base_model=job.base_model, model=job.result_model, metrics=job.metrics,
+        error=job.error, tensorboard=job.tensorboard, attempts=job.attempts, cancel_requested=job.cancel_requested)
+    msg.created_at.FromDatetime(job.created_at)
+    if job.started_at:
+        msg.started_at.FromDatetime(job.started_at)
+    if job.finished_at:
+        msg.finished_at.FromDatetime(job.finished_at)
+    return msg
+
+
+def event_to_proto(event: JobEvent) -> trainer_pb2.JobEvent:
+    msg = trainer_pb2.JobEvent(id=event.id, job=event.job_id, type=event.type,
+                               data_json=json.dumps(event.data, sort_keys=True))
+    msg.at.FromDatetime(event.at)
+    return msg
+
+
+class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
+    def __init__(self, core: TrainerCore) -> None:
+        self.core = core
+
+    def SubmitJob(self, request, context):
+        return trainer_pb2.SubmitJobResponse(job=job_to_proto(self.core.submit(spec_from_proto(request.spec))))
+
+    def GetJob(self, request, context):
+        return trainer_pb2.GetJobResponse(job=job_to_proto(self.core.get(request.id)))
+
+    def ListJobs(self, request, context):
+        limit, offset = page_bounds(request.page.page_size, request.page.page_token)
+        jobs = self.core.list(limit=limit, offset=offset)
+        return trainer_pb2.ListJobsResponse(jobs=[job_to_proto(j) for j in jobs],
+                                            next_page_token=next_token(offset, limit, len(jobs)))
+
+    def CancelJob(self, request, context):
+        return trainer_pb2.CancelJobResponse(job=job_to_proto(self.core.cancel(request.id)))
+
+    def WatchJob(self, request, context):
+        for event in self.core.watch(request.id, request.after_id, follow=request.follow, active=context.is_active):
+            yield trainer_pb2.WatchJobResponse(event=event_to_proto(event))
+
+
+def registration(core: TrainerCore):
+    def register(server: grpc.Server) -> str:
+        trainer_pb2_grpc.add_TrainerServiceServicer_to_server(TrainerServicer(core), server)
+        return trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"].full_name
+
+    return register
