@@ -22,9 +22,40 @@ from pathlib import Path
 import ray
 
 
-def ensure_ray(address: str | None) -> None:
-    if ray.is_initialized():
-        return
+_ray_lock = threading.Lock()
+
+
+def ensure_ray(address: str | None, *, timeout: float = 300) -> None:
+    """Connect to (or start) Ray once per process.
+
+    A local Ray is started from a thread that lives as long as the process: Ray's own
+    processes are spawned with a parent-death signal, which Linux ties to the spawning
+    *thread*, so starting them from a job's thread would kill the whole instance as
+    soon as that job ended.
+    """
+    with _ray_lock:
+        if ray.is_initialized():
+            return
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def own() -> None:
+            try:
+                _init(address)
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller below
+                failure.append(exc)
+            ready.set()
+            if not failure:
+                threading.Event().wait()  # keep this thread (the parent of Ray's processes) alive
+
+        threading.Thread(target=own, name="ray-owner", daemon=True).start()
+        if not ready.wait(timeout):
+            raise TimeoutError(f"Ray did not start within {timeout:.0f} s")
+        if failure:
+            raise failure[0]
+
+
+def _init(address: str | None) -> None:
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     if address:

