@@ -7,22 +7,36 @@ they print exactly one JSON object on stdout; errors go to stderr with exit code
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from typing import Annotated
+import os
 
-import typer
+# Ray forks worker processes from a process that runs gRPC: gRPC's INFO line about skipping
+# its fork handlers is noise to a CLI user. Set before grpc is first imported.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from tuneloop.app import SERVICES, start
-from tuneloop.cli import data, models
-from tuneloop.cli.demo import demo
-from tuneloop.cli.output import console, err_console
-from tuneloop.core.settings import ClientSettings, DataprepSettings, RegistrySettings, ServerSettings
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Annotated  # noqa: E402
+
+import typer  # noqa: E402
+
+from tuneloop.app import SERVICES, start  # noqa: E402
+from tuneloop.cli import data, models, train  # noqa: E402
+from tuneloop.cli.demo import demo  # noqa: E402
+from tuneloop.cli.output import console, err_console  # noqa: E402
+from tuneloop.core.settings import (  # noqa: E402
+    ClientSettings,
+    DataprepSettings,
+    RegistrySettings,
+    ServerSettings,
+    TrainerSettings,
+)
 
 app = typer.Typer(help="tuneloop: fine-tune, evaluate and keep a better model in production.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
+app.add_typer(train.jobs_app, name="jobs")
+app.command(help="Fine-tune a registered model on a dataset version with Ray Train.")(train.train)
 app.command(help="Run the demo: prepare BBC News on embedded defaults and print the story.")(demo)
 
 
@@ -75,7 +89,7 @@ def settings() -> None:
     from rich.table import Table
 
     table = Table("variable", "value", "meaning")
-    for obj in (ServerSettings(), DataprepSettings(), RegistrySettings(), ClientSettings()):
+    for obj in (ServerSettings(), DataprepSettings(), RegistrySettings(), TrainerSettings(), ClientSettings()):
         prefix = obj.model_config["env_prefix"]
         for name, field in type(obj).model_fields.items():
             value = getattr(obj, name)

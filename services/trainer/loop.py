@@ -168,6 +168,7 @@ def train_loop(config: dict) -> None:  # noqa: PLR0915 - one loop, read top to b
             warmed_up = True
             if state["step"] % config["log_every"] == 0:
                 event = {"type": "step", "epoch": epoch, "step": state["step"], "loss": running / count,
+                         "total_steps": per_epoch * config["epochs"],
                          "learning_rate": scheduler.get_last_lr()[0],
                          "samples_per_second": steady_samples / steady_seconds if steady_seconds else 0.0,
                          "step_seconds": elapsed}

@@ -1,0 +1,137 @@
+"""`tuneloop train` and `tuneloop jobs ...`: submit fine-tuning jobs and follow them."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tuneloop.cli.output import console, emit, errors_to_exit
+from tuneloop.client import Client
+from tuneloop.client.trainer import state_name
+
+jobs_app = typer.Typer(help="List, inspect, follow and cancel training jobs.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+AddressOpt = Annotated[str | None, typer.Option("--address", help="Server HOST:PORT (env TUNELOOP_ADDRESS).")]
+
+
+def job_dict(job) -> dict:
+    return {
+        "job": job.id, "state": state_name(job.state), "model": job.model or None,
+        "metrics": {k: job.metrics[k] for k in ("val_f1_macro", "val_accuracy", "train_loss") if k in job.metrics},
+        "samples_per_second": job.metrics.get("samples_per_second"), "tensorboard": job.tensorboard or None,
+        "dataset": job.dataset, "base_model": job.base_model, "error": job.error or None,
+    }
+
+
+def render_job(o: dict) -> None:
+    colour = {"SUCCEEDED": "green", "FAILED": "red", "CANCELLED": "yellow"}.get(o["state"], "cyan")
+    console.print(f"[bold]{o['job']}[/bold] [{colour}]{o['state']}[/{colour}]  {o['base_model']} on {o['dataset']}"
+                  + (f" -> [bold]{o['model']}[/bold]" if o["model"] else ""))
+    if o["metrics"]:
+        console.print("  " + ", ".join(f"{k}={v:.4f}" for k, v in o["metrics"].items())
+                      + (f", {o['samples_per_second']:.1f} samples/s" if o["samples_per_second"] else ""))
+    if o["error"]:
+        console.print(f"  [red]{o['error']}[/red]")
+    if o["tensorboard"]:
+        console.print(f"  tensorboard --logdir {o['tensorboard']}")
+
+
+def follow(client: Client, job_id: str, *, quiet: bool) -> None:
+    """Follow a job's events with a progress bar (steps of the whole run) until it ends."""
+    spec = json.loads(client.trainer.get(job_id).spec_json)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, disable=quiet,
+                  transient=False) as bar:
+        task = bar.add_task(job_id, total=None, info="queued")
+        for msg in client.trainer.watch(job_id, timeout=24 * 3600):
+            data = json.loads(msg.event.data_json)
+            if msg.event.type == "state":
+                bar.update(task, info=data["state"].lower())
+            elif msg.event.type == "step":
+                total = data.get("total_steps") or bar.tasks[0].total
+                bar.update(task, completed=data["step"], total=total,
+                           info=f"epoch {data['epoch'] + 1}/{spec['epochs']} loss {data['loss']:.3f} "
+                                f"{data['samples_per_second']:.1f}/s")
+            elif msg.event.type == "epoch":
+                bar.console.print(f"  epoch {data['epoch'] + 1}: val macro-F1 {data['val_f1_macro']:.4f}, "
+                                  f"accuracy {data['val_accuracy']:.4f}") if not quiet else None
+            elif msg.event.type == "resumed":
+                bar.console.print(f"  resumed from step {data['step']}") if not quiet else None
+
+
+def train(
+    dataset: Annotated[str, typer.Option(help="NAME[@VERSION] of the dataset.")],
+    base_model: Annotated[str, typer.Option(help="NAME[@VERSION|:ALIAS] to start from.")],
+    model: Annotated[str, typer.Option(help="Name of the model to register the result as.")],
+    epochs: Annotated[int | None, typer.Option(help="Epochs (default 3).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default 2e-5).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Examples per step and worker (default 16).")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per example (default 128).")] = None,
+    freeze_layers: Annotated[int | None, typer.Option(help="Freeze embeddings + the first N layers.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Ray Train workers (data-parallel).")] = None,
+    gpu: Annotated[bool, typer.Option("--gpu", help="Train on GPUs (bf16).")] = False,
+    max_train_samples: Annotated[int | None, typer.Option(help="Cap on training examples.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="linear or cosine.")] = None,
+    warmup_ratio: Annotated[float | None, typer.Option(help="Share of steps warming up.")] = None,
+    early_stopping_patience: Annotated[int | None, typer.Option(help="Epochs without better val F1.")] = None,
+    lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters (peft) instead.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the job until it ends.")] = False,
+    address: AddressOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Fine-tune a registered model on a dataset version with Ray Train."""
+    with errors_to_exit(), Client(address) as client:
+        job = client.trainer.submit(
+            dataset=dataset, base_model=base_model, model=model, epochs=epochs, learning_rate=learning_rate,
+            batch_size=batch_size, max_length=max_length, freeze_layers=freeze_layers, workers=workers,
+            gpu=gpu or None, max_train_samples=max_train_samples, seed=seed, scheduler=scheduler,
+            warmup_ratio=warmup_ratio, early_stopping_patience=early_stopping_patience, lora=lora or None)
+        if wait:
+            follow(client, job.id, quiet=as_json)
+            job = client.trainer.get(job.id)
+    emit(job_dict(job), as_json, render_job)
+    if wait and state_name(job.state) != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+@jobs_app.command("list")
+def list_(address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+    """Every job, newest first."""
+    with errors_to_exit(), Client(address) as client:
+        jobs = [job_dict(j) for j in client.trainer.list()]
+
+    def render(o: dict) -> None:
+        table = Table("job", "state", "dataset", "base", "model", "val macro-F1")
+        for j in o["jobs"]:
+            table.add_row(j["job"], j["state"], j["dataset"], j["base_model"], j["model"] or "",
+                          f"{j['metrics']['val_f1_macro']:.4f}" if "val_f1_macro" in j["metrics"] else "")
+        console.print(table)
+
+    emit({"jobs": jobs}, as_json, render)
+
+
+@jobs_app.command()
+def show(job: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+    """One job."""
+    with errors_to_exit(), Client(address) as client:
+        emit(job_dict(client.trainer.get(job)), as_json, render_job)
+
+
+@jobs_app.command()
+def watch(job: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+    """Follow a job until it ends (with --json: its final state)."""
+    with errors_to_exit(), Client(address) as client:
+        follow(client, job, quiet=as_json)
+        emit(job_dict(client.trainer.get(job)), as_json, render_job)
+
+
+@jobs_app.command()
+def cancel(job: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+    """Cancel a queued or running job (nothing is registered)."""
+    with errors_to_exit(), Client(address) as client:
+        emit(job_dict(client.trainer.cancel(job)), as_json, render_job)
