@@ -141,7 +141,7 @@ def train_loop(config: dict) -> None:  # noqa: PLR0915 - one loop, read top to b
             ray.train.report(metrics)
 
     pad_id = tokenizer.pad_token_id or 0
-    steady_samples, steady_seconds, warmed_up = 0, 0.0, False
+    steady_samples, steady_tokens, steady_seconds, warmed_up = 0, 0, 0.0, False
     while state["epoch"] < config["epochs"]:
         epoch = state["epoch"]
         batches = batching.shard(batching.length_grouped_batches(lengths, config["batch_size"], seed=config["seed"],
@@ -165,6 +165,7 @@ def train_loop(config: dict) -> None:  # noqa: PLR0915 - one loop, read top to b
             elapsed = time.perf_counter() - started
             if warmed_up:  # the first step of a process pays one-off warm-up costs
                 steady_samples, steady_seconds = steady_samples + len(idx) * world, steady_seconds + elapsed
+                steady_tokens += int(batch["attention_mask"].sum()) * world
             warmed_up = True
             if state["step"] % config["log_every"] == 0:
                 event = {"type": "step", "epoch": epoch, "step": state["step"], "loss": running / count,
@@ -192,7 +193,8 @@ def train_loop(config: dict) -> None:  # noqa: PLR0915 - one loop, read top to b
         state["epoch"], state["batch"] = epoch + 1, 0
         metrics = {"epoch": epoch, "step": state["step"], "train_loss": running / max(count, 1),
                    "val_f1_macro": f1, "val_accuracy": acc,
-                   "samples_per_second": steady_samples / steady_seconds if steady_seconds else 0.0}
+                   "samples_per_second": steady_samples / steady_seconds if steady_seconds else 0.0,
+                   "tokens_per_second": steady_tokens / steady_seconds if steady_seconds else 0.0}
         progress.send({"type": "epoch", **metrics})
         progress.scalars(state["step"], {"val/f1_macro": f1, "val/accuracy": acc, "train/epoch_loss":
                                          metrics["train_loss"]})
