@@ -76,8 +76,9 @@ def test_split_is_deterministic_and_order_independent(rows, seed, data):
     first = prepare(_raw(rows), opts).new_rows
     again = prepare(_raw(rows), opts).new_rows
     assert first.equals(again)
-    # with no duplicates or conflicts, row order must not change any text's split
-    unique = list({(t or "").lower().strip(): (t, lab) for t, lab in rows}.values())
+    # with no duplicates or conflicts (one row per normalized key), row order must not change any text's split
+    survivors = first  # already one row per normalized text, each with one label
+    unique = list(zip(survivors["text"].to_list(), survivors["label"].to_list(), strict=True))
     shuffled = data.draw(st.permutations(unique))
     a = prepare(_raw(unique), opts).new_rows
     b = prepare(_raw(shuffled), opts).new_rows

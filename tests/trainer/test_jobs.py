@@ -66,6 +66,13 @@ def test_job_trains_registers_and_the_model_predicts(env, tmp_path):
     assert state_name(done.state) == "SUCCEEDED", done.error
     assert done.model == "news-clf@1" and done.dataset == f"bbc@{env['dataset'].version}"
     assert 0.0 <= done.metrics["val_f1_macro"] <= 1.0 and done.metrics["samples_per_second"] > 0
+    from prometheus_client import REGISTRY
+
+    assert REGISTRY.get_sample_value("tuneloop_trainer_jobs", {"state": "SUCCEEDED"}) >= 1
+    assert REGISTRY.get_sample_value("tuneloop_trainer_samples_per_second", {"job": job.id}) > 0
+    assert REGISTRY.get_sample_value("tuneloop_trainer_loss", {"job": job.id}) > 0
+    assert REGISTRY.get_sample_value("tuneloop_trainer_step_seconds_count") > 0
+    assert REGISTRY.get_sample_value("tuneloop_trainer_checkpoint_seconds_count") >= 2
     types = [t for t, _ in _events(client, job.id)]
     assert types[0] == "state" and {"step", "epoch", "checkpoint", "checkpoint_persisted"} <= set(types)
     assert list(Path(done.tensorboard).glob("events.out.tfevents.*")), "no TensorBoard event files"
