@@ -12,7 +12,8 @@ names where one runs apart; by default it is this very server.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -34,6 +35,7 @@ class Context:
     engine: sa.Engine
     artifacts: ArtifactStore
     server: Server | None = None  # set once listening
+    _local: threading.local = field(default_factory=threading.local)
 
     def client(self):
         """A client of the other services (this server unless an address says otherwise)."""
@@ -46,6 +48,12 @@ class Context:
         settings = overrides.model_copy(update={"address": own, "auth_token": self.settings.auth_token
                                                 or overrides.auth_token})
         return Client(settings=settings, timeout=600)
+
+    def thread_client(self):
+        """One client per thread, made on first use (after the server listens)."""
+        if getattr(self._local, "client", None) is None:
+            self._local.client = self.client()
+        return self._local.client
 
 
 @dataclass
@@ -72,28 +80,31 @@ def _registry(ctx: Context) -> Hosted:
 
 
 def _trainer(ctx: Context) -> Hosted:
-    import threading
-
     from tuneloop.trainer.core import TrainerCore
     from tuneloop.trainer.inputs import Inputs
     from tuneloop.trainer.jobs import JobStore
     from tuneloop.trainer.servicer import registration
 
-    local = threading.local()
-
-    def client():
-        if getattr(local, "client", None) is None:
-            local.client = ctx.client()
-        return local.client
-
-    core = TrainerCore(JobStore(ctx.engine), Inputs(client, ctx.settings.data_dir / "trainer"), TrainerSettings())
+    core = TrainerCore(JobStore(ctx.engine), Inputs(ctx.thread_client, ctx.settings.data_dir / "trainer"),
+                       TrainerSettings())
     return Hosted(registration(core), on_start=core.runner.start, on_stop=core.runner.stop)
+
+
+def _evaluator(ctx: Context) -> Hosted:
+    from tuneloop.evaluator.core import EvaluatorCore
+    from tuneloop.evaluator.servicer import registration
+    from tuneloop.evaluator.store import EvaluationStore
+    from tuneloop.trainer.inputs import Inputs
+
+    inputs = Inputs(ctx.thread_client, ctx.settings.data_dir / "evaluator")
+    return Hosted(registration(EvaluatorCore(EvaluationStore(ctx.engine), inputs)))
 
 
 SERVICES: dict[str, Callable[[Context], Hosted]] = {
     "dataprep": _dataprep,
     "registry": _registry,
     "trainer": _trainer,
+    "evaluator": _evaluator,
 }
 
 

@@ -20,7 +20,7 @@ from typing import Annotated  # noqa: E402
 import typer  # noqa: E402
 
 from tuneloop.app import SERVICES, start  # noqa: E402
-from tuneloop.cli import data, models, train  # noqa: E402
+from tuneloop.cli import data, evaluate, models, train  # noqa: E402
 from tuneloop.cli.demo import demo  # noqa: E402
 from tuneloop.cli.output import console, err_console  # noqa: E402
 from tuneloop.core.settings import (  # noqa: E402
@@ -36,6 +36,7 @@ app = typer.Typer(help="tuneloop: fine-tune, evaluate and keep a better model in
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
 app.add_typer(train.jobs_app, name="jobs")
+app.add_typer(evaluate.app, name="eval")
 app.command(help="Fine-tune a registered model on a dataset version with Ray Train.")(train.train)
 app.command(help="Run the demo: prepare BBC News on embedded defaults and print the story.")(demo)
 

@@ -3,8 +3,8 @@
 Starts the services in this process on a free loopback port, ingests half of BBC News,
 appends the other half, registers all-MiniLM-L6-v2 as the base model, fine-tunes it on
 Ray Train (bottom layers frozen, a capped sample: the caps are flags) and registers the
-result, printing what each service did. Later services extend the story (evaluate,
-promote, retrain).
+result, then evaluates it on the held-out test split, printing what each service did.
+The controller will extend the story (promote, retrain, roll back).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from rich.table import Table
 from tuneloop import bbc
 from tuneloop.app import start
 from tuneloop.cli import models
+from tuneloop.cli.evaluate import render_report, report_dict
 from tuneloop.cli.data import render_version, version_dict
 from tuneloop.cli.train import follow, job_dict, render_job
 from tuneloop.cli.output import console, errors_to_exit
@@ -76,6 +77,10 @@ def demo(
             render_job(job_dict(done))
             if done.model:
                 models.render_version(models.version_dict(client.registry.get_version(done.model)))
+                console.rule("5. evaluate it on the held-out test split")
+                with console.status("evaluating..."):
+                    report = client.evaluator.evaluate(done.model, "bbc", "test")
+                render_report(report_dict(report))
     finally:
         server.stop()
     console.rule("[green]done")

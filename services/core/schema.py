@@ -151,3 +151,17 @@ train_job_events = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_train_job_events_job", "job_id", "id"),
 )
+
+evaluations = sa.Table(
+    "evaluations",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(200), nullable=False),  # NAME@VERSION
+    sa.Column("dataset", sa.String(200), nullable=False),  # NAME@VERSION
+    sa.Column("split", sa.String(32), nullable=False),
+    sa.Column("report", sa.JSON, nullable=False),
+    sa.Column("predictions", sa.JSON, nullable=False),  # predicted label index per example, in split order
+    sa.Column("truth", sa.JSON, nullable=False),  # true label index per example
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("model", "dataset", "split", name="uq_evaluations_target"),
+)

@@ -111,6 +111,7 @@ class ClientSettings(BaseSettings):
     dataprep_address: str | None = Field(default=None, description="Address of dataprep, if it runs apart.")
     registry_address: str | None = Field(default=None, description="Address of the registry, if it runs apart.")
     trainer_address: str | None = Field(default=None, description="Address of the trainer, if it runs apart.")
+    evaluator_address: str | None = Field(default=None, description="Address of the evaluator, if it runs apart.")
     auth_token: str | None = Field(default=None, description="Bearer token sent with every call.")
     tls_ca_file: Path | None = Field(default=None, description="PEM CA bundle; when set the client uses TLS.")
 

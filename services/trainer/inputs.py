@@ -56,6 +56,15 @@ class Inputs:
                 raise from_rpc(exc, f"downloading {key}") from exc
         return target
 
+    def rows(self, dataset, split: str) -> tuple[list[str], list[str]]:
+        """Texts and labels of one split of a resolved dataset version, in stored order."""
+        try:
+            rows = [(r.text, r.label) for r in self.client().dataprep.read_split(dataset.dataset, dataset.version,
+                                                                                split)]
+        except grpc.RpcError as exc:
+            raise from_rpc(exc, f"reading {split} of {dataset.dataset}@{dataset.version}") from exc
+        return [t for t, _ in rows], [lab for _, lab in rows]
+
     def splits(self, dataset, job_dir: Path) -> list[str]:
         """Write the train and validation splits as Parquet in `job_dir`; return the sorted labels."""
         job_dir.mkdir(parents=True, exist_ok=True)
@@ -63,12 +72,8 @@ class Inputs:
             path = job_dir / f"{split}.parquet"
             if path.exists():
                 continue
-            try:
-                rows = [(r.text, r.label) for r in self.client().dataprep.read_split(dataset.dataset, dataset.version,
-                                                                                    split)]
-            except grpc.RpcError as exc:
-                raise from_rpc(exc, f"reading {split} of {dataset.dataset}@{dataset.version}") from exc
-            frame = pl.DataFrame(rows, schema={"text": pl.String, "label": pl.String}, orient="row")
+            texts, labels = self.rows(dataset, split)
+            frame = pl.DataFrame({"text": texts, "label": labels}, schema={"text": pl.String, "label": pl.String})
             frame.write_parquet(path.with_suffix(".tmp"))
             path.with_suffix(".tmp").replace(path)
         return sorted(dataset.labels)

@@ -78,3 +78,4 @@ def test_demo_runs_to_its_end(tmp_path):
     assert "minilm@1 base" in proc.stdout
     assert "SUCCEEDED" in proc.stdout and "bbc-news@1 fine-tuned" in proc.stdout
     assert "lineage.dataset" in proc.stdout
+    assert "evaluate it on the held-out test split" in proc.stdout and "confusion matrix" in proc.stdout

@@ -1,0 +1,95 @@
+"""`tuneloop eval` (a model on a split) and `tuneloop eval compare` (candidate vs baseline)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tuneloop.cli.output import console, emit, errors_to_exit
+from tuneloop.client import Client
+
+app = typer.Typer(help="Evaluate a model on a dataset split, or compare a candidate with a baseline.",
+                  invoke_without_command=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+AddressOpt = Annotated[str | None, typer.Option("--address", help="Server HOST:PORT (env TUNELOOP_ADDRESS).")]
+
+
+def report_dict(r) -> dict:
+    return {
+        "model": r.model, "dataset": r.dataset, "split": r.split, "n": r.n, "accuracy": r.accuracy,
+        "precision_macro": r.precision_macro, "recall_macro": r.recall_macro, "f1_macro": r.f1_macro,
+        "f1_weighted": r.f1_weighted, "log_loss": r.log_loss, "ece": r.ece,
+        "per_class": {k: {"precision": v.precision, "recall": v.recall, "f1": v.f1, "support": v.support}
+                      for k, v in sorted(r.per_class.items())},
+        "confusion_matrix": {"labels": list(r.confusion_matrix.labels),
+                             "matrix": [list(row.counts) for row in r.confusion_matrix.rows]},
+    }
+
+
+def render_report(o: dict) -> None:
+    console.print(f"[bold]{o['model']}[/bold] on {o['dataset']} ({o['split']}, {o['n']:,} examples): "
+                  f"accuracy {o['accuracy']:.4f}, macro-F1 {o['f1_macro']:.4f}, weighted-F1 {o['f1_weighted']:.4f}, "
+                  f"log loss {o['log_loss']:.4f}, ECE {o['ece']:.4f}")
+    table = Table("class", "precision", "recall", "F1", "support")
+    for label, m in o["per_class"].items():
+        table.add_row(label, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+    console.print(table)
+    cm = o["confusion_matrix"]
+    matrix = Table("true \\ predicted", *cm["labels"], title="confusion matrix", title_justify="left")
+    for label, row in zip(cm["labels"], cm["matrix"], strict=True):
+        matrix.add_row(label, *map(str, row))
+    console.print(matrix)
+
+
+@app.callback()
+def evaluate(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option(help="NAME[@VERSION|:ALIAS]")] = None,
+    dataset: Annotated[str | None, typer.Option(help="NAME[@VERSION]")] = None,
+    split: Annotated[str, typer.Option(help="train, validation or test.")] = "test",
+    refresh: Annotated[bool, typer.Option(help="Recompute even if a report is stored.")] = False,
+    address: AddressOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a model on a dataset split: accuracy, precision/recall/F1, confusion matrix, calibration."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not model or not dataset:
+        raise typer.BadParameter("--model and --dataset are required")
+    with errors_to_exit(), Client(address) as client:
+        emit(report_dict(client.evaluator.evaluate(model, dataset, split, refresh=refresh)), as_json, render_report)
+
+
+@app.command()
+def compare(
+    candidate: Annotated[str, typer.Option(help="NAME[@VERSION|:ALIAS] of the candidate.")],
+    baseline: Annotated[str, typer.Option(help="NAME[@VERSION|:ALIAS] of the baseline, e.g. clf:champion.")],
+    dataset: Annotated[str, typer.Option(help="NAME[@VERSION]")],
+    split: Annotated[str, typer.Option(help="train, validation or test.")] = "test",
+    min_improvement: Annotated[float | None, typer.Option(help="Macro-F1 gain needed to promote (0).")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Significance level (0.05).")] = None,
+    max_class_drop: Annotated[float | None, typer.Option(help="Largest per-class F1 drop allowed (0.05).")] = None,
+    resamples: Annotated[int | None, typer.Option(help="Bootstrap resamples (1000).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Bootstrap seed (0).")] = None,
+    address: AddressOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Candidate vs baseline on the same split: paired bootstrap CI, McNemar, per-class change, verdict."""
+    with errors_to_exit(), Client(address) as client:
+        r = client.evaluator.compare(candidate, baseline, dataset, split, min_improvement=min_improvement,
+                                     alpha=alpha, max_class_drop=max_class_drop, resamples=resamples, seed=seed)
+    obj = {"candidate": r.candidate, "baseline": r.baseline, "dataset": r.dataset, "split": r.split,
+           "delta_f1_macro": r.delta_f1_macro, "ci_low": r.ci_low, "ci_high": r.ci_high,
+           "delta_accuracy": r.delta_accuracy, "mcnemar_p": r.mcnemar_p,
+           "per_class_delta": dict(sorted(r.per_class_delta.items())), "verdict": r.verdict, "reasons": list(r.reasons)}
+
+    def render(o: dict) -> None:
+        colour = {"promote": "green", "reject": "red"}.get(o["verdict"], "yellow")
+        console.print(f"{o['candidate']} vs {o['baseline']} on {o['dataset']} ({o['split']}): "
+                      f"macro-F1 {o['delta_f1_macro']:+.4f} (CI [{o['ci_low']:.4f}, {o['ci_high']:.4f}]), "
+                      f"McNemar p={o['mcnemar_p']:.4g} -> [bold {colour}]{o['verdict']}[/bold {colour}]")
+        for reason in o["reasons"]:
+            console.print(f"  - {reason}")
+
+    emit(obj, as_json, render)
