@@ -31,7 +31,7 @@ from tuneloop.core.settings import (  # noqa: E402
     TrainerSettings,
 )
 
-app = typer.Typer(help="tuneloop: fine-tune, evaluate and keep a better model in production.",
+app = typer.Typer(rich_markup_mode=None, help="tuneloop: fine-tune, evaluate and keep a better model in production.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")

@@ -12,7 +12,7 @@ from tuneloop.cli.output import console, counts_table, emit, errors_to_exit
 from tuneloop.client import Client
 from tuneloop.core.names import split_ref
 
-app = typer.Typer(help="Prepare and version labeled datasets.", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help="Prepare and version labeled datasets.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 AddressOpt = Annotated[str | None, typer.Option("--address", help="Server HOST:PORT (env TUNELOOP_ADDRESS).")]

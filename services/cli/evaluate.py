@@ -10,7 +10,7 @@ from rich.table import Table
 from tuneloop.cli.output import console, emit, errors_to_exit
 from tuneloop.client import Client
 
-app = typer.Typer(help="Evaluate a model on a dataset split, or compare a candidate with a baseline.",
+app = typer.Typer(rich_markup_mode=None, help="Evaluate a model on a dataset split, or compare a candidate with a baseline.",
                   invoke_without_command=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]

@@ -14,7 +14,7 @@ from tuneloop.client import Client
 from tuneloop.client.registry import KINDS
 from tuneloop.v1 import registry_pb2
 
-app = typer.Typer(help="Register, inspect, alias, search and download models.", no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, help="Register, inspect, alias, search and download models.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 AddressOpt = Annotated[str | None, typer.Option("--address", help="Server HOST:PORT (env TUNELOOP_ADDRESS).")]

@@ -13,7 +13,7 @@ from tuneloop.cli.output import console, emit, errors_to_exit
 from tuneloop.client import Client
 from tuneloop.client.trainer import state_name
 
-jobs_app = typer.Typer(help="List, inspect, follow and cancel training jobs.", no_args_is_help=True)
+jobs_app = typer.Typer(rich_markup_mode=None, help="List, inspect, follow and cancel training jobs.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 AddressOpt = Annotated[str | None, typer.Option("--address", help="Server HOST:PORT (env TUNELOOP_ADDRESS).")]
