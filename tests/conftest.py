@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import uuid
 from pathlib import Path
 
@@ -95,3 +96,10 @@ def labeled_rows(n: int, labels: tuple[str, ...] = ("a", "b", "c"), prefix: str 
     """n distinct texts, labels round-robin."""
     return [{"text": f"{prefix} number {i} about {labels[i % len(labels)]}", "label": labels[i % len(labels)]}
             for i in range(n)]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import grpc
 
 from tuneloop.core.settings import ClientSettings
@@ -23,3 +26,16 @@ class ServiceClient:
     def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
         self.metadata = [("authorization", f"Bearer {token}")] if token else []
         self.timeout = timeout
+
+
+def all_pages(fetch: Callable[[str], Any], field: str, *, max_pages: int = 100_000) -> list:
+    """Every item of a paged listing: `fetch(page_token)` returns a response with `field` and
+    `next_page_token`; an empty token ends the listing."""
+    items, token = [], ""
+    for _ in range(max_pages):
+        resp = fetch(token)
+        items += getattr(resp, field)
+        token = resp.next_page_token
+        if not token:
+            return items
+    raise RuntimeError(f"listing did not end within {max_pages} pages")

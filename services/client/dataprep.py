@@ -8,7 +8,7 @@ from pathlib import Path
 
 import grpc
 
-from tuneloop.client.base import CHUNK, ServiceClient
+from tuneloop.client.base import CHUNK, ServiceClient, all_pages
 from tuneloop.v1 import dataprep_pb2, dataprep_pb2_grpc
 
 _FORMATS = {"csv": dataprep_pb2.FILE_FORMAT_CSV, "jsonl": dataprep_pb2.FILE_FORMAT_JSONL,
@@ -58,28 +58,18 @@ class DataprepClient(ServiceClient):
                                     timeout=self.timeout).dataset
 
     def list_datasets(self) -> list[dataprep_pb2.Dataset]:
-        out, token = [], ""
-        while True:
-            resp = self.stub.ListDatasets(dataprep_pb2.ListDatasetsRequest(page={"page_token": token}),
-                                          metadata=self.metadata, timeout=self.timeout)
-            out += resp.datasets
-            token = resp.next_page_token
-            if not token:
-                return out
+        return all_pages(lambda token: self.stub.ListDatasets(
+            dataprep_pb2.ListDatasetsRequest(page={"page_token": token}), metadata=self.metadata,
+            timeout=self.timeout), "datasets")
 
     def get_version(self, dataset: str, version: str = "") -> dataprep_pb2.DatasetVersion:
         req = dataprep_pb2.GetVersionRequest(dataset=dataset, version=version)
         return self.stub.GetVersion(req, metadata=self.metadata, timeout=self.timeout).version
 
     def list_versions(self, dataset: str) -> list[dataprep_pb2.DatasetVersion]:
-        out, token = [], ""
-        while True:
-            req = dataprep_pb2.ListVersionsRequest(dataset=dataset, page={"page_token": token})
-            resp = self.stub.ListVersions(req, metadata=self.metadata, timeout=self.timeout)
-            out += resp.versions
-            token = resp.next_page_token
-            if not token:
-                return out
+        return all_pages(lambda token: self.stub.ListVersions(
+            dataprep_pb2.ListVersionsRequest(dataset=dataset, page={"page_token": token}), metadata=self.metadata,
+            timeout=self.timeout), "versions")
 
     def read_split(self, dataset: str, version: str = "", split: str = "train",
                    batch_size: int = 0) -> Iterator[dataprep_pb2.Row]:

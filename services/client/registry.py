@@ -18,7 +18,7 @@ from pathlib import Path
 
 import grpc
 
-from tuneloop.client.base import CHUNK, ServiceClient
+from tuneloop.client.base import CHUNK, ServiceClient, all_pages
 from tuneloop.v1 import registry_pb2, registry_pb2_grpc
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -94,13 +94,8 @@ class RegistryClient(ServiceClient):
         return self._call("GetModel", registry_pb2.GetModelRequest(name=name)).model
 
     def list_models(self) -> list[registry_pb2.Model]:
-        out, token = [], ""
-        while True:
-            resp = self._call("ListModels", registry_pb2.ListModelsRequest(page={"page_token": token}))
-            out += resp.models
-            token = resp.next_page_token
-            if not token:
-                return out
+        return all_pages(lambda token: self._call("ListModels", registry_pb2.ListModelsRequest(
+            page={"page_token": token})), "models")
 
     # -- upload ------------------------------------------------------------------------
     def upload_dir(self, directory: str | Path, *, model: str, kind: str = "fine-tuned", create_model: bool = True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from tuneloop.client.base import ServiceClient
+from tuneloop.client.base import ServiceClient, all_pages
 from tuneloop.v1 import trainer_pb2, trainer_pb2_grpc
 
 FINAL = {trainer_pb2.JOB_STATE_SUCCEEDED, trainer_pb2.JOB_STATE_FAILED, trainer_pb2.JOB_STATE_CANCELLED}
@@ -32,13 +32,8 @@ class TrainerClient(ServiceClient):
         return self._call("GetJob", trainer_pb2.GetJobRequest(id=job_id)).job
 
     def list(self) -> list[trainer_pb2.Job]:
-        out, token = [], ""
-        while True:
-            resp = self._call("ListJobs", trainer_pb2.ListJobsRequest(page={"page_token": token}))
-            out += resp.jobs
-            token = resp.next_page_token
-            if not token:
-                return out
+        return all_pages(lambda token: self._call("ListJobs", trainer_pb2.ListJobsRequest(
+            page={"page_token": token})), "jobs")
 
     def cancel(self, job_id: str) -> trainer_pb2.Job:
         return self._call("CancelJob", trainer_pb2.CancelJobRequest(id=job_id)).job

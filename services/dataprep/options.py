@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from tuneloop.core.errors import InvalidArgument
+from tuneloop.core.validation import build
 
 
 class ConflictPolicy(str, Enum):
@@ -53,9 +53,4 @@ class PrepareOptions(BaseModel):
 
 def make_options(**values) -> PrepareOptions:
     """Build options, turning validation failures into InvalidArgument naming the field."""
-    try:
-        return PrepareOptions(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "options"
-        raise InvalidArgument(f"invalid option {field}: {first['msg']}") from exc
+    return build(PrepareOptions, what="option", **values)

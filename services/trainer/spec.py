@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from tuneloop.core.errors import InvalidArgument
+from tuneloop.core.validation import build
 
 
 class TrainSpec(BaseModel):
@@ -41,9 +41,4 @@ class TrainSpec(BaseModel):
 
 
 def make_spec(**values) -> TrainSpec:
-    try:
-        return TrainSpec(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "spec"
-        raise InvalidArgument(f"invalid {field}: {err['msg']}") from exc
+    return build(TrainSpec, what="training spec", **values)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from conftest import free_port
 from tuneloop.client import Client
 from tuneloop.core.settings import ClientSettings
 
@@ -85,15 +85,9 @@ def test_metrics_count_calls_by_status_code(server_factory):
     assert _metric(server.metrics_port, count) >= 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("command", [["serve", "dataprep"], ["up"]])
 def test_server_stops_gracefully_on_sigterm(tmp_path, command):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TUNELOOP_SHUTDOWN_GRACE_SECONDS": "2"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tuneloop.cli", *command, "--data-dir", str(tmp_path),

@@ -6,20 +6,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
+from conftest import free_port
 from tuneloop import bbc
 from tuneloop.client import Client
 from tuneloop.client.trainer import state_name
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _up(data_dir, port) -> subprocess.Popen:
@@ -42,7 +36,7 @@ def _ready(client: Client, proc: subprocess.Popen) -> None:
 
 
 def test_killed_trainer_resumes_the_job_from_its_checkpoint(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = _up(tmp_path, port)
     try:
         with Client(f"127.0.0.1:{port}", timeout=600) as client:

@@ -1,0 +1,22 @@
+"""Building pydantic models from user input, with failures as InvalidArgument naming the field."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from tuneloop.core.errors import InvalidArgument
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def build(model: type[M], *, what: str, **values) -> M:
+    """`model(**values)` with None values left to their defaults; a validation failure is
+    InvalidArgument("invalid <what> <field>: <reason>")."""
+    try:
+        return model(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or what
+        raise InvalidArgument(f"invalid {what} {field}: {err['msg']}") from exc
