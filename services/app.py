@@ -22,6 +22,7 @@ from tuneloop.core.db import open_database
 from tuneloop.core.server import Registration, Server, build_server
 from tuneloop.core.settings import (
     ClientSettings,
+    ControllerSettings,
     DataprepSettings,
     RegistrySettings,
     ServerSettings,
@@ -100,11 +101,21 @@ def _evaluator(ctx: Context) -> Hosted:
     return Hosted(registration(EvaluatorCore(EvaluationStore(ctx.engine), inputs)))
 
 
+def _controller(ctx: Context) -> Hosted:
+    from tuneloop.controller.core import ControllerCore
+    from tuneloop.controller.servicer import registration
+    from tuneloop.controller.store import ControllerStore
+
+    core = ControllerCore(ControllerStore(ctx.engine), ctx.thread_client, ControllerSettings())
+    return Hosted(registration(core), on_start=core.start, on_stop=core.stop)
+
+
 SERVICES: dict[str, Callable[[Context], Hosted]] = {
     "dataprep": _dataprep,
     "registry": _registry,
     "trainer": _trainer,
     "evaluator": _evaluator,
+    "controller": _controller,
 }
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 import grpc
 
 from tuneloop.client.base import open_channel
+from tuneloop.client.controller import ControllerClient
 from tuneloop.client.dataprep import DataprepClient
 from tuneloop.client.evaluator import EvaluatorClient
 from tuneloop.client.registry import RegistryClient
 from tuneloop.client.trainer import TrainerClient
 from tuneloop.core.settings import ClientSettings
 
-__all__ = ["Client", "DataprepClient", "EvaluatorClient", "RegistryClient", "TrainerClient"]
+__all__ = ["Client", "ControllerClient", "DataprepClient", "EvaluatorClient", "RegistryClient", "TrainerClient"]
 
 
 class Client:
@@ -31,13 +32,14 @@ class Client:
         if address:
             settings = settings.model_copy(update={"address": address, "dataprep_address": None,
                                                    "registry_address": None, "trainer_address": None,
-                                                   "evaluator_address": None})
+                                                   "evaluator_address": None, "controller_address": None})
         token = token or settings.auth_token
         self._channels: dict[str, grpc.Channel] = {}
         self.dataprep = DataprepClient(self._open(settings.address_for("dataprep"), settings), token, timeout)
         self.registry = RegistryClient(self._open(settings.address_for("registry"), settings), token, timeout)
         self.trainer = TrainerClient(self._open(settings.address_for("trainer"), settings), token, timeout)
         self.evaluator = EvaluatorClient(self._open(settings.address_for("evaluator"), settings), token, timeout)
+        self.controller = ControllerClient(self._open(settings.address_for("controller"), settings), token, timeout)
 
     def _open(self, address: str, settings: ClientSettings) -> grpc.Channel:
         """One channel per distinct address, shared by the services behind it."""

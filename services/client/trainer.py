@@ -22,11 +22,14 @@ class TrainerClient(ServiceClient):
     def _call(self, method: str, request):
         return getattr(self.stub, method)(request, metadata=self.metadata, timeout=self.timeout)
 
-    def submit(self, *, dataset: str, base_model: str, model: str, **hyperparameters) -> trainer_pb2.Job:
-        """Queue a job; hyperparameters not given (or None) take the server's defaults."""
+    def submit(self, *, dataset: str, base_model: str, model: str, idempotency_key: str = "",
+               **hyperparameters) -> trainer_pb2.Job:
+        """Queue a job; hyperparameters not given (or None) take the server's defaults. A repeated
+        `idempotency_key` returns the job first submitted with it."""
         spec = trainer_pb2.TrainSpec(dataset=dataset, base_model=base_model, model=model,
                                      **{k: v for k, v in hyperparameters.items() if v is not None})
-        return self._call("SubmitJob", trainer_pb2.SubmitJobRequest(spec=spec)).job
+        req = trainer_pb2.SubmitJobRequest(spec=spec, idempotency_key=idempotency_key)
+        return self._call("SubmitJob", req).job
 
     def get(self, job_id: str) -> trainer_pb2.Job:
         return self._call("GetJob", trainer_pb2.GetJobRequest(id=job_id)).job

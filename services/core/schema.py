@@ -138,6 +138,7 @@ train_jobs = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
     sa.Index("ix_train_jobs_state", "state", "created_at"),
 )
 
@@ -164,4 +165,54 @@ evaluations = sa.Table(
     sa.Column("truth", sa.JSON, nullable=False),  # true label index per example
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("model", "dataset", "split", name="uq_evaluations_target"),
+)
+
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+policy_runs = sa.Table(
+    "policy_runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("policy", sa.String(128), sa.ForeignKey("policies.name"), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),  # what started it; one run per key
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("dataset", sa.String(200), nullable=False),
+    sa.Column("job", sa.String(64), nullable=False),
+    sa.Column("candidate", sa.String(200), nullable=False),
+    sa.Column("champion_before", sa.String(200), nullable=False),
+    sa.Column("champion_after", sa.String(200), nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("reasons", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("data_seen_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("started", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("policy", "key", name="uq_policy_runs_key"),
+)
+
+run_events = sa.Table(
+    "run_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("run", sa.String(64), nullable=False),
+    sa.Column("policy", sa.String(128), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_run_events_policy", "policy", "id"),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -102,6 +102,18 @@ class TrainerSettings(BaseSettings):
                                 "the job tables (changes in this process wake them at once).")
 
 
+class ControllerSettings(BaseSettings):
+    """The controller's reconcile loop and leader lease."""
+
+    model_config = SettingsConfigDict(env_prefix="TUNELOOP_CONTROLLER_", extra="ignore")
+
+    enabled: bool = Field(default=True, description="Run the reconcile loop in this process.")
+    poll_seconds: float = Field(default=2.0, gt=0, le=300, description="Time between reconcile passes (changes "
+                                "made through this process wake it sooner).")
+    lease_seconds: float = Field(default=60.0, gt=1, le=3600, description="How long the leader lease lasts "
+                                 "unrenewed (it is renewed before every step); a dead leader is replaced after this.")
+
+
 class ClientSettings(BaseSettings):
     """Where the CLI and the Python client find the services."""
 
@@ -112,6 +124,7 @@ class ClientSettings(BaseSettings):
     registry_address: str | None = Field(default=None, description="Address of the registry, if it runs apart.")
     trainer_address: str | None = Field(default=None, description="Address of the trainer, if it runs apart.")
     evaluator_address: str | None = Field(default=None, description="Address of the evaluator, if it runs apart.")
+    controller_address: str | None = Field(default=None, description="Address of the controller, if it runs apart.")
     auth_token: str | None = Field(default=None, description="Bearer token sent with every call.")
     tls_ca_file: Path | None = Field(default=None, description="PEM CA bundle; when set the client uses TLS.")
 

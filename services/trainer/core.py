@@ -31,8 +31,10 @@ class TrainerCore:
         self.changed = threading.Condition()
         self.runner = Runner(jobs, inputs, settings, self.changed)
 
-    def submit(self, spec: TrainSpec) -> Job:
+    def submit(self, spec: TrainSpec, *, idempotency_key: str = "") -> Job:
         check_name(spec.model, what="output model name")
+        if idempotency_key and (earlier := self.jobs.by_key(idempotency_key)) is not None:
+            return earlier
         dataset = self.inputs.dataset(spec.dataset)
         if len(dataset.labels) < 2:
             raise FailedPrecondition(f"dataset {dataset.dataset}@{dataset.version} has "
@@ -44,7 +46,7 @@ class TrainerCore:
         if spec.gpu and spec.workers < 1:
             raise InvalidArgument("workers must be at least 1")
         job = self.jobs.create(spec.model_dump(), dataset=f"{dataset.dataset}@{dataset.version}",
-                               base_model=f"{base.model}@{base.version}")
+                               base_model=f"{base.model}@{base.version}", idempotency_key=idempotency_key)
         self.runner.wake()
         return job
 

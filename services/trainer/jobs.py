@@ -78,15 +78,28 @@ class JobStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def create(self, spec: dict, *, dataset: str, base_model: str) -> Job:
+    def create(self, spec: dict, *, dataset: str, base_model: str, idempotency_key: str = "") -> Job:
+        """A new QUEUED job; with an idempotency key already used, that earlier job instead."""
+        if idempotency_key and (earlier := self.by_key(idempotency_key)) is not None:
+            return earlier
         job_id = f"job-{uuid.uuid4().hex[:12]}"
-        with write_transaction(self.engine) as conn:
-            conn.execute(sa.insert(train_jobs).values(
-                id=job_id, state=State.QUEUED.value, spec=spec, dataset=dataset, base_model=base_model,
-                result_model="", metrics={}, error="", tensorboard="", attempts=0, cancel_requested=False,
-                created_at=datetime.now(UTC)))
-            self._event(conn, job_id, "state", {"state": State.QUEUED.value})
+        try:
+            with write_transaction(self.engine) as conn:
+                conn.execute(sa.insert(train_jobs).values(
+                    id=job_id, state=State.QUEUED.value, spec=spec, dataset=dataset, base_model=base_model,
+                    result_model="", metrics={}, error="", tensorboard="", attempts=0, cancel_requested=False,
+                    created_at=datetime.now(UTC), idempotency_key=idempotency_key or None))
+                self._event(conn, job_id, "state", {"state": State.QUEUED.value})
+        except sa.exc.IntegrityError:
+            if idempotency_key and (earlier := self.by_key(idempotency_key)) is not None:
+                return earlier  # a parallel submit with the same key won
+            raise
         return self.get(job_id)
+
+    def by_key(self, idempotency_key: str) -> Job | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(train_jobs).where(train_jobs.c.idempotency_key == idempotency_key)).first()
+        return _job(row) if row is not None else None
 
     def get(self, job_id: str) -> Job:
         with self.engine.connect() as conn:

@@ -48,7 +48,8 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
         self.core = core
 
     def SubmitJob(self, request, context):
-        return trainer_pb2.SubmitJobResponse(job=job_to_proto(self.core.submit(spec_from_proto(request.spec))))
+        job = self.core.submit(spec_from_proto(request.spec), idempotency_key=request.idempotency_key)
+        return trainer_pb2.SubmitJobResponse(job=job_to_proto(job))
 
     def GetJob(self, request, context):
         return trainer_pb2.GetJobResponse(job=job_to_proto(self.core.get(request.id)))

@@ -1,0 +1,43 @@
+"""Client of the controller service: retraining policies and their runs."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+
+from tuneloop.client.base import ServiceClient
+from tuneloop.v1 import controller_pb2, controller_pb2_grpc
+
+
+class ControllerClient(ServiceClient):
+    def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
+        super().__init__(channel, token, timeout)
+        self.stub = controller_pb2_grpc.ControllerServiceStub(channel)
+
+    def _call(self, method: str, request):
+        return getattr(self.stub, method)(request, metadata=self.metadata, timeout=self.timeout)
+
+    def create_policy(self, name: str, **spec) -> controller_pb2.Policy:
+        """Spec fields (dataset, base_model, model, train={...}, min_new_rows, ...); None ones are left out."""
+        body = json.dumps({k: v for k, v in spec.items() if v is not None})
+        return self._call("CreatePolicy", controller_pb2.CreatePolicyRequest(name=name, spec_json=body)).policy
+
+    def policies(self) -> list[controller_pb2.Policy]:
+        return list(self._call("ListPolicies", controller_pb2.ListPoliciesRequest()).policies)
+
+    def set_paused(self, name: str, paused: bool) -> controller_pb2.Policy:
+        return self._call("SetPaused", controller_pb2.SetPausedRequest(name=name, paused=paused)).policy
+
+    def trigger(self, name: str) -> controller_pb2.Run:
+        return self._call("TriggerRun", controller_pb2.TriggerRunRequest(name=name)).run
+
+    def rollback(self, name: str) -> controller_pb2.Run:
+        return self._call("Rollback", controller_pb2.RollbackRequest(name=name)).run
+
+    def runs(self, name: str) -> list[controller_pb2.Run]:
+        return list(self._call("ListRuns", controller_pb2.ListRunsRequest(name=name)).runs)
+
+    def watch(self, after_id: int = 0, *, policy: str = "", follow: bool = True, timeout: float | None = None):
+        req = controller_pb2.WatchRunsRequest(after_id=after_id, policy=policy, follow=follow)
+        return self.stub.WatchRuns(req, metadata=self.metadata, timeout=timeout)

@@ -1,0 +1,140 @@
+"""The controller's use cases (policies, runs, manual trigger and rollback, watching) and
+its loop: a thread that, while this replica holds the leader lease, runs a reconcile pass
+every `poll_seconds` or as soon as something here changes. A replica without the lease
+only renews its claim, so any number of replicas can run and exactly one acts.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+
+from tuneloop.controller import metrics
+from tuneloop.controller.policy import make_policy
+from tuneloop.controller.reconcile import CHAMPION, PREVIOUS, Reconciler
+from tuneloop.controller.store import ControllerStore, Policy, Run
+from tuneloop.core.errors import FailedPrecondition, InvalidArgument
+from tuneloop.core.names import check_name
+from tuneloop.core.settings import ControllerSettings
+
+log = logging.getLogger(__name__)
+LEASE = "controller"
+
+
+class ControllerCore:
+    def __init__(self, store: ControllerStore, client: Callable, settings: ControllerSettings) -> None:
+        self.store = store
+        self.client = client
+        self.settings = settings
+        self.reconciler = Reconciler(store, client, still_leader=self._renew)
+        self.identity = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.is_leader = False
+
+    # -- policies ----------------------------------------------------------------------
+    def create_policy(self, name: str, **spec) -> Policy:
+        check_name(name, what="policy name")
+        policy = make_policy(**spec)
+        check_name(policy.model, what="model name")
+        created = self.store.create_policy(name, policy.model_dump())
+        self.wake()
+        return created
+
+    def policies(self) -> list[Policy]:
+        return self.store.policies()
+
+    def set_paused(self, name: str, paused: bool) -> Policy:
+        policy = self.store.set_paused(name, paused)
+        self.wake()
+        return policy
+
+    def trigger(self, name: str) -> Run:
+        """Start a run now on the newest dataset version (unless one is in flight)."""
+        policy = self.store.policy(name)
+        if self.store.runs(name, active_only=True):
+            raise FailedPrecondition(f"policy {name!r} already has a run in flight")
+        latest = self.client().dataprep.get_version(policy.spec["dataset"].split("@")[0])
+        run = self.store.create_run(name, key=f"manual:{uuid.uuid4().hex}", trigger="manual",
+                                    dataset=f"{latest.dataset}@{latest.version}")
+        self.wake()
+        return run
+
+    def rollback(self, name: str) -> Run:
+        """Point `champion` back at `previous-champion` now, and record it as a ROLLED_BACK run."""
+        policy = self.store.policy(name)
+        model = policy.spec["model"]
+        registry = self.client().registry
+        aliases = dict(registry.get_model(model).aliases)
+        if PREVIOUS not in aliases or CHAMPION not in aliases:
+            raise FailedPrecondition(f"model {model!r} has no {CHAMPION} and {PREVIOUS} to roll back between")
+        champion, previous = aliases[CHAMPION], aliases[PREVIOUS]
+        registry.set_aliases(model, {CHAMPION: previous, PREVIOUS: champion}, actor="controller/manual",
+                             reason="manual rollback")
+        run = self.store.create_run(name, key=f"rollback:manual:{uuid.uuid4().hex}", trigger="manual_rollback",
+                                    dataset="", state="ROLLED_BACK", candidate=f"{model}@{previous}",
+                                    champion_before=f"{model}@{champion}", champion_after=f"{model}@{previous}",
+                                    verdict="rollback", reasons=["rolled back by hand"])
+        metrics.RUNS.labels("ROLLED_BACK").inc()
+        return run
+
+    def runs(self, name: str) -> list[Run]:
+        self.store.policy(name)
+        return self.store.runs(name)
+
+    def watch(self, after_id: int = 0, *, policy: str = "", follow: bool = True,
+              active: Callable[[], bool] = lambda: True) -> Iterator[tuple[int, Run]]:
+        if after_id < 0:
+            raise InvalidArgument("after_id must not be negative")
+        cursor = after_id
+        while active():
+            batch = self.store.events_after(cursor, policy)
+            for event_id, run_id, _policy, _state in batch:
+                yield event_id, self.store.run(run_id)
+            if batch:
+                cursor = batch[-1][0]
+                continue
+            if not follow:
+                return
+            with self.changed:
+                self.changed.wait(self.settings.poll_seconds)
+
+    # -- the loop ----------------------------------------------------------------------
+    def wake(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    def start(self) -> None:
+        if not self.settings.enabled:
+            return
+        self._thread = threading.Thread(target=self._loop, name="controller-loop", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wake()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self.is_leader:
+            self.store.release(LEASE, self.identity)
+
+    def _renew(self) -> bool:
+        self.is_leader = not self._stop.is_set() and self.store.acquire(LEASE, self.identity,
+                                                                          self.settings.lease_seconds)
+        metrics.LEADER.set(1 if self.is_leader else 0)
+        return self.is_leader
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._renew():
+                    self.reconciler.pass_once()
+                    self.wake()  # let WatchRuns streams see what this pass did
+            except Exception:  # noqa: BLE001 - logged; the next pass retries
+                log.exception("reconcile pass failed")
+            with self.changed:
+                self.changed.wait(self.settings.poll_seconds)

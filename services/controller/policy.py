@@ -1,0 +1,38 @@
+"""A retraining policy: what to watch, what to train, when, and how a candidate must win."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from tuneloop.core.validation import build
+
+TRAIN_OPTIONS = {"epochs", "learning_rate", "batch_size", "max_length", "freeze_layers", "workers", "gpu",
+                 "max_train_samples", "seed", "warmup_ratio", "scheduler", "early_stopping_patience", "lora"}
+
+
+class PolicySpec(BaseModel):
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    dataset: str = Field(min_length=1, description="dataset NAME to watch")
+    base_model: str = Field(min_length=1, description="NAME[@VERSION|:ALIAS] to fine-tune")
+    model: str = Field(min_length=1, description="output model; its `champion` alias is what the loop keeps")
+    continue_from_champion: bool = Field(default=False, description="train from the current champion when one exists")
+    train: dict = Field(default_factory=dict, description="training options, as `tuneloop train` takes them")
+    min_new_rows: int = Field(default=1, ge=1, description="new rows since the champion's dataset that start a run")
+    every_seconds: float = Field(default=0, ge=0, description="also retrain on a schedule; 0 off")
+    drift_threshold: float = Field(default=0, ge=0, le=1, description="label shift of a new version that starts a "
+                                   "run even below min_new_rows; 0 off")
+    min_improvement: float = 0.0
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    max_class_drop: float = Field(default=0.05, ge=0)
+    min_f1: float = Field(default=0.0, ge=0, le=1, description="floor for the first champion (macro-F1)")
+
+
+def make_policy(**values) -> PolicySpec:
+    spec = build(PolicySpec, what="policy", **values)
+    unknown = set(spec.train) - TRAIN_OPTIONS
+    if unknown:
+        from tuneloop.core.errors import InvalidArgument
+
+        raise InvalidArgument(f"invalid policy train options: {', '.join(sorted(unknown))}")
+    return spec

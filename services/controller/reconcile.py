@@ -1,0 +1,174 @@
+"""One reconcile pass: compare what the policies want with what exists, and take one step.
+
+For each policy not paused, with no run in flight:
+- a new dataset version after a promotion first gets a rollback check (the champion and the
+  previous champion evaluated on it: if the previous one is significantly better, the
+  aliases move back and the run ends ROLLED_BACK);
+- then a retraining run starts when the newest dataset version has at least `min_new_rows`
+  rows more than the champion's, or drifts past `drift_threshold`, or when no champion
+  exists yet, or when the schedule says so.
+Each run in flight advances one step: PENDING submits the training job (keyed by the run
+id, so a retried submit returns the same job), TRAINING follows it, EVALUATING compares the
+candidate with the champion on the newest version's test split and promotes or rejects.
+Promotion moves `champion` and `previous-champion` in one registry call; repeating it after
+a crash moves nothing. Every step is safe to repeat: that is what makes the loop restartable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+import grpc
+
+from tuneloop.controller import metrics
+from tuneloop.controller.policy import PolicySpec
+from tuneloop.controller.store import ControllerStore, Run
+from tuneloop.core.names import split_ref
+
+log = logging.getLogger(__name__)
+CHAMPION, PREVIOUS = "champion", "previous-champion"
+
+
+class Reconciler:
+    def __init__(self, store: ControllerStore, client, still_leader=lambda: True) -> None:
+        self.store = store
+        self.client = client  # a callable returning tuneloop.client.Client
+        self.still_leader = still_leader  # renews the lease; False ends the pass at once
+
+    def pass_once(self) -> None:
+        for policy in self.store.policies():
+            if not self.still_leader():
+                return
+            try:
+                spec = PolicySpec(**policy.spec)
+                active = self.store.runs(policy.name, active_only=True)
+                if not active and not policy.paused:
+                    self.fire_triggers(policy.name, spec)
+                for run in self.store.runs(policy.name, active_only=True):
+                    if not self.still_leader():
+                        return
+                    self.step(run, spec)
+            except grpc.RpcError as exc:  # a service is down or said no: try again next pass
+                log.warning("policy %s: %s %s", policy.name, exc.code().name, exc.details())
+
+    # -- triggers ----------------------------------------------------------------------
+    def _alias(self, model: str, alias: str):
+        try:
+            return self.client().registry.get_version(f"{model}:{alias}")
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+
+    def fire_triggers(self, name: str, spec: PolicySpec) -> None:
+        c = self.client()
+        latest = c.dataprep.get_version(split_ref(spec.dataset)[0])
+        dataset = f"{latest.dataset}@{latest.version}"
+        champion = self._alias(spec.model, CHAMPION)
+        now = datetime.now(UTC)
+        if champion is None:
+            self.store.create_run(name, key=f"data:{latest.version}", trigger="initial", dataset=dataset,
+                                  data_seen_at=now)
+            return
+        champ_dataset = champion.lineage.dataset
+        if champ_dataset != dataset:
+            previous = self._alias(spec.model, PREVIOUS)
+            if previous is not None:
+                run = self.store.create_run(name, key=f"rollback:{latest.version}", trigger="rollback_check",
+                                            dataset=dataset, state="EVALUATING", candidate=_ref(previous),
+                                            champion_before=_ref(champion))
+                if run is not None:
+                    return  # one step at a time: the check runs before any retraining on this version
+            old_rows = c.dataprep.get_version(*split_ref(champ_dataset)).rows_out if "@" in champ_dataset else 0
+            new_rows = latest.rows_out - old_rows
+            drift = c.dataprep.report(latest.dataset, latest.version).drift.label_shift
+            trigger = ("new_data" if new_rows >= spec.min_new_rows
+                       else "drift" if spec.drift_threshold and drift >= spec.drift_threshold else None)
+            if trigger:
+                self.store.create_run(name, key=f"data:{latest.version}", trigger=trigger, dataset=dataset,
+                                      data_seen_at=now)
+                return
+        if spec.every_seconds:
+            slot = int(time.time() // spec.every_seconds)
+            self.store.create_run(name, key=f"schedule:{slot}", trigger="schedule", dataset=dataset)
+
+    # -- steps -------------------------------------------------------------------------
+    def step(self, run: Run, spec: PolicySpec) -> None:
+        if run.state == "PENDING":
+            self._submit(run, spec)
+        elif run.state == "TRAINING":
+            self._follow(run)
+        elif run.state == "EVALUATING":
+            self._rollback_check(run, spec) if run.trigger == "rollback_check" else self._decide(run, spec)
+
+    def _submit(self, run: Run, spec: PolicySpec) -> None:
+        champion = self._alias(spec.model, CHAMPION)
+        base = f"{spec.model}:{CHAMPION}" if spec.continue_from_champion and champion else spec.base_model
+        job = self.client().trainer.submit(dataset=run.dataset, base_model=base, model=spec.model,
+                                           idempotency_key=run.id, **spec.train)
+        self.store.advance(run, "TRAINING", job=job.id, champion_before=_ref(champion) if champion else "")
+
+    def _follow(self, run: Run) -> None:
+        from tuneloop.client.trainer import state_name
+
+        job = self.client().trainer.get(run.job)
+        state = state_name(job.state)
+        if state == "SUCCEEDED":
+            self.store.advance(run, "EVALUATING", candidate=job.model)
+        elif state in ("FAILED", "CANCELLED"):
+            self._finish(run, "FAILED", error=f"training job {run.job} {state.lower()}: {job.error}")
+
+    def _decide(self, run: Run, spec: PolicySpec) -> None:
+        c = self.client()
+        if run.champion_before:
+            out = c.evaluator.compare(run.candidate, run.champion_before, run.dataset, "test",
+                                      min_improvement=spec.min_improvement, alpha=spec.alpha,
+                                      max_class_drop=spec.max_class_drop)
+            verdict, reasons = out.verdict, list(out.reasons)
+        else:
+            rep = c.evaluator.evaluate(run.candidate, run.dataset, "test")
+            verdict = "promote" if rep.f1_macro >= spec.min_f1 else "reject"
+            reasons = [f"first champion: test macro-F1 {rep.f1_macro:.4f} "
+                       f"{'>=' if verdict == 'promote' else '<'} the floor {spec.min_f1:.4f}"]
+        if verdict != "promote":
+            self._finish(run, "REJECTED", verdict=verdict, reasons=reasons, champion_after=run.champion_before)
+            return
+        targets = {CHAMPION: _version(run.candidate)}
+        if run.champion_before:
+            targets[PREVIOUS] = _version(run.champion_before)
+        c.registry.set_aliases(spec.model, targets, actor=f"controller/{run.id}", reason="; ".join(reasons))
+        if self._finish(run, "PROMOTED", verdict=verdict, reasons=reasons, champion_after=run.candidate):
+            metrics.CHAMPION.labels(spec.model).set(_version(run.candidate))
+            metrics.LAST_SUCCESS.labels(run.policy).set_to_current_time()
+            if run.data_seen_at:
+                metrics.DATA_TO_PROMOTION.observe((datetime.now(UTC) - run.data_seen_at).total_seconds())
+
+    def _rollback_check(self, run: Run, spec: PolicySpec) -> None:
+        """`candidate` holds the previous champion, `champion_before` the champion."""
+        out = self.client().evaluator.compare(run.candidate, run.champion_before, run.dataset, "test",
+                                              min_improvement=spec.min_improvement, alpha=spec.alpha,
+                                              max_class_drop=1.0)
+        if out.verdict != "promote":
+            self._finish(run, "REJECTED", verdict="keep", champion_after=run.champion_before,
+                         reasons=["the champion is not significantly worse than the previous one", *out.reasons])
+            return
+        self.client().registry.set_aliases(spec.model, {CHAMPION: _version(run.candidate),
+                                                        PREVIOUS: _version(run.champion_before)},
+                                           actor=f"controller/{run.id}", reason="rollback: champion regressed")
+        self._finish(run, "ROLLED_BACK", verdict="rollback", champion_after=run.candidate, reasons=list(out.reasons))
+
+    def _finish(self, run: Run, state: str, **fields) -> bool:
+        done = self.store.advance(run, state, **fields)
+        if done:
+            metrics.RUNS.labels(state).inc()
+        return done
+
+
+def _ref(version) -> str:
+    return f"{version.model}@{version.version}"
+
+
+def _version(ref: str) -> int:
+    return int(ref.rsplit("@", 1)[1])

@@ -1,0 +1,72 @@
+"""The thin gRPC layer of the controller."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+
+from tuneloop.controller.core import ControllerCore
+from tuneloop.controller.store import Policy, Run
+from tuneloop.core.errors import InvalidArgument
+from tuneloop.v1 import controller_pb2, controller_pb2_grpc
+
+
+def policy_to_proto(p: Policy) -> controller_pb2.Policy:
+    msg = controller_pb2.Policy(name=p.name, spec_json=json.dumps(p.spec, sort_keys=True), paused=p.paused)
+    msg.created_at.FromDatetime(p.created_at)
+    return msg
+
+
+def run_to_proto(r: Run) -> controller_pb2.Run:
+    msg = controller_pb2.Run(id=r.id, policy=r.policy, state=r.state, trigger=r.trigger, dataset=r.dataset,
+                             job=r.job, candidate=r.candidate, champion_before=r.champion_before,
+                             champion_after=r.champion_after, verdict=r.verdict, reasons=r.reasons, error=r.error)
+    msg.started.FromDatetime(r.started)
+    if r.finished:
+        msg.finished.FromDatetime(r.finished)
+    return msg
+
+
+class ControllerServicer(controller_pb2_grpc.ControllerServiceServicer):
+    def __init__(self, core: ControllerCore) -> None:
+        self.core = core
+
+    def CreatePolicy(self, request, context):
+        try:
+            spec = json.loads(request.spec_json or "{}")
+        except json.JSONDecodeError as exc:
+            raise InvalidArgument(f"spec_json is not JSON: {exc}") from exc
+        if not isinstance(spec, dict):
+            raise InvalidArgument("spec_json must be a JSON object")
+        return controller_pb2.CreatePolicyResponse(policy=policy_to_proto(self.core.create_policy(request.name,
+                                                                                                  **spec)))
+
+    def ListPolicies(self, request, context):
+        return controller_pb2.ListPoliciesResponse(policies=[policy_to_proto(p) for p in self.core.policies()])
+
+    def SetPaused(self, request, context):
+        return controller_pb2.SetPausedResponse(policy=policy_to_proto(self.core.set_paused(request.name,
+                                                                                            request.paused)))
+
+    def TriggerRun(self, request, context):
+        return controller_pb2.TriggerRunResponse(run=run_to_proto(self.core.trigger(request.name)))
+
+    def Rollback(self, request, context):
+        return controller_pb2.RollbackResponse(run=run_to_proto(self.core.rollback(request.name)))
+
+    def ListRuns(self, request, context):
+        return controller_pb2.ListRunsResponse(runs=[run_to_proto(r) for r in self.core.runs(request.name)])
+
+    def WatchRuns(self, request, context):
+        for event_id, run in self.core.watch(request.after_id, policy=request.policy, follow=request.follow,
+                                             active=context.is_active):
+            yield controller_pb2.WatchRunsResponse(id=event_id, run=run_to_proto(run))
+
+
+def registration(core: ControllerCore):
+    def register(server: grpc.Server) -> str:
+        controller_pb2_grpc.add_ControllerServiceServicer_to_server(ControllerServicer(core), server)
+        return controller_pb2.DESCRIPTOR.services_by_name["ControllerService"].full_name
+
+    return register

@@ -1,0 +1,173 @@
+"""Policies, runs and run events in SQL, and the lease that makes one controller the leader.
+
+A run's `key` says what started it (a dataset version, a schedule slot, a manual request):
+one run per (policy, key), so a trigger that fires twice starts one run. Run updates are
+conditional on the state the caller saw, so a stale step can never overwrite a newer one.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from tuneloop.core.db import write_transaction
+from tuneloop.core.errors import AlreadyExists, NotFound
+from tuneloop.core.schema import leases, policies, policy_runs, run_events
+
+FINAL = ("PROMOTED", "REJECTED", "FAILED", "ROLLED_BACK")
+
+
+def _utc(v: datetime | None) -> datetime | None:
+    return v if v is None or v.tzinfo else v.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    spec: dict
+    paused: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    policy: str
+    key: str
+    trigger: str
+    state: str
+    dataset: str
+    job: str
+    candidate: str
+    champion_before: str
+    champion_after: str
+    verdict: str
+    reasons: list
+    error: str
+    data_seen_at: datetime | None
+    started: datetime
+    finished: datetime | None
+
+
+def _run(r: sa.Row) -> Run:
+    reasons = r.reasons if isinstance(r.reasons, list) else json.loads(r.reasons)
+    return Run(r.id, r.policy, r.key, r.trigger, r.state, r.dataset, r.job, r.candidate, r.champion_before,
+               r.champion_after, r.verdict, reasons, r.error, _utc(r.data_seen_at), _utc(r.started), _utc(r.finished))
+
+
+class ControllerStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    # -- policies ----------------------------------------------------------------------
+    def create_policy(self, name: str, spec: dict) -> Policy:
+        try:
+            with write_transaction(self.engine) as conn:
+                conn.execute(sa.insert(policies).values(name=name, spec=spec, paused=False,
+                                                        created_at=datetime.now(UTC)))
+        except sa.exc.IntegrityError as exc:
+            raise AlreadyExists(f"policy {name!r} already exists") from exc
+        return self.policy(name)
+
+    def policy(self, name: str) -> Policy:
+        with self.engine.connect() as conn:
+            r = conn.execute(sa.select(policies).where(policies.c.name == name)).first()
+        if r is None:
+            raise NotFound(f"policy {name!r} not found")
+        return Policy(r.name, r.spec if isinstance(r.spec, dict) else json.loads(r.spec), r.paused, _utc(r.created_at))
+
+    def policies(self) -> list[Policy]:
+        with self.engine.connect() as conn:
+            names = conn.execute(sa.select(policies.c.name).order_by(policies.c.name)).scalars().all()
+        return [self.policy(n) for n in names]
+
+    def set_paused(self, name: str, paused: bool) -> Policy:
+        self.policy(name)
+        with write_transaction(self.engine) as conn:
+            conn.execute(sa.update(policies).where(policies.c.name == name).values(paused=paused))
+        return self.policy(name)
+
+    # -- runs --------------------------------------------------------------------------
+    def create_run(self, policy: str, *, key: str, trigger: str, dataset: str, state: str = "PENDING",
+                   data_seen_at: datetime | None = None, **fields) -> Run | None:
+        """A new run, or None when this (policy, key) already has one."""
+        run_id = f"run-{uuid.uuid4().hex[:12]}"
+        values = dict(id=run_id, policy=policy, key=key, trigger=trigger, state=state, dataset=dataset, job="",
+                      candidate="", champion_before="", champion_after="", verdict="", reasons=[], error="",
+                      data_seen_at=data_seen_at, started=datetime.now(UTC)) | fields
+        try:
+            with write_transaction(self.engine) as conn:
+                conn.execute(sa.insert(policy_runs).values(**values))
+                self._event(conn, run_id, policy, state)
+        except sa.exc.IntegrityError:
+            return None
+        return self.run(run_id)
+
+    def run(self, run_id: str) -> Run:
+        with self.engine.connect() as conn:
+            r = conn.execute(sa.select(policy_runs).where(policy_runs.c.id == run_id)).first()
+        if r is None:
+            raise NotFound(f"run {run_id!r} not found")
+        return _run(r)
+
+    def runs(self, policy: str | None = None, *, active_only: bool = False) -> list[Run]:
+        q = sa.select(policy_runs).order_by(policy_runs.c.started, policy_runs.c.id)
+        if policy:
+            q = q.where(policy_runs.c.policy == policy)
+        if active_only:
+            q = q.where(policy_runs.c.state.not_in(FINAL))
+        with self.engine.connect() as conn:
+            return [_run(r) for r in conn.execute(q)]
+
+    def advance(self, run: Run, state: str, **fields) -> bool:
+        """Move `run` from the state it was read in to `state`; False when someone moved it first."""
+        values = {"state": state, **fields}
+        if state in FINAL:
+            values["finished"] = datetime.now(UTC)
+        with write_transaction(self.engine) as conn:
+            done = conn.execute(sa.update(policy_runs).where(policy_runs.c.id == run.id,
+                                                             policy_runs.c.state == run.state).values(**values))
+            if done.rowcount != 1:
+                return False
+            if state != run.state:
+                self._event(conn, run.id, run.policy, state)
+        return True
+
+    def _event(self, conn: sa.Connection, run_id: str, policy: str, state: str) -> None:
+        conn.execute(sa.insert(run_events).values(run=run_id, policy=policy, state=state, at=datetime.now(UTC)))
+
+    def events_after(self, after_id: int, policy: str = "", limit: int = 500) -> list[tuple[int, str, str, str]]:
+        q = sa.select(run_events).where(run_events.c.id > after_id).order_by(run_events.c.id).limit(limit)
+        if policy:
+            q = q.where(run_events.c.policy == policy)
+        with self.engine.connect() as conn:
+            return [(r.id, r.run, r.policy, r.state) for r in conn.execute(q)]
+
+    # -- the leader lease --------------------------------------------------------------
+    def acquire(self, name: str, holder: str, ttl: float) -> bool:
+        """Take or renew the lease `name` for `holder` if free, expired or already ours."""
+        now = datetime.now(UTC)
+        expires = now + timedelta(seconds=ttl)
+        try:
+            with write_transaction(self.engine) as conn:
+                row = conn.execute(sa.select(leases).where(leases.c.name == name)).first()
+                if row is None:
+                    conn.execute(sa.insert(leases).values(name=name, holder=holder, expires_at=expires))
+                    return True
+                if row.holder != holder and _utc(row.expires_at) > now:
+                    return False
+                done = conn.execute(sa.update(leases).where(leases.c.name == name, leases.c.holder == row.holder,
+                                                            leases.c.expires_at == row.expires_at)
+                                    .values(holder=holder, expires_at=expires))
+                return done.rowcount == 1  # 0: another replica took it between our read and write
+        except sa.exc.IntegrityError:
+            return False  # another replica inserted it first
+
+    def release(self, name: str, holder: str) -> None:
+        with write_transaction(self.engine) as conn:
+            conn.execute(sa.update(leases).where(leases.c.name == name, leases.c.holder == holder)
+                         .values(expires_at=datetime.now(UTC)))
