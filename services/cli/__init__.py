@@ -20,11 +20,12 @@ from typing import Annotated  # noqa: E402
 import typer  # noqa: E402
 
 from tuneloop.app import SERVICES, start  # noqa: E402
-from tuneloop.cli import data, evaluate, models, train  # noqa: E402
+from tuneloop.cli import data, evaluate, loop, models, train  # noqa: E402
 from tuneloop.cli.demo import demo  # noqa: E402
 from tuneloop.cli.output import console, err_console  # noqa: E402
 from tuneloop.core.settings import (  # noqa: E402
     ClientSettings,
+    ControllerSettings,
     DataprepSettings,
     RegistrySettings,
     ServerSettings,
@@ -37,6 +38,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
 app.add_typer(train.jobs_app, name="jobs")
 app.add_typer(evaluate.app, name="eval")
+app.add_typer(loop.app, name="loop")
 app.command(help="Fine-tune a registered model on a dataset version with Ray Train.")(train.train)
 app.command(help="Run the demo: prepare BBC News on embedded defaults and print the story.")(demo)
 
@@ -90,7 +92,8 @@ def settings() -> None:
     from rich.table import Table
 
     table = Table("variable", "value", "meaning")
-    for obj in (ServerSettings(), DataprepSettings(), RegistrySettings(), TrainerSettings(), ClientSettings()):
+    for obj in (ServerSettings(), DataprepSettings(), RegistrySettings(), TrainerSettings(), ControllerSettings(),
+                ClientSettings()):
         prefix = obj.model_config["env_prefix"]
         for name, field in type(obj).model_fields.items():
             value = getattr(obj, name)

@@ -11,6 +11,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from tuneloop.controller import metrics
 from tuneloop.controller.policy import make_policy
@@ -37,7 +38,7 @@ class ControllerCore:
         self.is_leader = False
 
     # -- policies ----------------------------------------------------------------------
-    def create_policy(self, name: str, **spec) -> Policy:
+    def create_policy(self, name: str, spec: dict) -> Policy:
         check_name(name, what="policy name")
         policy = make_policy(**spec)
         check_name(policy.model, what="model name")
@@ -88,13 +89,14 @@ class ControllerCore:
 
     def watch(self, after_id: int = 0, *, policy: str = "", follow: bool = True,
               active: Callable[[], bool] = lambda: True) -> Iterator[tuple[int, Run]]:
+        """Every run state change after `after_id` (the run with the state it changed to)."""
         if after_id < 0:
             raise InvalidArgument("after_id must not be negative")
         cursor = after_id
         while active():
             batch = self.store.events_after(cursor, policy)
-            for event_id, run_id, _policy, _state in batch:
-                yield event_id, self.store.run(run_id)
+            for event_id, run_id, _policy, state in batch:
+                yield event_id, replace(self.store.run(run_id), state=state)  # the run as of this event
             if batch:
                 cursor = batch[-1][0]
                 continue

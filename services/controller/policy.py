@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from tuneloop.core.errors import InvalidArgument
 from tuneloop.core.validation import build
+from tuneloop.trainer.spec import make_spec
 
 TRAIN_OPTIONS = {"epochs", "learning_rate", "batch_size", "max_length", "freeze_layers", "workers", "gpu",
                  "max_train_samples", "seed", "warmup_ratio", "scheduler", "early_stopping_patience", "lora"}
@@ -29,10 +31,9 @@ class PolicySpec(BaseModel):
 
 
 def make_policy(**values) -> PolicySpec:
-    spec = build(PolicySpec, what="policy", **values)
+    spec = build(PolicySpec, "policy", **values)
     unknown = set(spec.train) - TRAIN_OPTIONS
     if unknown:
-        from tuneloop.core.errors import InvalidArgument
-
         raise InvalidArgument(f"invalid policy train options: {', '.join(sorted(unknown))}")
+    make_spec(dataset=spec.dataset, base_model=spec.base_model, model=spec.model, **spec.train)  # same checks as a job
     return spec

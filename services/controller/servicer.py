@@ -40,7 +40,7 @@ class ControllerServicer(controller_pb2_grpc.ControllerServiceServicer):
         if not isinstance(spec, dict):
             raise InvalidArgument("spec_json must be a JSON object")
         return controller_pb2.CreatePolicyResponse(policy=policy_to_proto(self.core.create_policy(request.name,
-                                                                                                  **spec)))
+                                                                                                  spec)))
 
     def ListPolicies(self, request, context):
         return controller_pb2.ListPoliciesResponse(policies=[policy_to_proto(p) for p in self.core.policies()])

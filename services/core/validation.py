@@ -11,11 +11,12 @@ from tuneloop.core.errors import InvalidArgument
 M = TypeVar("M", bound=BaseModel)
 
 
-def build(model: type[M], *, what: str, **values) -> M:
-    """`model(**values)` with None values left to their defaults; a validation failure is
-    InvalidArgument("invalid <what> <field>: <reason>")."""
+def build(cls: type[M], what: str, /, **values) -> M:
+    """`cls(**values)` with None values left to their defaults; a validation failure is
+    InvalidArgument("invalid <what> <field>: <reason>"). (Positional-only parameters, so any
+    field name, `model` included, can be passed as a value.)"""
     try:
-        return model(**{k: v for k, v in values.items() if v is not None})
+        return cls(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or what

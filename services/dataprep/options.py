@@ -53,4 +53,4 @@ class PrepareOptions(BaseModel):
 
 def make_options(**values) -> PrepareOptions:
     """Build options, turning validation failures into InvalidArgument naming the field."""
-    return build(PrepareOptions, what="option", **values)
+    return build(PrepareOptions, "option", **values)

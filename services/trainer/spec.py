@@ -41,4 +41,4 @@ class TrainSpec(BaseModel):
 
 
 def make_spec(**values) -> TrainSpec:
-    return build(TrainSpec, what="training spec", **values)
+    return build(TrainSpec, "training spec", **values)

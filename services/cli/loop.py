@@ -1,0 +1,133 @@
+"""`tuneloop loop ...`: retraining policies and the runs the controller drives."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tuneloop.cli.output import console, emit, errors_to_exit
+from tuneloop.client import Client
+
+app = typer.Typer(rich_markup_mode=None, help="Continuous retraining: policies and their runs.",
+                  no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+AddressOpt = Annotated[str | None, typer.Option("--address", help="Server HOST:PORT (env TUNELOOP_ADDRESS).")]
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str | None) -> float | None:
+    """'90s', '15m', '6h', '1d' (or plain seconds) as seconds."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a duration like 90s, 15m, 6h or 1d")
+    return float(match.group(1)) * _UNITS.get(match.group(2) or "s", 1)
+
+
+def run_dict(r) -> dict:
+    return {"id": r.id, "state": r.state, "trigger": r.trigger, "dataset": r.dataset or None,
+            "candidate": r.candidate or None, "champion_before": r.champion_before or None,
+            "champion_after": r.champion_after or None, "verdict": r.verdict or None, "reasons": list(r.reasons),
+            "error": r.error or None,
+            "started": r.started.ToDatetime().isoformat() + "Z",
+            "finished": r.finished.ToDatetime().isoformat() + "Z" if r.HasField("finished") else None}
+
+
+def policy_dict(p) -> dict:
+    return {"name": p.name, "paused": p.paused, "spec": json.loads(p.spec_json)}
+
+
+def render_runs(o: dict) -> None:
+    table = Table("run", "state", "trigger", "dataset", "candidate", "champion before → after", "verdict")
+    for r in o["runs"]:
+        table.add_row(r["id"], r["state"], r["trigger"], r["dataset"] or "", r["candidate"] or "",
+                      f"{r['champion_before'] or '-'} → {r['champion_after'] or '-'}", r["verdict"] or "")
+    console.print(table)
+
+
+@app.command()
+def create(
+    name: str,
+    dataset: Annotated[str, typer.Option(help="Dataset NAME to watch.")],
+    base_model: Annotated[str, typer.Option(help="NAME[@VERSION|:ALIAS] to fine-tune.")],
+    model: Annotated[str, typer.Option(help="Output model; the loop keeps its `champion` alias.")],
+    continue_from_champion: Annotated[bool, typer.Option(help="Train from the champion once there is one.")] = False,
+    min_new_rows: Annotated[int | None, typer.Option(help="New rows that start a run (1).")] = None,
+    every: Annotated[str | None, typer.Option(help="Also retrain on a schedule: 90s, 15m, 6h, 1d.")] = None,
+    drift_threshold: Annotated[float | None, typer.Option(help="Label shift that starts a run anyway.")] = None,
+    min_improvement: Annotated[float | None, typer.Option(help="Macro-F1 gain needed to promote (0).")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Significance level (0.05).")] = None,
+    max_class_drop: Annotated[float | None, typer.Option(help="Largest per-class F1 drop allowed (0.05).")] = None,
+    min_f1: Annotated[float | None, typer.Option(help="Floor for the first champion's macro-F1 (0).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per example.")] = None,
+    freeze_layers: Annotated[int | None, typer.Option(help="Frozen encoder layers.")] = None,
+    max_train_samples: Annotated[int | None, typer.Option(help="Cap on training examples.")] = None,
+    address: AddressOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Create a retraining policy."""
+    train = {k: v for k, v in dict(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+                                   max_length=max_length, freeze_layers=freeze_layers,
+                                   max_train_samples=max_train_samples).items() if v is not None}
+    with errors_to_exit(), Client(address) as client:
+        policy = client.controller.create_policy(
+            name, dataset=dataset, base_model=base_model, model=model, continue_from_champion=continue_from_champion,
+            train=train, min_new_rows=min_new_rows, every_seconds=duration(every), drift_threshold=drift_threshold,
+            min_improvement=min_improvement, alpha=alpha, max_class_drop=max_class_drop, min_f1=min_f1)
+    emit(policy_dict(policy), as_json, lambda o: console.print_json(data=o))
+
+
+@app.command("list")
+def list_(address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+    """Every policy."""
+    with errors_to_exit(), Client(address) as client:
+        items = [policy_dict(p) for p in client.controller.policies()]
+    emit({"policies": items}, as_json, lambda o: console.print_json(data=o))
+
+
+def _pause(name: str, paused: bool, address: str | None, as_json: bool) -> None:
+    with errors_to_exit(), Client(address) as client:
+        emit(policy_dict(client.controller.set_paused(name, paused)), as_json,
+             lambda o: console.print(f"{o['name']}: {'paused' if o['paused'] else 'running'}"))
+
+
+@app.command()
+def pause(name: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+    """Stop starting new runs for a policy (runs in flight finish)."""
+    _pause(name, True, address, as_json)
+
+
+@app.command()
+def resume(name: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+    """Start runs for a paused policy again."""
+    _pause(name, False, address, as_json)
+
+
+@app.command()
+def trigger(name: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+    """Start a run now on the newest dataset version."""
+    with errors_to_exit(), Client(address) as client:
+        emit(run_dict(client.controller.trigger(name)), as_json, lambda o: console.print(f"started {o['id']}"))
+
+
+@app.command()
+def rollback(name: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+    """Point the champion back at the previous champion, now."""
+    with errors_to_exit(), Client(address) as client:
+        emit(run_dict(client.controller.rollback(name)), as_json,
+             lambda o: console.print(f"champion {o['champion_before']} → {o['champion_after']}"))
+
+
+@app.command()
+def runs(name: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+    """Every run of a policy, oldest first."""
+    with errors_to_exit(), Client(address) as client:
+        emit({"runs": [run_dict(r) for r in client.controller.runs(name)]}, as_json, render_runs)

