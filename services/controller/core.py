@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
+import sqlalchemy as sa
+
 from tuneloop.controller import metrics
 from tuneloop.controller.policy import make_policy
 from tuneloop.controller.reconcile import CHAMPION, PREVIOUS, Reconciler
@@ -122,7 +124,12 @@ class ControllerCore:
         if self._thread is not None:
             self._thread.join(timeout=30)
         if self.is_leader:
-            self.store.release(LEASE, self.identity)
+            try:
+                self.store.release(LEASE, self.identity)
+            except sa.exc.SQLAlchemyError:
+                # best effort at shutdown: the lease expires by itself after lease_seconds
+                log.warning("could not release the leader lease; it expires in %.0f s",
+                            self.settings.lease_seconds, exc_info=True)
 
     def _renew(self) -> bool:
         self.is_leader = not self._stop.is_set() and self.store.acquire(LEASE, self.identity,

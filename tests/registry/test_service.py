@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from tuneloop.client import Client
 
 
-def test_parallel_clients_get_distinct_version_numbers(server_factory, db_url, tmp_path):
+def test_parallel_clients_get_distinct_version_numbers(db_url, server_factory, tmp_path):
+    # db_url first: fixtures tear down in reverse, so the server stops before its schema is dropped
     server = server_factory(database_url=db_url)
     src = tmp_path / "src"
     src.mkdir()
