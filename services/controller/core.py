@@ -13,13 +13,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
+import grpc
 import sqlalchemy as sa
 
 from tuneloop.controller import metrics
 from tuneloop.controller.policy import make_policy
 from tuneloop.controller.reconcile import CHAMPION, PREVIOUS, Reconciler
 from tuneloop.controller.store import ControllerStore, Policy, Run
-from tuneloop.core.errors import FailedPrecondition, InvalidArgument
+from tuneloop.core.errors import FailedPrecondition, InvalidArgument, from_rpc
 from tuneloop.core.names import check_name
 from tuneloop.core.settings import ControllerSettings
 
@@ -44,9 +45,24 @@ class ControllerCore:
         check_name(name, what="policy name")
         policy = make_policy(**spec)
         check_name(policy.model, what="model name")
+        self._check_inputs(policy.dataset, policy.base_model)
         created = self.store.create_policy(name, policy.model_dump())
         self.wake()
         return created
+
+    def _check_inputs(self, dataset: str, base_model: str) -> None:
+        """An unknown dataset or base model is NOT_FOUND now, not a run failing later."""
+        client = self.client()
+        try:
+            client.dataprep.get_dataset(dataset.split("@")[0])
+        except grpc.RpcError as exc:
+            raise from_rpc(exc, f"dataset {dataset}") from exc
+        try:
+            client.registry.get_version(base_model)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
+        except grpc.RpcError as exc:
+            raise from_rpc(exc, f"base model {base_model}") from exc
 
     def policies(self) -> list[Policy]:
         return self.store.policies()

