@@ -22,17 +22,6 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 os.environ.setdefault("TUNELOOP_CONTROLLER_POLL_SECONDS", "1")
 
 
-def wait_runs(client, policy: str, count: int, timeout: float = 3600):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = client.controller.runs(policy)
-        done = [r for r in runs if r.finished.seconds]
-        if len(done) >= count and len(done) == len(runs):
-            return runs
-        time.sleep(0.5)
-    raise TimeoutError(f"{count} decided runs not reached within {timeout:.0f} s")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-samples", type=int, default=400)
@@ -57,11 +46,11 @@ def main() -> None:
                                                 train={"max_train_samples": args.train_samples, "epochs": args.epochs,
                                                        "freeze_layers": args.freeze_layers, "learning_rate": 1e-4,
                                                        "max_length": 128})
-                first = wait_runs(client, "bbc-news", 1)[0]
+                first = client.controller.wait_runs("bbc-news", 1)[0]
                 t0 = time.time()
                 client.dataprep.append(bbc.write_jsonl(tmp / "b.jsonl", rows[1::2]), dataset="bbc")
                 t_prepared = time.time()
-                run = wait_runs(client, "bbc-news", 2)[-1]
+                run = client.controller.wait_runs("bbc-news", 2)[-1]
                 t_decided = time.time()
                 job = client.trainer.get(run.job)
         finally:

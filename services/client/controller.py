@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import grpc
 
@@ -41,3 +42,14 @@ class ControllerClient(ServiceClient):
     def watch(self, after_id: int = 0, *, policy: str = "", follow: bool = True, timeout: float | None = None):
         req = controller_pb2.WatchRunsRequest(after_id=after_id, policy=policy, follow=follow)
         return self.stub.WatchRuns(req, metadata=self.metadata, timeout=timeout)
+
+    def wait_runs(self, name: str, count: int, *, timeout: float = 3600, poll: float = 0.5) -> list[controller_pb2.Run]:
+        """Block until policy `name` has `count` finished runs and none in flight; return its runs."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self.runs(name)
+            finished = [r for r in runs if r.finished.seconds]
+            if len(finished) >= count and len(finished) == len(runs):
+                return runs
+            time.sleep(poll)
+        raise TimeoutError(f"policy {name!r}: {count} finished runs not reached within {timeout:.0f} s")

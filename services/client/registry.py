@@ -19,11 +19,11 @@ from pathlib import Path
 import grpc
 
 from tuneloop.client.base import CHUNK, ServiceClient, all_pages
+from tuneloop.registry.upload import is_pickle
 from tuneloop.v1 import registry_pb2, registry_pb2_grpc
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 KINDS = {"base": registry_pb2.MODEL_KIND_BASE, "fine-tuned": registry_pb2.MODEL_KIND_FINE_TUNED}
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 
 
 def parse_ref(text: str) -> registry_pb2.VersionRef:
@@ -69,7 +69,7 @@ def model_files(directory: Path, *, allow_pickle: bool = False) -> list[Path]:
                                for part in p.relative_to(directory).parts))
     if not files:
         raise FileNotFoundError(f"{directory} holds no files")
-    pickled = [p for p in files if p.name.lower().endswith(PICKLE_SUFFIXES)]
+    pickled = [p for p in files if is_pickle(p.name)]
     if pickled and not allow_pickle:
         if not any(p.suffix == ".safetensors" for p in files):
             raise ValueError(f"{directory} holds pickle-based weights only ({pickled[0].name}); "

@@ -83,19 +83,6 @@ class Ref:
     version: int = 0
     alias: str = ""
 
-    @classmethod
-    def parse(cls, text: str) -> Ref:
-        """`NAME`, `NAME@VERSION` or `NAME:ALIAS`."""
-        if "@" in text:
-            name, _, version = text.partition("@")
-            if not version.isdigit():
-                from tuneloop.core.errors import InvalidArgument
-
-                raise InvalidArgument(f"version in {text!r} must be a number")
-            return cls(name, int(version))
-        name, _, alias = text.partition(":")
-        return cls(name, 0, alias)
-
 
 @dataclass(frozen=True)
 class AliasChange:

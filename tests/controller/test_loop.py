@@ -18,18 +18,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TRAIN = dict(epochs=2, learning_rate=2e-4, max_train_samples=128, max_length=64, freeze_layers=4, batch_size=16)
 
 
-def _wait_runs(client: Client, policy: str, count: int, *, seconds: float = 600) -> list:
-    """Block until `policy` has `count` finished runs (and none in flight)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        runs = client.controller.runs(policy)
-        finished = [r for r in runs if r.finished.seconds]
-        if len(finished) >= count and len(finished) == len(runs):
-            return runs
-        time.sleep(1)
-    pytest.fail(f"{policy}: {count} finished runs not reached in {seconds:.0f} s: {client.controller.runs(policy)}")
-
-
 def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNELOOP_CONTROLLER_POLL_SECONDS", "0.5")
     server = start(ServerSettings(data_dir=tmp_path, address="127.0.0.1:0", shutdown_grace_seconds=1))
@@ -53,12 +41,12 @@ def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back(tmp
             with pytest.raises(grpc.RpcError) as err:
                 client.controller.create_policy("news", dataset="bbc", base_model="minilm", model="news")
             assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
-            first = _wait_runs(client, "news", 1)
+            first = client.controller.wait_runs("news", 1, timeout=600)
             assert [(r.trigger, r.state) for r in first] == [("initial", "PROMOTED")], first
             assert client.registry.get_model("news").aliases["champion"] == 1
 
             client.dataprep.append(bbc.write_jsonl(tmp_path / "b.jsonl", rows[5::10]), dataset="bbc")
-            runs = _wait_runs(client, "news", 2)
+            runs = client.controller.wait_runs("news", 2, timeout=600)
             time.sleep(3)  # several more reconcile passes on the same dataset version
             runs = client.controller.runs("news")
             assert len(runs) == 2, "the same dataset version started more than one run"
