@@ -1,7 +1,11 @@
 """The controller's use cases (policies, runs, manual trigger and rollback, watching) and
 its loop: a thread that, while this replica holds the leader lease, runs a reconcile pass
-every `poll_seconds` or as soon as something here changes. A replica without the lease
-only renews its claim, so any number of replicas can run and exactly one acts.
+every `poll_seconds`, or at once when something changes: a call to this replica, or an
+event on the registry's `WatchEvents` stream (a new version, an alias moved by anyone),
+which a second thread follows. A third thread renews the lease every third of its term, so
+a step longer than the term (a slow evaluation) does not hand leadership over mid-step.
+A replica without the lease only renews its claim, so any number of replicas can run and
+exactly one acts.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ class ControllerCore:
         self.identity = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.changed = threading.Condition()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._events = None  # the open registry event stream, cancelled at stop
         self.is_leader = False
 
     # -- policies ----------------------------------------------------------------------
@@ -131,14 +136,19 @@ class ControllerCore:
     def start(self) -> None:
         if not self.settings.enabled:
             return
-        self._thread = threading.Thread(target=self._loop, name="controller-loop", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._loop, name="controller-loop", daemon=True),
+                         threading.Thread(target=self._follow_registry, name="controller-events", daemon=True),
+                         threading.Thread(target=self._heartbeat, name="controller-lease", daemon=True)]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.wake()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        if self._events is not None:
+            self._events.cancel()
+        for thread in self._threads:
+            thread.join(timeout=30)
         if self.is_leader:
             try:
                 self.store.release(LEASE, self.identity)
@@ -153,6 +163,15 @@ class ControllerCore:
         metrics.LEADER.set(1 if self.is_leader else 0)
         return self.is_leader
 
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.settings.lease_seconds / 3):
+            try:
+                self._renew()
+            except sa.exc.SQLAlchemyError:
+                self.is_leader = False
+                metrics.LEADER.set(0)
+                log.warning("could not renew the leader lease", exc_info=True)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -163,3 +182,20 @@ class ControllerCore:
                 log.exception("reconcile pass failed")
             with self.changed:
                 self.changed.wait(self.settings.poll_seconds)
+
+    def _follow_registry(self) -> None:
+        """Wake the loop on every registry event; reconnect (from the last event seen) when the stream breaks."""
+        after = 0
+        while not self._stop.is_set():
+            try:
+                self._events = self.client().registry.watch_events(after, follow=True)
+                if self._stop.is_set():  # stop() may have looked before the stream existed
+                    self._events.cancel()
+                for response in self._events:
+                    after = response.event.id
+                    self.wake()
+            except grpc.RpcError as exc:
+                if self._stop.is_set():
+                    return
+                log.info("registry event stream ended (%s); polling until it is back", exc.code().name)
+            self._stop.wait(self.settings.poll_seconds)

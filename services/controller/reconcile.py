@@ -50,8 +50,20 @@ class Reconciler:
                     if not self.still_leader():
                         return
                     self.step(run, spec)
+                self.publish(policy.name, spec)
             except grpc.RpcError as exc:  # a service is down or said no: try again next pass
                 log.warning("policy %s: %s %s", policy.name, exc.code().name, exc.details())
+
+    def publish(self, name: str, spec: PolicySpec) -> None:
+        """Set the champion and last-success gauges from the store, so a new leader (or a
+        restarted one) reports them before it promotes anything itself."""
+        runs = self.store.runs(name)
+        promoted = [r for r in runs if r.state == "PROMOTED" and r.finished]
+        if promoted:
+            metrics.LAST_SUCCESS.labels(name).set(promoted[-1].finished.timestamp())
+        decided = [r for r in runs if r.champion_after and r.finished]
+        if decided:
+            metrics.CHAMPION.labels(spec.model).set(_version(max(decided, key=lambda r: r.finished).champion_after))
 
     # -- triggers ----------------------------------------------------------------------
     def _alias(self, model: str, alias: str):
@@ -144,6 +156,7 @@ class Reconciler:
             metrics.LAST_SUCCESS.labels(run.policy).set_to_current_time()
             if run.data_seen_at:
                 metrics.DATA_TO_PROMOTION.observe((datetime.now(UTC) - run.data_seen_at).total_seconds())
+        self._score_champion(run.candidate, run.dataset)
 
     def _rollback_check(self, run: Run, spec: PolicySpec) -> None:
         """`candidate` holds the previous champion, `champion_before` the champion."""
@@ -158,6 +171,12 @@ class Reconciler:
                                                         PREVIOUS: _version(run.champion_before)},
                                            actor=f"controller/{run.id}", reason="rollback: champion regressed")
         self._finish(run, "ROLLED_BACK", verdict="rollback", champion_after=run.candidate, reasons=list(out.reasons))
+        self._score_champion(run.candidate, run.dataset)
+
+    def _score_champion(self, champion: str, dataset: str) -> None:
+        """Ask for the new champion's (stored) report again: the evaluator then publishes its
+        macro-F1 under the alias it holds now, for the dashboard's F1-by-alias panel."""
+        self.client().evaluator.evaluate(champion, dataset, "test")
 
     def _finish(self, run: Run, state: str, **fields) -> bool:
         done = self.store.advance(run, state, **fields)

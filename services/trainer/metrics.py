@@ -6,9 +6,10 @@ from __future__ import annotations
 from prometheus_client import Gauge, Histogram
 
 JOBS = Gauge("tuneloop_trainer_jobs", "Training jobs by state.", ["state"])
+# the label is `job_id`, not `job`: Prometheus owns `job` (the scrape job) and would rename ours
 SAMPLES_PER_SECOND = Gauge("tuneloop_trainer_samples_per_second", "Steady-state training samples/s, by job.",
-                           ["job"])
-LOSS = Gauge("tuneloop_trainer_loss", "Current training loss, by job.", ["job"])
+                           ["job_id"])
+LOSS = Gauge("tuneloop_trainer_loss", "Current training loss, by job.", ["job_id"])
 STEP_SECONDS = Histogram("tuneloop_trainer_step_seconds", "Time of one training step (rank 0).",
                          buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 CHECKPOINT_SECONDS = Histogram("tuneloop_trainer_checkpoint_seconds", "Time to save one checkpoint (rank 0).",

@@ -69,8 +69,8 @@ def test_job_trains_registers_and_the_model_predicts(env, tmp_path):
     from prometheus_client import REGISTRY
 
     assert REGISTRY.get_sample_value("tuneloop_trainer_jobs", {"state": "SUCCEEDED"}) >= 1
-    assert REGISTRY.get_sample_value("tuneloop_trainer_samples_per_second", {"job": job.id}) > 0
-    assert REGISTRY.get_sample_value("tuneloop_trainer_loss", {"job": job.id}) > 0
+    assert REGISTRY.get_sample_value("tuneloop_trainer_samples_per_second", {"job_id": job.id}) > 0
+    assert REGISTRY.get_sample_value("tuneloop_trainer_loss", {"job_id": job.id}) > 0
     assert REGISTRY.get_sample_value("tuneloop_trainer_step_seconds_count") > 0
     assert REGISTRY.get_sample_value("tuneloop_trainer_checkpoint_seconds_count") >= 2
     types = [t for t, _ in _events(client, job.id)]
