@@ -22,6 +22,10 @@ def observe(job_id: str, event: dict) -> None:
         if event.get("samples_per_second"):
             SAMPLES_PER_SECOND.labels(job_id).set(event["samples_per_second"])
         STEP_SECONDS.observe(event.get("step_seconds", 0.0))
+    elif event.get("type") == "epoch":  # a job shorter than log_every steps still shows up
+        LOSS.labels(job_id).set(event["train_loss"])
+        if event.get("samples_per_second"):
+            SAMPLES_PER_SECOND.labels(job_id).set(event["samples_per_second"])
     elif event.get("type") == "checkpoint":
         CHECKPOINT_SECONDS.observe(event.get("seconds", 0.0))
 
