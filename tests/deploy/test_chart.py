@@ -179,3 +179,27 @@ def test_notes_tell_how_to_connect(tmp_path):
     assert "port-forward svc/rel-tuneloop-registry" in notes
     assert "create secret generic tuneloop-database" in notes
     assert "ConfigMap rel-tuneloop-dashboard" in notes
+
+
+def _leaves(values: dict, prefix: str = ""):
+    opaque = {"resources", "labels", "annotations", "nodeSelector", "podSecurityContext", "securityContext",
+              "affinity", "podAnnotations"}
+    for key, value in values.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and value and key not in opaque:
+            yield from _leaves(value, path)
+        else:
+            yield path
+
+
+def test_the_chart_readme_documents_every_value():
+    readme = (CHART / "README.md").read_text()
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    missing = []
+    for path in _leaves(values):
+        parts = path.split(".")
+        if parts[0] == "services" and path != "services.trainer.gpu":
+            path = ".".join(["services", "<name>", *parts[2:]])
+        if f"`{path}`" not in readme:
+            missing.append(path)
+    assert not missing, f"values missing from helm/tuneloop/README.md: {missing}"
