@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -103,3 +104,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until(what: str, check, *, timeout: float, every: float = 0.1, ignore: tuple = ()):
+    """Call `check` until it returns something true (returned) or `timeout` seconds pass
+    (TimeoutError naming `what`); exceptions of the types in `ignore` count as not yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if value := check():
+                return value
+        except ignore:
+            pass
+        time.sleep(every)
+    raise TimeoutError(f"{what} not within {timeout:.0f} s")

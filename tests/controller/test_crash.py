@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import free_port
+from conftest import free_port, wait_until
 from tuneloop import bbc
 from tuneloop.app import start
 from tuneloop.client import Client
@@ -70,22 +69,12 @@ class Replica:
         return None
 
 
-def _until(what: str, check, timeout: float, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"{what} not within {timeout:.0f} s")
-
-
 def _leader(replicas: list[Replica]) -> Replica:
     """The one replica that says it leads (waits while a lease changes hands)."""
     def one():
         leaders = [r for r in replicas if r.metric("tuneloop_controller_is_leader") == 1]
         return leaders[0] if len(leaders) == 1 else None
-    return _until("exactly one leader", one, timeout=60, every=0.2)
+    return wait_until("exactly one leader", one, timeout=60, every=0.2)
 
 
 @pytest.mark.timeout(900)
@@ -111,17 +100,17 @@ def test_two_replicas_killed_during_training_and_evaluating_finish_the_run_once(
                 runs = store.runs("news")
                 return runs[0].state if runs else ""
 
-            _until("the run TRAINING", lambda: state() == "TRAINING", timeout=120)
+            wait_until("the run TRAINING", lambda: state() == "TRAINING", timeout=120, every=0.05)
             first.kill()  # the leader dies mid-training; the standby takes the lease over
             assert state() == "TRAINING"
             first.start()
-            _until("the run EVALUATING", lambda: state() == "EVALUATING", timeout=600)
+            wait_until("the run EVALUATING", lambda: state() == "EVALUATING", timeout=600, every=0.05)
             for r in replicas:  # every controller dies mid-evaluation
                 r.kill()
             assert state() == "EVALUATING", "the kill came too late to test a restart during EVALUATING"
             for r in replicas:
                 r.start()
-            _until("the run decided", lambda: state() in ("PROMOTED", "REJECTED", "FAILED"), timeout=300)
+            wait_until("the run decided", lambda: state() in ("PROMOTED", "REJECTED", "FAILED"), timeout=300)
             leader = _leader(replicas)
 
             (run,) = store.runs("news")
@@ -141,7 +130,7 @@ def test_two_replicas_killed_during_training_and_evaluating_finish_the_run_once(
             assert not standby.metric("tuneloop_controller_runs_total", outcome="PROMOTED")
             promoted_at = leader.metric("tuneloop_controller_last_success_timestamp_seconds", policy="news")
             leader.kill()  # the standby leads now, and reports the champion from the store at once
-            _until("the standby reporting the champion",
+            wait_until("the standby reporting the champion",
                    lambda: standby.metric("tuneloop_controller_champion_version", model="news") == 1, timeout=60)
             assert standby.metric("tuneloop_controller_last_success_timestamp_seconds", policy="news") == \
                 pytest.approx(promoted_at, abs=1.0)

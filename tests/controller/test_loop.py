@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TRAIN = dict(epochs=2, learning_rate=2e-4, max_train_samples=128, max_length=64, freeze_layers=4, batch_size=16)
 
 
-def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back(tmp_path, monkeypatch):
+def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back_by_hand_and_by_itself(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNELOOP_CONTROLLER_POLL_SECONDS", "0.5")
     server = start(ServerSettings(data_dir=tmp_path, address="127.0.0.1:0", shutdown_grace_seconds=1))
     try:
@@ -68,5 +68,24 @@ def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back(tmp
             assert [(c.from_version, c.to_version) for c in moves] == [(0, 1), (1, 2), (2, 1)]
             states = [m.run.state for m in client.controller.watch(0, policy="news", follow=False)]
             assert states[:4] == ["PENDING", "TRAINING", "EVALUATING", "PROMOTED"]
+
+            # the automatic rollback: a broken model (learning rate far too high) made champion by
+            # hand, then new data arrives: the controller finds the champion significantly worse
+            # than the previous one on it and moves `champion` back by itself
+            v2 = client.dataprep.get_version("bbc")
+            broken = client.trainer.wait(client.trainer.submit(
+                dataset=f"bbc@{v2.version}", base_model="minilm", model="news", epochs=1, learning_rate=0.05,
+                max_train_samples=32, max_length=64, freeze_layers=4, batch_size=16).id, timeout=600)
+            assert broken.model == "news@3", broken
+            client.dataprep.append(bbc.write_jsonl(tmp_path / "c.jsonl", rows[7::40]), dataset="bbc")
+            client.registry.set_aliases("news", {"champion": 3, "previous-champion": 1}, actor="test")
+            client.controller.create_policy("guard", dataset="bbc", base_model="minilm", model="news",
+                                            min_new_rows=100_000, train=TRAIN)  # guards only: never retrains
+            (check,) = client.controller.wait_runs("guard", 1, timeout=600)
+            assert (check.trigger, check.state, check.verdict) == ("rollback_check", "ROLLED_BACK", "rollback")
+            assert (check.champion_before, check.champion_after) == ("news@3", "news@1")
+            assert dict(client.registry.get_model("news").aliases) == {"champion": 1, "previous-champion": 3}
+            time.sleep(3)  # more passes on the same version: the check is not repeated, nothing retrains
+            assert len(client.controller.runs("guard")) == 1
     finally:
         server.stop()

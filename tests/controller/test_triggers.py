@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import labeled_rows, write_jsonl
+from conftest import labeled_rows, wait_until, write_jsonl
 from tuneloop.client import Client
 from tuneloop.controller.reconcile import Reconciler
 from tuneloop.controller.store import ControllerStore
@@ -160,17 +160,8 @@ def test_a_registry_event_wakes_the_loop_long_before_its_next_poll(tmp_path, mon
             time.sleep(1.5)  # dataprep does not wake the loop; its next poll is two minutes away
             assert store.runs("p") == []
             client.registry.set_tags("base@1", {"note": "any registry event"})
-            runs = _wait(lambda: store.runs("p"), timeout=20)
+            runs = wait_until("a run started by the event", lambda: store.runs("p"), timeout=20)
             assert [r.trigger for r in runs] == ["new_data"]
     finally:
         server.stop()
         engine.dispose()
-
-
-def _wait(check, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing within {timeout:.0f} s")

@@ -24,7 +24,7 @@ import grpc
 import pytest
 import yaml
 
-from conftest import free_port
+from conftest import free_port, wait_until
 from deploytools import CHART, by_kind, helm_template, tool
 from tuneloop import bbc
 from tuneloop.client import Client
@@ -37,18 +37,6 @@ GRAFANA_VARS = {"$__rate_interval": "30s", "$__interval": "2s", "$__range": "5m"
 def _get(url: str, timeout: float = 10) -> dict:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())
-
-
-def _until(what: str, check, timeout: float, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if value := check():
-                return value
-        except OSError:
-            pass
-        time.sleep(every)
-    raise TimeoutError(f"{what} not within {timeout:.0f} s")
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -84,9 +72,11 @@ def stack(tmp_path_factory):
                             stdout=prom_log, stderr=subprocess.STDOUT)
     api = f"http://127.0.0.1:{prom_port}/api/v1"
     try:
-        _until("Prometheus ready", lambda: urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/-/ready",
-                                                                  timeout=2).status == 200, timeout=60)
-        _until("tuneloop scraped", lambda: _query(api, 'up{job="tuneloop"} == 1'), timeout=120)
+        wait_until("Prometheus ready", lambda: urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/-/ready",
+                                                                      timeout=2).status == 200,
+                   timeout=60, every=0.5, ignore=(OSError,))
+        wait_until("tuneloop scraped", lambda: _query(api, 'up{job="tuneloop"} == 1'), timeout=120, every=0.5,
+                   ignore=(OSError,))
         yield {"api": api, "address": f"127.0.0.1:{port}", "tmp": tmp}
     finally:
         _stop(up)
@@ -173,9 +163,9 @@ def test_every_alert_rule_is_loaded_and_evaluates_cleanly(stack, loop):
     assert {r["name"] for r in rules} == {"TuneloopServiceDown", "TuneloopRetrainingFailing",
                                           "TuneloopNoSuccessfulRetrain", "TuneloopTrainingJobStuck",
                                           "TuneloopHighRPCErrorRate"}
-    _until("every rule evaluated", lambda: all(r.get("lastEvaluation", "").startswith("20") for r in
-                                               _get(f"{stack['api']}/rules")["data"]["groups"][0]["rules"]),
-           timeout=30)
+    wait_until("every rule evaluated", lambda: all(r.get("lastEvaluation", "").startswith("20") for r in
+                                                   _get(f"{stack['api']}/rules")["data"]["groups"][0]["rules"]),
+               timeout=30, every=0.5)
     for rule in _get(f"{stack['api']}/rules")["data"]["groups"][0]["rules"]:
         assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
         _query(stack["api"], rule["query"])  # parses as a query too
