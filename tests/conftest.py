@@ -118,3 +118,11 @@ def wait_until(what: str, check, *, timeout: float, every: float = 0.1, ignore: 
             pass
         time.sleep(every)
     raise TimeoutError(f"{what} not within {timeout:.0f} s")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a tuneloop or Ray process a test starts: this process's, without
+    what a Ray driver here has set for itself (RAY_CLIENT_MODE, RAY_AUTH_MODE, a breakpoint
+    hook...), which would leak into the child's Ray and break it; plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_") and k != "PYTHONBREAKPOINT"}
+    return {**env, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "HF_HUB_OFFLINE": "1", **extra}

@@ -40,6 +40,7 @@ class ControllerCore:
         self.reconciler = Reconciler(store, client, still_leader=self._renew)
         self.identity = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.changed = threading.Condition()
+        self._woken = False  # a wake() the loop has not acted on yet (one may come mid-pass)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._events = None  # the open registry event stream, cancelled at stop
@@ -130,6 +131,12 @@ class ControllerCore:
 
     # -- the loop ----------------------------------------------------------------------
     def wake(self) -> None:
+        """Ask for a reconcile pass now (or right after the one running)."""
+        with self.changed:
+            self._woken = True
+            self.changed.notify_all()
+
+    def _notify_watchers(self) -> None:
         with self.changed:
             self.changed.notify_all()
 
@@ -177,11 +184,13 @@ class ControllerCore:
             try:
                 if self._renew():
                     self.reconciler.pass_once()
-                    self.wake()  # let WatchRuns streams see what this pass did
+                    self._notify_watchers()  # let WatchRuns streams see what this pass did
             except Exception:  # noqa: BLE001 - logged; the next pass retries
                 log.exception("reconcile pass failed")
             with self.changed:
-                self.changed.wait(self.settings.poll_seconds)
+                if not self._woken:
+                    self.changed.wait(self.settings.poll_seconds)
+                self._woken = False
 
     def _follow_registry(self) -> None:
         """Wake the loop on every registry event; reconnect (from the last event seen) when the stream breaks."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import free_port, wait_until
+from conftest import child_env, free_port, wait_until
 from tuneloop import bbc
 from tuneloop.app import start
 from tuneloop.client import Client
@@ -41,9 +41,9 @@ class Replica:
 
     def start(self) -> None:
         self.port, self.metrics_port = free_port(), free_port()
-        env = {**os.environ, "TUNELOOP_CONTROLLER_POLL_SECONDS": "0.2", "TUNELOOP_CONTROLLER_LEASE_SECONDS": "3",
-               **{f"TUNELOOP_{s.upper()}_ADDRESS": self.services for s in ("dataprep", "registry", "trainer",
-                                                                           "evaluator")}}
+        env = child_env(TUNELOOP_CONTROLLER_POLL_SECONDS="0.2", TUNELOOP_CONTROLLER_LEASE_SECONDS="3",
+                        **{f"TUNELOOP_{s.upper()}_ADDRESS": self.services for s in ("dataprep", "registry", "trainer",
+                                                                                    "evaluator")})
         log = (self.data_dir / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(
             [TUNELOOP, "serve", "controller", "--data-dir", str(self.data_dir), "--address",

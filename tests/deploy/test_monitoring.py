@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import grpc
 import pytest
 import yaml
 
-from conftest import free_port, wait_until
+from conftest import child_env, free_port, wait_until
 from deploytools import CHART, by_kind, helm_template, tool
 from tuneloop import bbc
 from tuneloop.client import Client
@@ -54,8 +53,7 @@ def stack(tmp_path_factory):
     """`tuneloop up` and a Prometheus scraping it, the chart's rules loaded."""
     tmp = tmp_path_factory.mktemp("monitoring")
     port, metrics_port, prom_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "HF_HUB_OFFLINE": "1",
-           "TUNELOOP_CONTROLLER_POLL_SECONDS": "0.5"}
+    env = child_env(TUNELOOP_CONTROLLER_POLL_SECONDS="0.5")
     up_log = (tmp / "up.log").open("wb")
     up = subprocess.Popen([TUNELOOP, "up", "--data-dir", str(tmp / "state"), "--address", f"127.0.0.1:{port}",
                            "--metrics-port", str(metrics_port)], env=env, stdout=up_log, stderr=subprocess.STDOUT)

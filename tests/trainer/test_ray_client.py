@@ -18,7 +18,7 @@ import grpc
 import psutil
 import pytest
 
-from conftest import free_port, wait_until
+from conftest import child_env, free_port, wait_until
 from tuneloop import bbc
 from tuneloop.client import Client
 from tuneloop.client.trainer import state_name
@@ -40,8 +40,7 @@ def _stop_group(proc: subprocess.Popen) -> None:
 def test_a_job_trains_on_a_separate_ray_cluster_through_ray_client(tmp_path):
     ray_dir = Path(tempfile.mkdtemp(prefix="rh-", dir="/tmp"))  # Ray's socket paths must stay short
     gcs, client_port, port = free_port(), free_port(), free_port()
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled",
-           "HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = child_env(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
     head = subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
          f"--ray-client-server-port={client_port}", "--include-dashboard=false", "--num-cpus=2",
@@ -61,8 +60,7 @@ def test_a_job_trains_on_a_separate_ray_cluster_through_ray_client(tmp_path):
             job = client.trainer.submit(dataset="bbc", base_model="minilm", model="news", epochs=1,
                                         max_train_samples=64, max_length=48, freeze_layers=5, batch_size=16)
             job = client.trainer.wait(job.id, timeout=600)
-            log = (tmp_path / "up.log").read_text(errors="replace")[-3000:]
-            assert state_name(job.state) == "SUCCEEDED", f"{job.error}\n{log}"
+            assert state_name(job.state) == "SUCCEEDED", f"{job.error}\n{_ray_logs(ray_dir)}"
             assert client.registry.get_version(job.model).lineage.job == job.id
             local_ray = [p.name() for p in psutil.Process(up.pid).children(recursive=True)
                          if p.name() in ("raylet", "gcs_server")]
@@ -72,6 +70,12 @@ def test_a_job_trains_on_a_separate_ray_cluster_through_ray_client(tmp_path):
             _stop_group(up)
         _stop_group(head)
         shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+def _ray_logs(ray_dir: Path) -> str:
+    """The Ray Client server's own logs, for a failure message."""
+    return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}"
+                     for p in sorted(ray_dir.glob("session_latest/logs/ray_client_server*")))
 
 
 def _listening(port: int) -> bool:
