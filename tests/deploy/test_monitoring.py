@@ -158,7 +158,8 @@ def test_the_panels_show_what_happened(stack, loop):
 def test_every_alert_rule_is_loaded_and_evaluates_cleanly(stack, loop):
     groups = _get(f"{stack['api']}/rules")["data"]["groups"]
     rules = [r for g in groups for r in g["rules"]]
-    assert {r["name"] for r in rules} == {"TuneloopServiceDown", "TuneloopRetrainingFailing",
+    assert {r["name"] for r in rules} == {"TuneloopServiceDown", "TuneloopServiceAbsent",
+                                          "TuneloopRetrainingFailing",
                                           "TuneloopNoSuccessfulRetrain", "TuneloopTrainingJobStuck",
                                           "TuneloopHighRPCErrorRate"}
     wait_until("every rule evaluated", lambda: all(r.get("lastEvaluation", "").startswith("20") for r in
