@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -126,3 +128,16 @@ def child_env(**extra: str) -> dict[str, str]:
     hook...), which would leak into the child's Ray and break it; plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_") and k != "PYTHONBREAKPOINT"}
     return {**env, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "HF_HUB_OFFLINE": "1", **extra}
+
+
+def stop_process(proc: subprocess.Popen, *, group: bool = False, timeout: float = 60) -> None:
+    """SIGTERM `proc` (with `group`, its whole process group), SIGKILL after `timeout` seconds."""
+    if proc.poll() is not None:
+        return
+    send = (lambda sig: os.killpg(proc.pid, sig)) if group else proc.send_signal
+    send(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        proc.wait(timeout=30)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import child_env, free_port, wait_until
+from conftest import child_env, free_port, stop_process, wait_until
 from tuneloop import bbc
 from tuneloop.app import start
 from tuneloop.client import Client
@@ -136,11 +136,7 @@ def test_two_replicas_killed_during_training_and_evaluating_finish_the_run_once(
                 pytest.approx(promoted_at, abs=1.0)
     finally:
         for r in replicas:
-            if r.proc and r.proc.poll() is None:
-                r.proc.terminate()
-                try:
-                    r.proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    r.proc.kill()
+            if r.proc:
+                stop_process(r.proc, timeout=30)
         store.engine.dispose()
         server.stop()

@@ -39,3 +39,14 @@ def by_kind(objects: list[dict], kind: str) -> list[dict]:
 
 def builtin(objects: list[dict]) -> list[dict]:
     return [o for o in objects if o["apiVersion"] in BUILTIN_GROUPS]
+
+
+def deployment(objects: list[dict], service: str) -> dict:
+    """The Deployment of one tuneloop service."""
+    return next(d for d in by_kind(objects, "Deployment")
+                if d["metadata"]["labels"]["app.kubernetes.io/component"] == service)
+
+
+def container_env(deployment_: dict) -> dict[str, dict]:
+    """Name -> EnvVar of the Deployment's (one) container."""
+    return {e["name"]: e for e in deployment_["spec"]["template"]["spec"]["containers"][0]["env"]}

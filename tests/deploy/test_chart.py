@@ -11,7 +11,7 @@ import pytest
 import yaml
 from ray.autoscaler._private.kuberay.autoscaling_config import _derive_autoscaling_config_from_ray_cr
 
-from deploytools import CHART, CI_VALUES, builtin, by_kind, helm_template, run, tool
+from deploytools import CHART, CI_VALUES, builtin, by_kind, container_env, deployment, helm_template, run, tool
 
 VARIANTS = {"defaults": (), "gpu-postgres-s3": ("-f", str(CI_VALUES))}
 SERVICES = {"dataprep", "registry", "trainer", "evaluator", "controller"}
@@ -63,7 +63,7 @@ def test_a_deployment_and_a_service_per_service_with_grpc_probes_and_a_locked_do
                 assert container[probe]["grpc"]["port"] == 50051, (name, probe)
             else:  # TLS on: kubelet's gRPC probe cannot speak it
                 assert container[probe]["tcpSocket"]["port"] == "grpc", (name, probe)
-        env = {e["name"]: e for e in container["env"]}
+        env = container_env(dep)
         assert "secretKeyRef" in env["TUNELOOP_DATABASE_URL"]["valueFrom"]
         assert env["TUNELOOP_REGISTRY_ADDRESS"]["value"] == "rel-tuneloop-registry:50051"
     assert deployments["controller"]["spec"]["replicas"] >= 2, "the controller runs replicated (leader lease)"
@@ -73,9 +73,9 @@ def test_a_deployment_and_a_service_per_service_with_grpc_probes_and_a_locked_do
 
 def test_production_values_wire_postgres_s3_auth_and_tls_from_secrets():
     objects = helm_template("-f", str(CI_VALUES))
-    dep = next(d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "rel-tuneloop-registry")
+    dep = deployment(objects, "registry")
     container = dep["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e for e in container["env"]}
+    env = container_env(dep)
     assert env["TUNELOOP_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "tuneloop-postgres", "key": "url"}
     assert env["TUNELOOP_ARTIFACT_URL"]["value"] == "s3://ml-artifacts/tuneloop"
     assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "tuneloop-s3"
@@ -100,20 +100,17 @@ def test_the_raycluster_parses_with_kuberays_autoscaling_config_parser(rendered)
     gpu_group = cluster["spec"]["workerGroupSpecs"][1]
     limits = gpu_group["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] == gpus
-    trainer = next(d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-trainer"))
-    env = {e["name"]: e.get("value") for e in trainer["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["TUNELOOP_RAY_ADDRESS"] == f"ray://{cluster['metadata']['name']}-head-svc:10001"
+    env = container_env(deployment(objects, "trainer"))
+    assert env["TUNELOOP_RAY_ADDRESS"]["value"] == f"ray://{cluster['metadata']['name']}-head-svc:10001"
 
 
 def test_external_and_local_ray_deploy_no_raycluster():
     external = helm_template("--set", "ray.mode=external", "--set", "ray.address=ray://head.ray:10001")
     assert by_kind(external, "RayCluster") == []
-    trainer = next(d for d in by_kind(external, "Deployment") if d["metadata"]["name"].endswith("-trainer"))
-    env = {e["name"]: e.get("value") for e in trainer["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["TUNELOOP_RAY_ADDRESS"] == "ray://head.ray:10001"
+    assert container_env(deployment(external, "trainer"))["TUNELOOP_RAY_ADDRESS"]["value"] == "ray://head.ray:10001"
     local = helm_template("--set", "ray.mode=local", "--set", "services.trainer.gpu=1")
     assert by_kind(local, "RayCluster") == []
-    trainer = next(d for d in by_kind(local, "Deployment") if d["metadata"]["name"].endswith("-trainer"))
+    trainer = deployment(local, "trainer")
     assert trainer["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
 
 
@@ -143,7 +140,8 @@ def test_monitoring_objects_one_servicemonitor_per_service_and_the_dashboard_con
         assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
     (dashboard,) = by_kind(objects, "ConfigMap")
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert json.loads(dashboard["data"]["tuneloop.json"]) == json.loads((CHART / "files" / "dashboard.json").read_text())
+    shipped = json.loads((CHART / "files" / "dashboard.json").read_text())
+    assert json.loads(dashboard["data"]["tuneloop.json"]) == shipped
     off = helm_template("--set", "monitoring.serviceMonitor.enabled=false", "--set",
                         "monitoring.prometheusRule.enabled=false", "--set", "monitoring.dashboard.enabled=false")
     assert not by_kind(off, "ServiceMonitor") and not by_kind(off, "PrometheusRule") and not by_kind(off, "ConfigMap")

@@ -23,7 +23,7 @@ import grpc
 import pytest
 import yaml
 
-from conftest import child_env, free_port, wait_until
+from conftest import child_env, free_port, stop_process, wait_until
 from deploytools import CHART, by_kind, helm_template, tool
 from tuneloop import bbc
 from tuneloop.client import Client
@@ -38,22 +38,12 @@ def _get(url: str, timeout: float = 10) -> dict:
         return json.loads(r.read())
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """`tuneloop up` and a Prometheus scraping it, the chart's rules loaded."""
     tmp = tmp_path_factory.mktemp("monitoring")
     port, metrics_port, prom_port = free_port(), free_port(), free_port()
-    env = child_env(TUNELOOP_CONTROLLER_POLL_SECONDS="0.5")
+    env = child_env(TUNELOOP_CONTROLLER_POLL_SECONDS="0.5", PYTHONFAULTHANDLER="1")
     up_log = (tmp / "up.log").open("wb")
     up = subprocess.Popen([TUNELOOP, "up", "--data-dir", str(tmp / "state"), "--address", f"127.0.0.1:{port}",
                            "--metrics-port", str(metrics_port)], env=env, stdout=up_log, stderr=subprocess.STDOUT)
@@ -75,10 +65,10 @@ def stack(tmp_path_factory):
                    timeout=60, every=0.5, ignore=(OSError,))
         wait_until("tuneloop scraped", lambda: _query(api, 'up{job="tuneloop"} == 1'), timeout=120, every=0.5,
                    ignore=(OSError,))
-        yield {"api": api, "address": f"127.0.0.1:{port}", "tmp": tmp}
+        yield {"api": api, "address": f"127.0.0.1:{port}", "tmp": tmp, "up": up}
     finally:
-        _stop(up)
-        _stop(prom)
+        stop_process(up)
+        stop_process(prom)
         up_log.close()
         prom_log.close()
 
@@ -105,7 +95,11 @@ def loop(stack, tmp_path_factory):
         client.controller.create_policy("news", dataset="bbc", base_model="minilm", model="news", train=TRAIN,
                                         min_f1=0.05)
         runs = client.controller.wait_runs("news", 1, timeout=600)
-        assert [r.state for r in runs] == ["PROMOTED"], runs
+        if [r.state for r in runs] != ["PROMOTED"]:
+            stack["up"].send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack to up.log
+            stack["up"].wait(timeout=30)
+            log = (stack["tmp"] / "up.log").read_text(errors="replace")[-12000:]
+            pytest.fail(f"the loop did not promote: {runs}\n--- tuneloop up's log (and stacks):\n{log}")
     time.sleep(4)  # a few more scrapes after the last change
     return started, time.time()
 

@@ -6,9 +6,7 @@ services' process tree starts no Ray of its own.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,22 +16,12 @@ import grpc
 import psutil
 import pytest
 
-from conftest import child_env, free_port, wait_until
+from conftest import child_env, free_port, stop_process, wait_until
 from tuneloop import bbc
 from tuneloop.client import Client
 from tuneloop.client.trainer import state_name
 
 BIN = Path(sys.executable).parent
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
 
 
 @pytest.mark.timeout(900)
@@ -67,8 +55,8 @@ def test_a_job_trains_on_a_separate_ray_cluster_through_ray_client(tmp_path):
             assert local_ray == [], "the services started a Ray of their own instead of using the cluster"
     finally:
         if up is not None:
-            _stop_group(up)
-        _stop_group(head)
+            stop_process(up, group=True)
+        stop_process(head, group=True)
         shutil.rmtree(ray_dir, ignore_errors=True)
 
 

@@ -10,17 +10,16 @@ import subprocess
 import sys
 import time
 
-from conftest import free_port
+from conftest import child_env, free_port, stop_process
 from tuneloop import bbc
 from tuneloop.client import Client
 from tuneloop.client.trainer import state_name
 
 
 def _up(data_dir, port) -> subprocess.Popen:
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "HF_HUB_OFFLINE": "1"}
     return subprocess.Popen([sys.executable, "-m", "tuneloop.cli", "up", "--data-dir", str(data_dir), "--address",
-                             f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                             f"127.0.0.1:{port}"], env=child_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def _ready(client: Client, proc: subprocess.Popen) -> None:
@@ -66,6 +65,4 @@ def test_killed_trainer_resumes_the_job_from_its_checkpoint(tmp_path):
             states = [d["state"] for t, d in events if t == "state"]
             assert states == ["QUEUED", "RUNNING", "QUEUED", "RUNNING", "SUCCEEDED"]
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=60)
+        stop_process(proc, group=True)
