@@ -165,19 +165,19 @@ class ControllerCore:
                             self.settings.lease_seconds, exc_info=True)
 
     def _renew(self) -> bool:
-        self.is_leader = not self._stop.is_set() and self.store.acquire(LEASE, self.identity,
-                                                                          self.settings.lease_seconds)
+        """Take or renew the lease; a replica that cannot reach the store does not lead."""
+        try:
+            self.is_leader = not self._stop.is_set() and self.store.acquire(LEASE, self.identity,
+                                                                              self.settings.lease_seconds)
+        except sa.exc.SQLAlchemyError:
+            self.is_leader = False
+            log.warning("could not renew the leader lease", exc_info=True)
         metrics.LEADER.set(1 if self.is_leader else 0)
         return self.is_leader
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.settings.lease_seconds / 3):
-            try:
-                self._renew()
-            except sa.exc.SQLAlchemyError:
-                self.is_leader = False
-                metrics.LEADER.set(0)
-                log.warning("could not renew the leader lease", exc_info=True)
+            self._renew()
 
     def _loop(self) -> None:
         while not self._stop.is_set():

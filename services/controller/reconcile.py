@@ -55,15 +55,13 @@ class Reconciler:
                 log.warning("policy %s: %s %s", policy.name, exc.code().name, exc.details())
 
     def publish(self, name: str, spec: PolicySpec) -> None:
-        """Set the champion and last-success gauges from the store, so a new leader (or a
-        restarted one) reports them before it promotes anything itself."""
-        runs = self.store.runs(name)
-        promoted = [r for r in runs if r.state == "PROMOTED" and r.finished]
-        if promoted:
-            metrics.LAST_SUCCESS.labels(name).set(promoted[-1].finished.timestamp())
-        decided = [r for r in runs if r.champion_after and r.finished]
-        if decided:
-            metrics.CHAMPION.labels(spec.model).set(_version(max(decided, key=lambda r: r.finished).champion_after))
+        """Set the champion and last-success gauges from the store: at once on a promotion, and
+        after every pass, so a new leader (or a restarted one) reports them before it decides
+        anything itself and a rollback (by hand too) shows within a pass."""
+        if promoted := self.store.last_decided(name, state="PROMOTED"):
+            metrics.LAST_SUCCESS.labels(name).set(promoted.finished.timestamp())
+        if decided := self.store.last_decided(name):
+            metrics.CHAMPION.labels(spec.model).set(_version(decided.champion_after))
 
     # -- triggers ----------------------------------------------------------------------
     def _alias(self, model: str, alias: str):
@@ -152,8 +150,7 @@ class Reconciler:
             targets[PREVIOUS] = _version(run.champion_before)
         c.registry.set_aliases(spec.model, targets, actor=f"controller/{run.id}", reason="; ".join(reasons))
         if self._finish(run, "PROMOTED", verdict=verdict, reasons=reasons, champion_after=run.candidate):
-            metrics.CHAMPION.labels(spec.model).set(_version(run.candidate))
-            metrics.LAST_SUCCESS.labels(run.policy).set_to_current_time()
+            self.publish(run.policy, spec)
             if run.data_seen_at:
                 metrics.DATA_TO_PROMOTION.observe((datetime.now(UTC) - run.data_seen_at).total_seconds())
         self._score_champion(run.candidate, run.dataset)

@@ -123,6 +123,18 @@ class ControllerStore:
         with self.engine.connect() as conn:
             return [_run(r) for r in conn.execute(q)]
 
+    def last_decided(self, policy: str, *, state: str | None = None) -> Run | None:
+        """The latest finished run of `policy` that names the champion after it (of `state`, if given)."""
+        q = (sa.select(policy_runs)
+             .where(policy_runs.c.policy == policy, policy_runs.c.finished.is_not(None),
+                    policy_runs.c.champion_after != "")
+             .order_by(policy_runs.c.finished.desc()).limit(1))
+        if state:
+            q = q.where(policy_runs.c.state == state)
+        with self.engine.connect() as conn:
+            r = conn.execute(q).first()
+        return _run(r) if r is not None else None
+
     def advance(self, run: Run, state: str, **fields) -> bool:
         """Move `run` from the state it was read in to `state`; False when someone moved it first."""
         values = {"state": state, **fields}
