@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+import grpc
 import pytest
 import sqlalchemy as sa
 
@@ -141,3 +142,16 @@ def stop_process(proc: subprocess.Popen, *, group: bool = False, timeout: float 
     except subprocess.TimeoutExpired:
         send(signal.SIGKILL)
         proc.wait(timeout=30)
+
+
+def wait_serving(client, proc: subprocess.Popen, *, timeout: float = 120) -> None:
+    """Wait until the services behind `client`, started as `proc`, answer a call; fail at
+    once if `proc` exits first."""
+    def answers() -> bool:
+        assert proc.poll() is None, f"the process serving them exited with {proc.returncode}"
+        try:
+            client.dataprep.list_datasets()
+            return True
+        except grpc.RpcError:  # not listening yet
+            return False
+    wait_until("the services answering", answers, timeout=timeout, every=0.3)

