@@ -73,8 +73,12 @@ def test_job_trains_registers_and_the_model_predicts(env, tmp_path):
     assert REGISTRY.get_sample_value("tuneloop_trainer_loss", {"job_id": job.id}) > 0
     assert REGISTRY.get_sample_value("tuneloop_trainer_step_seconds_count") > 0
     assert REGISTRY.get_sample_value("tuneloop_trainer_checkpoint_seconds_count") >= 2
-    types = [t for t, _ in _events(client, job.id)]
+    events = _events(client, job.id)
+    types = [t for t, _ in events]
     assert types[0] == "state" and {"step", "epoch", "checkpoint", "checkpoint_persisted"} <= set(types)
+    for step in (d for t, d in events if t == "step"):  # what a benchmark needs to time steps itself
+        assert 0 < step["step_samples"] <= QUICK["batch_size"] and step["step_tokens"] >= step["step_samples"]
+        assert step["step_seconds"] > 0
     assert list(Path(done.tensorboard).glob("events.out.tfevents.*")), "no TensorBoard event files"
 
     version = client.registry.get_version("news-clf@1")
