@@ -29,12 +29,13 @@ _ray_lock = threading.Lock()
 _MAX_RETRY_DELAY = 15.0
 
 
-def ensure_ray(address: str | None, *, timeout: float = 300) -> None:
+def ensure_ray(address: str | None, *, timeout: float = 300, give_up: Callable[[], bool] = lambda: False) -> None:
     """Connect to (or start) Ray once per process.
 
     A configured cluster that refuses or drops the connection (a KubeRay head that is
     not up yet, or a Ray Client server whose per-client process failed to start) is
-    retried with backoff until `timeout`; only then does the error reach the job.
+    retried with backoff until `timeout`; only then does the error reach the job. Between
+    tries, `give_up()` (the job cancelled, the trainer stopping) ends the wait at once.
 
     A local Ray is started from a thread that lives as long as the process: Ray's own
     processes are spawned with a parent-death signal, which Linux ties to the spawning
@@ -55,7 +56,11 @@ def ensure_ray(address: str | None, *, timeout: float = 300) -> None:
                     raise
                 first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
                 log.warning("Ray at %s is not reachable (%s); retrying in %.0f s", address, first_line, delay)
-                time.sleep(delay)
+                retry_at = time.monotonic() + delay
+                while time.monotonic() < retry_at:
+                    if give_up():
+                        raise ConnectionError(f"gave up waiting for Ray at {address}") from exc
+                    time.sleep(min(0.5, max(retry_at - time.monotonic(), 0.0)))
                 delay = min(delay * 2, _MAX_RETRY_DELAY)
 
 

@@ -117,7 +117,8 @@ class Runner:
         self.jobs.update(job.id, tensorboard=str(tensorboard))
         config = {**spec.model_dump(), "data_dir": str(job_dir / "data"), "base_dir": str(base_dir),
                   "labels": labels, "tensorboard_dir": str(tensorboard), "threads": self.settings.threads_per_worker}
-        ensure_ray(self.settings.ray_address, timeout=self.settings.ray_connect_seconds)
+        ensure_ray(self.settings.ray_address, timeout=self.settings.ray_connect_seconds,
+                   give_up=lambda: self._stop.is_set() or self.jobs.get(job.id).cancel_requested)
         if self.jobs.get(job.id).cancel_requested or self._stop.is_set():
             raise RuntimeError("cancelled before training started")
         handle = RunHandle(config, name=job.id, storage=(job_dir / "ray").resolve(), workers=spec.workers,

