@@ -54,8 +54,8 @@ def ensure_ray(address: str | None, *, timeout: float = 300, give_up: Callable[[
             except ConnectionError as exc:
                 if not address or time.monotonic() + delay > deadline:
                     raise
-                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-                log.warning("Ray at %s is not reachable (%s); retrying in %.0f s", address, first_line, delay)
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]  # a traceback ends in its error
+                log.warning("Ray at %s is not reachable (%s); retrying in %.0f s", address, reason, delay)
                 retry_at = time.monotonic() + delay
                 while time.monotonic() < retry_at:
                     if give_up():
