@@ -1,4 +1,4 @@
-"""Generate the Python code for protos/tuneloop/v1 into services/v1 (importable as tuneloop.v1).
+"""Generate the Python code for protos/tuneloop/v1 into services/tuneloop/v1 (importable as tuneloop.v1).
 
 Run `python scripts/gen_protos.py` after editing a .proto; `--check` exits 1 when the
 committed code is stale (tests/test_protos.py runs the same comparison).
@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
-TARGET = ROOT / "services" / "v1"
+TARGET = ROOT / "services" / "tuneloop" / "v1"
 INIT = '"""Generated protobuf and gRPC code for protos/tuneloop/v1 (see scripts/gen_protos.py)."""\n'
 
 
@@ -40,7 +40,7 @@ def generate(out: Path) -> list[Path]:
 
 
 def stale_files() -> list[str]:
-    """Names of generated files that differ from (or are missing in) services/v1."""
+    """Names of generated files that differ from (or are missing in) services/tuneloop/v1."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = generate(Path(tmp))
         wanted = {f.name for f in fresh}
