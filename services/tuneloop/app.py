@@ -11,17 +11,17 @@ names where one runs apart; by default it is this very server.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from tuneloop.client.settings import ClientSettings
 from tuneloop.core.artifacts import ArtifactStore
 from tuneloop.core.db import open_database
 from tuneloop.core.server import Registration, Server, build_server
 from tuneloop.core.settings import (
-    ClientSettings,
     ControllerSettings,
     DataprepSettings,
     RegistrySettings,
@@ -81,8 +81,8 @@ def _registry(ctx: Context) -> Hosted:
 
 
 def _trainer(ctx: Context) -> Hosted:
+    from tuneloop.ml.inputs import Inputs
     from tuneloop.trainer.core import TrainerCore
-    from tuneloop.trainer.inputs import Inputs
     from tuneloop.trainer.jobs import JobStore
     from tuneloop.trainer.servicer import registration
 
@@ -95,7 +95,7 @@ def _evaluator(ctx: Context) -> Hosted:
     from tuneloop.evaluator.core import EvaluatorCore
     from tuneloop.evaluator.servicer import registration
     from tuneloop.evaluator.store import EvaluationStore
-    from tuneloop.trainer.inputs import Inputs
+    from tuneloop.ml.inputs import Inputs
 
     inputs = Inputs(ctx.thread_client, ctx.settings.data_dir / "evaluator")
     return Hosted(registration(EvaluatorCore(EvaluationStore(ctx.engine), inputs)))

@@ -64,7 +64,7 @@ def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back_by_
             rolled = client.controller.rollback("news")
             assert rolled.state == "ROLLED_BACK" and rolled.champion_after == "news@1"
             assert dict(client.registry.get_model("news").aliases) == {"champion": 1, "previous-champion": 2}
-            moves = [c for c in client.registry.alias_history("news", "champion")]
+            moves = list(client.registry.alias_history("news", "champion"))
             assert [(c.from_version, c.to_version) for c in moves] == [(0, 1), (1, 2), (2, 1)]
             states = [m.run.state for m in client.controller.watch(0, policy="news", follow=False)]
             assert states[:4] == ["PENDING", "TRAINING", "EVALUATING", "PROMOTED"]

@@ -8,8 +8,8 @@ uploaded version with lineage; the services are real, the reconcile loop is off 
 from __future__ import annotations
 
 import os
-import time
 import tempfile
+import time
 from pathlib import Path
 
 import pytest

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from conftest import free_port
 from tuneloop.client import Client
-from tuneloop.core.settings import ClientSettings
+from tuneloop.client.settings import ClientSettings
 
 
 def _health(port: int, service: str = "", creds=None) -> int:

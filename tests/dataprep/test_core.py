@@ -11,11 +11,11 @@ import pytest
 from conftest import labeled_rows, write_jsonl
 from tuneloop.core.artifacts import ArtifactStore
 from tuneloop.core.db import open_database
-from tuneloop.core.errors import AlreadyExists, InvalidArgument, NotFound
 from tuneloop.core.settings import DataprepSettings
 from tuneloop.dataprep.core import DataprepCore
 from tuneloop.dataprep.options import PrepareOptions
 from tuneloop.dataprep.store import DatasetStore
+from tuneloop.errors import AlreadyExists, InvalidArgument, NotFound
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import json
 import polars as pl
 import pytest
 
-from tuneloop.core.errors import InvalidArgument
 from tuneloop.dataprep.formats import read_table
 from tuneloop.dataprep.options import PrepareOptions
+from tuneloop.errors import InvalidArgument
 
 
 def _read(path, **opts):

@@ -103,7 +103,7 @@ def test_append_is_sticky_and_never_repeats_old_texts(old, new, seed):
 def test_large_labels_are_within_two_points_of_target():
     rows = [(f"text {i} {i * 7919 % 1000}", ["a", "b", "c"][i % 3] if i % 10 else "d") for i in range(5000)]
     kept = prepare(_raw(rows), PrepareOptions(seed=3)).new_rows
-    for split, frac in (("train", 0.7), ("validation", 0.15), ("test", 0.15)):
+    for split, _frac in (("train", 0.7), ("validation", 0.15), ("test", 0.15)):
         part = kept.filter(pl.col("split") == split)
         for label in "abcd":
             share_all = kept.filter(pl.col("label") == label).height / kept.height

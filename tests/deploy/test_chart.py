@@ -9,9 +9,8 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from ray.autoscaler._private.kuberay.autoscaling_config import _derive_autoscaling_config_from_ray_cr
-
 from deploytools import CHART, CI_VALUES, builtin, by_kind, container_env, deployment, helm_template, run, tool
+from ray.autoscaler._private.kuberay.autoscaling_config import _derive_autoscaling_config_from_ray_cr
 
 VARIANTS = {"defaults": (), "gpu-postgres-s3": ("-f", str(CI_VALUES))}
 SERVICES = {"dataprep", "registry", "trainer", "evaluator", "controller"}

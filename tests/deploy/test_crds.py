@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from deploytools import CI_VALUES, ROOT, helm_template, tool
 
 MODELS = ROOT / ".tools" / "node" / "node_modules"

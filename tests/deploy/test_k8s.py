@@ -10,7 +10,6 @@ import sys
 import kubernetes_validate
 import pytest
 import yaml
-
 from deploytools import ROOT, builtin, by_kind, run, tool
 
 K8S_VERSION = "1.33"

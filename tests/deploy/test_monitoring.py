@@ -22,9 +22,9 @@ from pathlib import Path
 import grpc
 import pytest
 import yaml
+from deploytools import CHART, by_kind, helm_template, tool
 
 from conftest import child_env, free_port, stop_process, wait_until
-from deploytools import CHART, by_kind, helm_template, tool
 from tuneloop import bbc
 from tuneloop.client import Client
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score, recall_score
 
-from tuneloop.core.errors import InvalidArgument
+from tuneloop.errors import InvalidArgument
 from tuneloop.evaluator.compare import GatePolicy, compare, mcnemar_p
 from tuneloop.evaluator.scores import expected_calibration_error, report
 

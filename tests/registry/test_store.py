@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tuneloop.core.db import open_database
-from tuneloop.core.errors import AlreadyExists, NotFound
+from tuneloop.errors import AlreadyExists, NotFound
 from tuneloop.registry.records import FileEntry, Kind, Lineage, MetricFilter, NewVersion, Query, Ref
 from tuneloop.registry.store import RegistryStore
 

@@ -17,8 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import (child_env, free_port, seed_bbc_and_minilm, start_up, stop_process, wait_serving,
-                      wait_until)
+from conftest import child_env, free_port, seed_bbc_and_minilm, start_up, stop_process, wait_serving, wait_until
 from tuneloop.client import Client
 from tuneloop.client.trainer import state_name
 

@@ -22,9 +22,10 @@ import typer  # noqa: E402
 from tuneloop.app import SERVICES, start  # noqa: E402
 from tuneloop.cli import data, evaluate, loop, models, train  # noqa: E402
 from tuneloop.cli.demo import demo  # noqa: E402
+from tuneloop.cli.options import BindOpt  # noqa: E402
 from tuneloop.cli.output import console, err_console  # noqa: E402
+from tuneloop.client.settings import ClientSettings  # noqa: E402
 from tuneloop.core.settings import (  # noqa: E402
-    ClientSettings,
     ControllerSettings,
     DataprepSettings,
     RegistrySettings,
@@ -50,7 +51,6 @@ def _server_settings(data_dir: Path | None, address: str | None, metrics_port: i
 
 
 DataDirOpt = Annotated[Path | None, typer.Option(help="State folder (env TUNELOOP_DATA_DIR; default ~/.tuneloop).")]
-AddressOpt = Annotated[str | None, typer.Option(help="gRPC bind HOST:PORT (default 127.0.0.1:50051).")]
 MetricsOpt = Annotated[int | None, typer.Option(help="Serve Prometheus /metrics on this port.")]
 WorkersOpt = Annotated[int | None, typer.Option(help="gRPC worker threads.")]
 
@@ -69,7 +69,7 @@ def _run(services: list[str], settings: ServerSettings) -> None:
 
 
 @app.command()
-def up(data_dir: DataDirOpt = None, address: AddressOpt = None, metrics_port: MetricsOpt = None,
+def up(data_dir: DataDirOpt = None, address: BindOpt = None, metrics_port: MetricsOpt = None,
        workers: WorkersOpt = None) -> None:
     """Run every service on one gRPC address with embedded defaults, until SIGINT/SIGTERM."""
     _run(list(SERVICES), _server_settings(data_dir, address, metrics_port, workers))
@@ -77,7 +77,7 @@ def up(data_dir: DataDirOpt = None, address: AddressOpt = None, metrics_port: Me
 
 @app.command()
 def serve(service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")],
-          data_dir: DataDirOpt = None, address: AddressOpt = None, metrics_port: MetricsOpt = None,
+          data_dir: DataDirOpt = None, address: BindOpt = None, metrics_port: MetricsOpt = None,
           workers: WorkersOpt = None) -> None:
     """Run one service alone (how containers run it)."""
     if service not in SERVICES:

@@ -8,14 +8,13 @@ from typing import Annotated
 import typer
 from google.protobuf.json_format import MessageToDict
 
+from tuneloop.cli.options import JsonOpt, ServerOpt
 from tuneloop.cli.output import console, counts_table, emit, errors_to_exit
 from tuneloop.client import Client
 from tuneloop.core.names import split_ref
 
 app = typer.Typer(rich_markup_mode=None, help="Prepare and version labeled datasets.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-AddressOpt = Annotated[str | None, typer.Option("--address", help="Server HOST:PORT (env TUNELOOP_ADDRESS).")]
 
 
 def version_dict(v) -> dict:
@@ -61,7 +60,7 @@ def ingest(
     conflict_policy: Annotated[str, typer.Option(help="majority or drop_all.")] = "majority",
     near_dedupe: Annotated[bool, typer.Option(help="Also drop near-duplicates (MinHash).")] = False,
     near_threshold: Annotated[float, typer.Option(help="Jaccard threshold for near-duplicates.")] = 0.9,
-    address: AddressOpt = None,
+    address: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Upload a CSV/JSONL/Parquet file and prepare it as a new dataset."""
@@ -79,7 +78,7 @@ def append(
     label_column: Annotated[str, typer.Option(help="Column holding the label.")] = "label",
     fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet (default: from suffix).")] = None,
     fill_label: Annotated[str | None, typer.Option(help="Label for rows missing one (default: drop).")] = None,
-    address: AddressOpt = None,
+    address: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a file's rows to a dataset as a new version; old rows keep their split."""
@@ -92,7 +91,7 @@ def append(
 
 
 @app.command()
-def show(ref: Annotated[str, typer.Argument(help="NAME[@VERSION]")], address: AddressOpt = None,
+def show(ref: Annotated[str, typer.Argument(help="NAME[@VERSION]")], address: ServerOpt = None,
          as_json: JsonOpt = False) -> None:
     """Show a version (the latest when none is given)."""
     name, version = split_ref(ref)
@@ -101,7 +100,7 @@ def show(ref: Annotated[str, typer.Argument(help="NAME[@VERSION]")], address: Ad
 
 
 @app.command("list")
-def list_(address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def list_(address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """List datasets with their latest version."""
     with errors_to_exit(), Client(address) as client:
         items = [{"name": d.name, "latest_version": d.latest_version, "versions": d.version_count}
@@ -112,7 +111,7 @@ def list_(address: AddressOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def versions(name: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def versions(name: str, address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """List every version of a dataset, oldest first."""
     with errors_to_exit(), Client(address) as client:
         items = [version_dict(v) for v in client.dataprep.list_versions(name)]
@@ -121,7 +120,7 @@ def versions(name: str, address: AddressOpt = None, as_json: JsonOpt = False) ->
 
 
 @app.command()
-def report(ref: Annotated[str, typer.Argument(help="NAME[@VERSION]")], address: AddressOpt = None,
+def report(ref: Annotated[str, typer.Argument(help="NAME[@VERSION]")], address: ServerOpt = None,
            as_json: JsonOpt = False) -> None:
     """The full preparation report: per-split labels, lengths, conflicts, drift."""
     name, version = split_ref(ref)
@@ -139,7 +138,7 @@ def export(
     ref: Annotated[str, typer.Argument(help="NAME[@VERSION]")],
     split: Annotated[str, typer.Option(help="train, validation, test or dropped.")],
     output: Annotated[Path, typer.Option(help="JSONL file to write.")],
-    address: AddressOpt = None,
+    address: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write one split as JSONL, one {"text", "label"} object a line."""

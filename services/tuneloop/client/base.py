@@ -1,13 +1,20 @@
-"""What every service client shares: channels (plain or TLS), the bearer token, timeouts."""
+"""What every service client shares: channels (plain or TLS), the bearer token, timeouts,
+the stub, and the one place where a failed call becomes a domain error.
+
+`ServiceClient._call` runs a unary (or client-streaming) method; `_stream` opens a
+server stream. Either way a `grpc.RpcError` comes out as the `tuneloop.errors` class of
+its status code (`NotFound`, `InvalidArgument`, ...), which is still a `grpc.RpcError`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
 import grpc
 
-from tuneloop.core.settings import ClientSettings
+from tuneloop.client.settings import ClientSettings
+from tuneloop.errors import from_rpc
 
 CHUNK = 4 << 20  # bytes per upload message: large enough that per-message costs vanish
 
@@ -20,18 +27,54 @@ def open_channel(address: str, settings: ClientSettings) -> grpc.Channel:
     return grpc.secure_channel(address, creds, options=opts)
 
 
+class Stream:
+    """A server stream whose errors come out as domain errors; `cancel()` stops it early."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            yield from self._call
+        except grpc.RpcError as exc:
+            raise from_rpc(exc) from None
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+
 class ServiceClient:
-    """Base of the per-service clients: metadata with the token, a default timeout."""
+    """Base of the per-service clients: owns the stub, sends the token, applies the timeout."""
+
+    stub_class: ClassVar[Callable[[grpc.Channel], Any]]
 
     def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
         self.metadata = [("authorization", f"Bearer {token}")] if token else []
         self.timeout = timeout
+        self.stub = self.stub_class(channel)
+
+    def _call(self, method: str, request: Any) -> Any:
+        """Call a unary or client-streaming method; a failure is the domain error of its code."""
+        try:
+            return getattr(self.stub, method)(request, metadata=self.metadata, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise from_rpc(exc) from None
+
+    def _stream(self, method: str, request: Any, *, timeout: float | None = None) -> Stream:
+        """Open a server stream (its own timeout: a followed stream may outlive any call timeout)."""
+        return Stream(getattr(self.stub, method)(request, metadata=self.metadata, timeout=timeout))
+
+    def _pages(self, method: str, request_class: Callable[..., Any], field: str, **fields: Any) -> list:
+        """Every item of a paged listing."""
+        return all_pages(lambda token: self._call(method, request_class(page={"page_token": token}, **fields)),
+                         field)
 
 
 def all_pages(fetch: Callable[[str], Any], field: str, *, max_pages: int = 100_000) -> list:
     """Every item of a paged listing: `fetch(page_token)` returns a response with `field` and
     `next_page_token`; an empty token ends the listing."""
-    items, token = [], ""
+    items: list = []
+    token = ""
     for _ in range(max_pages):
         resp = fetch(token)
         items += getattr(resp, field)

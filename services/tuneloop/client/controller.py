@@ -5,19 +5,12 @@ from __future__ import annotations
 import json
 import time
 
-import grpc
-
 from tuneloop.client.base import ServiceClient
 from tuneloop.v1 import controller_pb2, controller_pb2_grpc
 
 
 class ControllerClient(ServiceClient):
-    def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
-        super().__init__(channel, token, timeout)
-        self.stub = controller_pb2_grpc.ControllerServiceStub(channel)
-
-    def _call(self, method: str, request):
-        return getattr(self.stub, method)(request, metadata=self.metadata, timeout=self.timeout)
+    stub_class = controller_pb2_grpc.ControllerServiceStub
 
     def create_policy(self, name: str, **spec) -> controller_pb2.Policy:
         """Spec fields (dataset, base_model, model, train={...}, min_new_rows, ...); None ones are left out."""
@@ -41,7 +34,7 @@ class ControllerClient(ServiceClient):
 
     def watch(self, after_id: int = 0, *, policy: str = "", follow: bool = True, timeout: float | None = None):
         req = controller_pb2.WatchRunsRequest(after_id=after_id, policy=policy, follow=follow)
-        return self.stub.WatchRuns(req, metadata=self.metadata, timeout=timeout)
+        return self._stream("WatchRuns", req, timeout=timeout)
 
     def wait_runs(self, name: str, count: int, *, timeout: float = 3600, poll: float = 0.5) -> list[controller_pb2.Run]:
         """Block until policy `name` has `count` finished runs and none in flight; return its runs."""

@@ -6,9 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
-
-from tuneloop.client.base import CHUNK, ServiceClient, all_pages
+from tuneloop.client.base import CHUNK, ServiceClient
 from tuneloop.v1 import dataprep_pb2, dataprep_pb2_grpc
 
 _FORMATS = {"csv": dataprep_pb2.FILE_FORMAT_CSV, "jsonl": dataprep_pb2.FILE_FORMAT_JSONL,
@@ -17,9 +15,7 @@ _POLICIES = {"majority": dataprep_pb2.CONFLICT_POLICY_MAJORITY, "drop_all": data
 
 
 class DataprepClient(ServiceClient):
-    def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
-        super().__init__(channel, token, timeout)
-        self.stub = dataprep_pb2_grpc.DataprepServiceStub(channel)
+    stub_class = dataprep_pb2_grpc.DataprepServiceStub
 
     @staticmethod
     def _upload(message: type, path: Path, dataset: str, options: dataprep_pb2.PrepareOptions) -> Iterator:
@@ -46,40 +42,35 @@ class DataprepClient(ServiceClient):
         """Stream `path` to the server in CHUNK-sized pieces and prepare it as a new dataset."""
         path = Path(path)
         stream = self._upload(dataprep_pb2.IngestRequest, path, dataset, self.options(path, **options))
-        return self.stub.Ingest(stream, metadata=self.metadata, timeout=self.timeout).version
+        return self._call("Ingest", stream).version
 
     def append(self, path: str | Path, *, dataset: str, **options) -> dataprep_pb2.AppendResponse:
         path = Path(path)
         stream = self._upload(dataprep_pb2.AppendRequest, path, dataset, self.options(path, **options))
-        return self.stub.Append(stream, metadata=self.metadata, timeout=self.timeout)
+        return self._call("Append", stream)
 
     def get_dataset(self, name: str) -> dataprep_pb2.Dataset:
-        return self.stub.GetDataset(dataprep_pb2.GetDatasetRequest(name=name), metadata=self.metadata,
-                                    timeout=self.timeout).dataset
+        return self._call("GetDataset", dataprep_pb2.GetDatasetRequest(name=name)).dataset
 
     def list_datasets(self) -> list[dataprep_pb2.Dataset]:
-        return all_pages(lambda token: self.stub.ListDatasets(
-            dataprep_pb2.ListDatasetsRequest(page={"page_token": token}), metadata=self.metadata,
-            timeout=self.timeout), "datasets")
+        return self._pages("ListDatasets", dataprep_pb2.ListDatasetsRequest, "datasets")
 
     def get_version(self, dataset: str, version: str = "") -> dataprep_pb2.DatasetVersion:
         req = dataprep_pb2.GetVersionRequest(dataset=dataset, version=version)
-        return self.stub.GetVersion(req, metadata=self.metadata, timeout=self.timeout).version
+        return self._call("GetVersion", req).version
 
     def list_versions(self, dataset: str) -> list[dataprep_pb2.DatasetVersion]:
-        return all_pages(lambda token: self.stub.ListVersions(
-            dataprep_pb2.ListVersionsRequest(dataset=dataset, page={"page_token": token}), metadata=self.metadata,
-            timeout=self.timeout), "versions")
+        return self._pages("ListVersions", dataprep_pb2.ListVersionsRequest, "versions", dataset=dataset)
 
     def read_split(self, dataset: str, version: str = "", split: str = "train",
                    batch_size: int = 0) -> Iterator[dataprep_pb2.Row]:
         req = dataprep_pb2.ReadSplitRequest(dataset=dataset, version=version, split=split, batch_size=batch_size)
-        for batch in self.stub.ReadSplit(req, metadata=self.metadata, timeout=self.timeout):
+        for batch in self._stream("ReadSplit", req, timeout=self.timeout):
             yield from batch.rows
 
     def report(self, dataset: str, version: str = "") -> dataprep_pb2.GetReportResponse:
         req = dataprep_pb2.GetReportRequest(dataset=dataset, version=version)
-        return self.stub.GetReport(req, metadata=self.metadata, timeout=self.timeout)
+        return self._call("GetReport", req)
 
     def export(self, dataset: str, version: str, split: str, output: str | Path) -> int:
         """Write a split as JSONL (`{"text", "label"}` a line); returns the row count.

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import grpc
-
 from tuneloop.client.base import ServiceClient
 from tuneloop.v1 import evaluator_pb2, evaluator_pb2_grpc
 
 
 class EvaluatorClient(ServiceClient):
-    def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
-        super().__init__(channel, token, timeout)
-        self.stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
+    stub_class = evaluator_pb2_grpc.EvaluatorServiceStub
 
     def evaluate(self, model: str, dataset: str, split: str = "test", *, refresh: bool = False
                  ) -> evaluator_pb2.EvaluationReport:
         req = evaluator_pb2.EvaluateRequest(model=model, dataset=dataset, split=split, refresh=refresh)
-        return self.stub.Evaluate(req, metadata=self.metadata, timeout=self.timeout).report
+        return self._call("Evaluate", req).report
 
     def compare(self, candidate: str, baseline: str, dataset: str, split: str = "test",
                 **policy) -> evaluator_pb2.CompareResponse:
@@ -24,4 +20,4 @@ class EvaluatorClient(ServiceClient):
         req = evaluator_pb2.CompareRequest(
             candidate=candidate, baseline=baseline, dataset=dataset, split=split,
             policy=evaluator_pb2.GatePolicy(**{k: v for k, v in policy.items() if v is not None}))
-        return self.stub.Compare(req, metadata=self.metadata, timeout=self.timeout)
+        return self._call("Compare", req)

@@ -16,13 +16,13 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
-
-from tuneloop.client.base import CHUNK, ServiceClient, all_pages
-from tuneloop.registry.upload import is_pickle
+from tuneloop.client.base import CHUNK, ServiceClient
+from tuneloop.errors import InvalidArgument
 from tuneloop.v1 import registry_pb2, registry_pb2_grpc
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# weights formats that unpickle (run code) when loaded; the registry refuses them unless allowed
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 KINDS = {"base": registry_pb2.MODEL_KIND_BASE, "fine-tuned": registry_pb2.MODEL_KIND_FINE_TUNED}
 
 
@@ -31,10 +31,14 @@ def parse_ref(text: str) -> registry_pb2.VersionRef:
     if "@" in text:
         name, _, version = text.partition("@")
         if not version.isdigit():
-            raise ValueError(f"version in {text!r} must be a number")
+            raise InvalidArgument(f"version in {text!r} must be a number")
         return registry_pb2.VersionRef(model=name, version=int(version))
     name, _, alias = text.partition(":")
     return registry_pb2.VersionRef(model=name, alias=alias)
+
+
+def is_pickle(path: str) -> bool:
+    return path.lower().endswith(PICKLE_SUFFIXES)
 
 
 def sha256_file(path: Path, prefix_hash=None) -> str:
@@ -79,12 +83,7 @@ def model_files(directory: Path, *, allow_pickle: bool = False) -> list[Path]:
 
 
 class RegistryClient(ServiceClient):
-    def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
-        super().__init__(channel, token, timeout)
-        self.stub = registry_pb2_grpc.RegistryServiceStub(channel)
-
-    def _call(self, method: str, request):
-        return getattr(self.stub, method)(request, metadata=self.metadata, timeout=self.timeout)
+    stub_class = registry_pb2_grpc.RegistryServiceStub
 
     # -- models ------------------------------------------------------------------------
     def create_model(self, name: str, description: str = "") -> registry_pb2.Model:
@@ -94,8 +93,7 @@ class RegistryClient(ServiceClient):
         return self._call("GetModel", registry_pb2.GetModelRequest(name=name)).model
 
     def list_models(self) -> list[registry_pb2.Model]:
-        return all_pages(lambda token: self._call("ListModels", registry_pb2.ListModelsRequest(
-            page={"page_token": token})), "models")
+        return self._pages("ListModels", registry_pb2.ListModelsRequest, "models")
 
     # -- upload ------------------------------------------------------------------------
     def upload_dir(self, directory: str | Path, *, model: str, kind: str = "fine-tuned", create_model: bool = True,
@@ -114,7 +112,7 @@ class RegistryClient(ServiceClient):
             model=model, create_model=create_model, kind=KINDS[kind], files=manifest, tags=tags or {},
             metrics=metrics or {}, lineage=lineage, description=description, allow_pickle=allow_pickle)
         stream = self._upload_stream(header, files, manifest, chunk)
-        return self.stub.UploadVersion(stream, metadata=self.metadata, timeout=self.timeout).version
+        return self._call("UploadVersion", stream).version
 
     @staticmethod
     def _upload_stream(header, files: list[Path], manifest, chunk: int) -> Iterator[registry_pb2.UploadVersionRequest]:
@@ -175,9 +173,9 @@ class RegistryClient(ServiceClient):
         return self._call("SetMetrics", registry_pb2.SetMetricsRequest(ref=parse_ref(ref), metrics=metrics)).version
 
     def watch_events(self, after_id: int = 0, *, model: str = "", follow: bool = False, timeout: float | None = None):
-        """The event stream (a grpc iterator: `.cancel()` it to stop following)."""
+        """The event stream (`.cancel()` it to stop following)."""
         req = registry_pb2.WatchEventsRequest(after_id=after_id, model=model, follow=follow)
-        return self.stub.WatchEvents(req, metadata=self.metadata, timeout=timeout)
+        return self._stream("WatchEvents", req, timeout=timeout)
 
     # -- download ----------------------------------------------------------------------
     def download(self, ref: str | registry_pb2.VersionRef, output: str | Path) -> registry_pb2.ModelVersion:
@@ -193,7 +191,7 @@ class RegistryClient(ServiceClient):
         req = registry_pb2.DownloadVersionRequest(
             ref=registry_pb2.VersionRef(model=version.model, version=version.version),
             start_path=files[start].path, start_offset=offset)
-        stream = self.stub.DownloadVersion(req, metadata=self.metadata, timeout=self.timeout)
+        stream = self._stream("DownloadVersion", req, timeout=self.timeout)
         _write_in_background(_FileWriter(output, files[start:], offset),
                              ((m.chunk.path, m.chunk.offset, m.chunk.data) for m in stream
                               if m.WhichOneof("part") == "chunk"))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import grpc
-
-from tuneloop.client.base import ServiceClient, all_pages
+from tuneloop.client.base import ServiceClient
 from tuneloop.v1 import trainer_pb2, trainer_pb2_grpc
 
 FINAL = {trainer_pb2.JOB_STATE_SUCCEEDED, trainer_pb2.JOB_STATE_FAILED, trainer_pb2.JOB_STATE_CANCELLED}
@@ -15,12 +13,7 @@ def state_name(state: int) -> str:
 
 
 class TrainerClient(ServiceClient):
-    def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
-        super().__init__(channel, token, timeout)
-        self.stub = trainer_pb2_grpc.TrainerServiceStub(channel)
-
-    def _call(self, method: str, request):
-        return getattr(self.stub, method)(request, metadata=self.metadata, timeout=self.timeout)
+    stub_class = trainer_pb2_grpc.TrainerServiceStub
 
     def submit(self, *, dataset: str, base_model: str, model: str, idempotency_key: str = "",
                **hyperparameters) -> trainer_pb2.Job:
@@ -35,16 +28,15 @@ class TrainerClient(ServiceClient):
         return self._call("GetJob", trainer_pb2.GetJobRequest(id=job_id)).job
 
     def list(self) -> list[trainer_pb2.Job]:
-        return all_pages(lambda token: self._call("ListJobs", trainer_pb2.ListJobsRequest(
-            page={"page_token": token})), "jobs")
+        return self._pages("ListJobs", trainer_pb2.ListJobsRequest, "jobs")
 
     def cancel(self, job_id: str) -> trainer_pb2.Job:
         return self._call("CancelJob", trainer_pb2.CancelJobRequest(id=job_id)).job
 
     def watch(self, job_id: str, after_id: int = 0, *, follow: bool = True, timeout: float | None = None):
-        """The job's events as they happen (a grpc iterator; `.cancel()` it to stop early)."""
+        """The job's events as they happen (`.cancel()` the stream to stop early)."""
         req = trainer_pb2.WatchJobRequest(id=job_id, after_id=after_id, follow=follow)
-        return self.stub.WatchJob(req, metadata=self.metadata, timeout=timeout)
+        return self._stream("WatchJob", req, timeout=timeout)
 
     def wait(self, job_id: str, *, timeout: float = 3600) -> trainer_pb2.Job:
         """Block until the job ends (following its event stream), then return it."""

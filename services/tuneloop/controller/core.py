@@ -17,16 +17,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-import grpc
 import sqlalchemy as sa
 
 from tuneloop.controller import metrics
 from tuneloop.controller.policy import make_policy
 from tuneloop.controller.reconcile import CHAMPION, PREVIOUS, Reconciler
 from tuneloop.controller.store import ControllerStore, Policy, Run
-from tuneloop.core.errors import FailedPrecondition, InvalidArgument, from_rpc
 from tuneloop.core.names import check_name
 from tuneloop.core.settings import ControllerSettings
+from tuneloop.errors import FailedPrecondition, InvalidArgument, TuneloopError, about
 
 log = logging.getLogger(__name__)
 LEASE = "controller"
@@ -59,16 +58,10 @@ class ControllerCore:
     def _check_inputs(self, dataset: str, base_model: str) -> None:
         """An unknown dataset or base model is NOT_FOUND now, not a run failing later."""
         client = self.client()
-        try:
+        with about(f"dataset {dataset}"):
             client.dataprep.get_dataset(dataset.split("@")[0])
-        except grpc.RpcError as exc:
-            raise from_rpc(exc, f"dataset {dataset}") from exc
-        try:
+        with about(f"base model {base_model}"):
             client.registry.get_version(base_model)
-        except ValueError as exc:
-            raise InvalidArgument(str(exc)) from exc
-        except grpc.RpcError as exc:
-            raise from_rpc(exc, f"base model {base_model}") from exc
 
     def policies(self) -> list[Policy]:
         return self.store.policies()
@@ -203,8 +196,8 @@ class ControllerCore:
                 for response in self._events:
                     after = response.event.id
                     self.wake()
-            except grpc.RpcError as exc:
+            except TuneloopError as exc:
                 if self._stop.is_set():
                     return
-                log.info("registry event stream ended (%s); polling until it is back", exc.code().name)
+                log.info("registry event stream ended (%s); polling until it is back", exc.status.name)
             self._stop.wait(self.settings.poll_seconds)

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from tuneloop.core.errors import InvalidArgument
 from tuneloop.core.validation import build
-from tuneloop.trainer.spec import make_spec
-
-TRAIN_OPTIONS = {"epochs", "learning_rate", "batch_size", "max_length", "freeze_layers", "workers", "gpu",
-                 "max_train_samples", "seed", "warmup_ratio", "scheduler", "early_stopping_patience", "lora"}
+from tuneloop.ml.spec import check_options, make_spec
 
 
 class PolicySpec(BaseModel):
@@ -32,8 +28,6 @@ class PolicySpec(BaseModel):
 
 def make_policy(**values) -> PolicySpec:
     spec = build(PolicySpec, "policy", **values)
-    unknown = set(spec.train) - TRAIN_OPTIONS
-    if unknown:
-        raise InvalidArgument(f"invalid policy train options: {', '.join(sorted(unknown))}")
+    check_options(spec.train, "policy train options")
     make_spec(dataset=spec.dataset, base_model=spec.base_model, model=spec.model, **spec.train)  # same checks as a job
     return spec

@@ -20,12 +20,11 @@ import logging
 import time
 from datetime import UTC, datetime
 
-import grpc
-
 from tuneloop.controller import metrics
 from tuneloop.controller.policy import PolicySpec
 from tuneloop.controller.store import ControllerStore, Run
 from tuneloop.core.names import split_ref
+from tuneloop.errors import NotFound, TuneloopError
 
 log = logging.getLogger(__name__)
 CHAMPION, PREVIOUS = "champion", "previous-champion"
@@ -51,8 +50,8 @@ class Reconciler:
                         return
                     self.step(run, spec)
                 self.publish(policy.name, spec)
-            except grpc.RpcError as exc:  # a service is down or said no: try again next pass
-                log.warning("policy %s: %s %s", policy.name, exc.code().name, exc.details())
+            except TuneloopError as exc:  # a service is down or said no: try again next pass
+                log.warning("policy %s: %s %s", policy.name, exc.status.name, exc.message)
 
     def publish(self, name: str, spec: PolicySpec) -> None:
         """Set the champion and last-success gauges from the store: at once on a promotion, and
@@ -67,10 +66,8 @@ class Reconciler:
     def _alias(self, model: str, alias: str):
         try:
             return self.client().registry.get_version(f"{model}:{alias}")
-        except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                return None
-            raise
+        except NotFound:
+            return None
 
     def fire_triggers(self, name: str, spec: PolicySpec) -> None:
         c = self.client()

@@ -8,7 +8,7 @@ import grpc
 
 from tuneloop.controller.core import ControllerCore
 from tuneloop.controller.store import Policy, Run
-from tuneloop.core.errors import InvalidArgument
+from tuneloop.errors import InvalidArgument
 from tuneloop.v1 import controller_pb2, controller_pb2_grpc
 
 

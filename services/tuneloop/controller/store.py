@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from tuneloop.core.db import write_transaction
-from tuneloop.core.errors import AlreadyExists, NotFound
 from tuneloop.core.schema import leases, policies, policy_runs, run_events
+from tuneloop.errors import AlreadyExists, NotFound
 
 FINAL = ("PROMOTED", "REJECTED", "FAILED", "ROLLED_BACK")
 

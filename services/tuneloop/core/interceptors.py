@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import grpc
 
-from tuneloop.core.errors import TuneloopError
 from tuneloop.core.metrics import RPC_IN_FLIGHT, RPC_LATENCY, RPC_REQUESTS
+from tuneloop.errors import TuneloopError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class _Call:
     def handle(self, exc: BaseException) -> None:
         """Map `exc` to a status; always raises (context.abort raises)."""
         if isinstance(exc, TuneloopError):
-            self.fail(exc.code, exc.message)
+            self.fail(exc.status, exc.message)
         set_code = self.context.code()
         if set_code is not None and set_code != grpc.StatusCode.OK:
             self.code = set_code  # the servicer aborted on purpose

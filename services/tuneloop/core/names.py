@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tuneloop.core.errors import InvalidArgument
+from tuneloop.errors import InvalidArgument
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 

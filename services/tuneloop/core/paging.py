@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from tuneloop.core.errors import InvalidArgument
+from tuneloop.errors import InvalidArgument
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000

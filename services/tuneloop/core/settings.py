@@ -116,21 +116,3 @@ class ControllerSettings(BaseSettings):
                                 "made through this process wake it sooner).")
     lease_seconds: float = Field(default=60.0, gt=1, le=3600, description="How long the leader lease lasts "
                                  "unrenewed (it is renewed before every step); a dead leader is replaced after this.")
-
-
-class ClientSettings(BaseSettings):
-    """Where the CLI and the Python client find the services."""
-
-    model_config = SettingsConfigDict(env_prefix="TUNELOOP_", extra="ignore")
-
-    address: str = Field(default="127.0.0.1:50051", description="Address of every service unless overridden.")
-    dataprep_address: str | None = Field(default=None, description="Address of dataprep, if it runs apart.")
-    registry_address: str | None = Field(default=None, description="Address of the registry, if it runs apart.")
-    trainer_address: str | None = Field(default=None, description="Address of the trainer, if it runs apart.")
-    evaluator_address: str | None = Field(default=None, description="Address of the evaluator, if it runs apart.")
-    controller_address: str | None = Field(default=None, description="Address of the controller, if it runs apart.")
-    auth_token: str | None = Field(default=None, description="Bearer token sent with every call.")
-    tls_ca_file: Path | None = Field(default=None, description="PEM CA bundle; when set the client uses TLS.")
-
-    def address_for(self, service: str) -> str:
-        return getattr(self, f"{service}_address", None) or self.address

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import polars as pl
 
-from tuneloop.core.errors import AlreadyExists, InvalidArgument
 from tuneloop.core.names import check_name
 from tuneloop.core.settings import DataprepSettings
 from tuneloop.dataprep import metrics
@@ -29,6 +28,7 @@ from tuneloop.dataprep.pipeline import Prepared, prepare
 from tuneloop.dataprep.report import build_report
 from tuneloop.dataprep.split import SPLITS
 from tuneloop.dataprep.store import FILES, DatasetRecord, DatasetStore, VersionRecord
+from tuneloop.errors import AlreadyExists, InvalidArgument
 
 ID_LENGTH = 12
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import polars as pl
 
-from tuneloop.core.errors import InvalidArgument
 from tuneloop.dataprep.options import PrepareOptions
+from tuneloop.errors import InvalidArgument
 
 FORMATS = ("csv", "jsonl", "parquet")
 _SUFFIXES = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",

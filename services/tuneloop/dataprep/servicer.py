@@ -13,11 +13,11 @@ from pathlib import Path
 
 import grpc
 
-from tuneloop.core.errors import InvalidArgument, ResourceExhausted
 from tuneloop.core.paging import next_token, page_bounds
 from tuneloop.dataprep.core import DataprepCore
 from tuneloop.dataprep.options import ConflictPolicy, PrepareOptions, make_options
 from tuneloop.dataprep.store import DatasetRecord, VersionRecord
+from tuneloop.errors import InvalidArgument, ResourceExhausted
 from tuneloop.v1 import common_pb2, dataprep_pb2, dataprep_pb2_grpc
 
 _FORMATS = {dataprep_pb2.FILE_FORMAT_CSV: "csv", dataprep_pb2.FILE_FORMAT_JSONL: "jsonl",

@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from tuneloop.core.artifacts import ArtifactStore
-from tuneloop.core.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 from tuneloop.core.schema import dataset_versions, datasets
 from tuneloop.dataprep.split import SPLITS
+from tuneloop.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 
 FILES = (*SPLITS, "dropped")
 

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.stats import binomtest, chi2
 from sklearn.metrics import f1_score
 
-from tuneloop.core.errors import InvalidArgument
+from tuneloop.errors import InvalidArgument
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ import threading
 
 import numpy as np
 
-from tuneloop.core.errors import FailedPrecondition, InvalidArgument
+from tuneloop.errors import FailedPrecondition, InvalidArgument
 from tuneloop.evaluator import metrics as prom
 from tuneloop.evaluator.compare import GatePolicy, compare
-from tuneloop.evaluator.inference import Classifier
 from tuneloop.evaluator.scores import report as make_report
 from tuneloop.evaluator.store import EvaluationStore, Stored
-from tuneloop.trainer.inputs import Inputs
+from tuneloop.ml.classifier import Classifier
+from tuneloop.ml.inputs import Inputs
 
 SPLITS = ("train", "validation", "test")
 STORED_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "log_loss", "ece")

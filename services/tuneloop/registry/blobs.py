@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterator
 
 from tuneloop.core.artifacts import ArtifactStore, PendingFile
-from tuneloop.core.errors import DataLoss
+from tuneloop.errors import DataLoss
 
 
 def blob_key(sha256: str) -> str:

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from tuneloop.core.artifacts import ArtifactStore
-from tuneloop.core.errors import AlreadyExists, InvalidArgument, NotFound
 from tuneloop.core.names import check_name
 from tuneloop.core.settings import RegistrySettings
+from tuneloop.errors import AlreadyExists, InvalidArgument, NotFound
 from tuneloop.registry import metrics
 from tuneloop.registry.blobs import read_blob
 from tuneloop.registry.records import (

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import grpc
 
-from tuneloop.core.errors import InvalidArgument
 from tuneloop.core.paging import next_token, page_bounds
+from tuneloop.errors import InvalidArgument
 from tuneloop.registry.core import RegistryCore, UploadSpec
 from tuneloop.registry.records import (
     AliasChange,

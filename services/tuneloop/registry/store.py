@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from tuneloop.core.db import write_transaction
-from tuneloop.core.errors import AlreadyExists, InvalidArgument, NotFound
 from tuneloop.core.schema import (
     alias_history,
     aliases,
@@ -27,6 +26,7 @@ from tuneloop.core.schema import (
     version_metrics,
     version_tags,
 )
+from tuneloop.errors import AlreadyExists, InvalidArgument, NotFound
 from tuneloop.registry.records import (
     AliasChange,
     Event,

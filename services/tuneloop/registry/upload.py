@@ -12,17 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from tuneloop.client.registry import is_pickle
 from tuneloop.core.artifacts import ArtifactStore
-from tuneloop.core.errors import InvalidArgument, ResourceExhausted
+from tuneloop.errors import InvalidArgument, ResourceExhausted
 from tuneloop.registry.blobs import BlobSink
 from tuneloop.registry.records import FileEntry
 
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
-
-
-def is_pickle(path: str) -> bool:
-    return path.lower().endswith(PICKLE_SUFFIXES)
 
 
 def check_manifest(files: tuple[FileEntry, ...], *, limit: int, allow_pickle: bool) -> None:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from tuneloop.core.errors import FailedPrecondition, InvalidArgument
 from tuneloop.core.names import check_name
 from tuneloop.core.settings import TrainerSettings
-from tuneloop.trainer.inputs import Inputs
+from tuneloop.errors import FailedPrecondition, InvalidArgument
+from tuneloop.ml.inputs import Inputs
+from tuneloop.ml.modeling import check_encoder
+from tuneloop.ml.spec import TrainSpec
 from tuneloop.trainer.jobs import Job, JobEvent, JobStore, State
-from tuneloop.trainer.modeling import check_encoder
 from tuneloop.trainer.runner import Runner
-from tuneloop.trainer.spec import TrainSpec
 
 
 class TrainerCore:

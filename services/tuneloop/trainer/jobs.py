@@ -17,8 +17,8 @@ from enum import Enum
 import sqlalchemy as sa
 
 from tuneloop.core.db import write_transaction
-from tuneloop.core.errors import NotFound
 from tuneloop.core.schema import train_job_events, train_jobs
+from tuneloop.errors import NotFound
 
 
 class State(str, Enum):

@@ -23,8 +23,8 @@ from pathlib import Path
 import polars as pl
 import torch
 
-from tuneloop.trainer import batching
-from tuneloop.trainer.modeling import freeze, load_classifier, predict
+from tuneloop.ml import batching
+from tuneloop.ml.modeling import freeze, load_classifier, predict
 
 STATE = "state.pt"
 

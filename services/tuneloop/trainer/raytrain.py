@@ -23,7 +23,6 @@ from pathlib import Path
 
 import ray
 
-
 log = logging.getLogger(__name__)
 _ray_lock = threading.Lock()
 _MAX_RETRY_DELAY = 15.0

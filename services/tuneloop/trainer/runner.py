@@ -16,11 +16,11 @@ import threading
 from pathlib import Path
 
 from tuneloop.core.settings import TrainerSettings
+from tuneloop.ml.inputs import Inputs
+from tuneloop.ml.spec import TrainSpec
 from tuneloop.trainer import metrics
-from tuneloop.trainer.inputs import Inputs
 from tuneloop.trainer.jobs import Job, JobStore, State
 from tuneloop.trainer.raytrain import RunHandle, ensure_ray
-from tuneloop.trainer.spec import TrainSpec
 from tuneloop.v1 import registry_pb2
 
 log = logging.getLogger(__name__)

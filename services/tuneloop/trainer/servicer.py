@@ -7,18 +7,18 @@ import json
 import grpc
 
 from tuneloop.core.paging import next_token, page_bounds
+from tuneloop.ml.spec import HYPERPARAMETERS, TrainSpec, make_spec
 from tuneloop.trainer.core import TrainerCore
 from tuneloop.trainer.jobs import Job, JobEvent, State
-from tuneloop.trainer.spec import TrainSpec, make_spec
 from tuneloop.v1 import trainer_pb2, trainer_pb2_grpc
 
 STATE_TO_PROTO = {State(s.removeprefix("JOB_STATE_")): v for s, v in trainer_pb2.JobState.items()
                   if s != "JOB_STATE_UNSPECIFIED"}
-HYPERPARAMETERS = [f.name for f in trainer_pb2.TrainSpec.DESCRIPTOR.fields
-                   if f.name not in ("dataset", "base_model", "model")]
 
 
 def spec_from_proto(msg: trainer_pb2.TrainSpec) -> TrainSpec:
+    """The one place the proto meets the spec: every hyperparameter the message sets (unset
+    ones take the spec's defaults). A test keeps the message's fields equal to the spec's."""
     values = {name: getattr(msg, name) for name in HYPERPARAMETERS if msg.HasField(name)}
     return make_spec(dataset=msg.dataset, base_model=msg.base_model, model=msg.model, **values)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from tuneloop.core.errors import FailedPrecondition, InvalidArgument
-from tuneloop.trainer.batching import collate
+from tuneloop.errors import FailedPrecondition, InvalidArgument
+from tuneloop.ml.batching import collate
 
 
 def check_encoder(model_dir: Path) -> int:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tuneloop.trainer.batching import tokenize
-from tuneloop.trainer.modeling import predict
+from tuneloop.ml.batching import tokenize
+from tuneloop.ml.modeling import predict
 
 
 class Classifier:

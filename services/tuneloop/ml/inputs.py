@@ -12,13 +12,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import grpc
 import polars as pl
 
 from tuneloop.client import Client
-from tuneloop.client.registry import parse_ref
-from tuneloop.core.errors import InvalidArgument, from_rpc
 from tuneloop.core.names import split_ref
+from tuneloop.errors import about
 
 
 class Inputs:
@@ -30,18 +28,12 @@ class Inputs:
 
     def dataset(self, ref: str):
         name, version = split_ref(ref)
-        try:
+        with about(f"dataset {ref}"):
             return self.client().dataprep.get_version(name, version)
-        except grpc.RpcError as exc:
-            raise from_rpc(exc, f"dataset {ref}") from exc
 
     def model(self, ref: str):
-        try:
-            return self.client().registry.get_version(parse_ref(ref))
-        except ValueError as exc:
-            raise InvalidArgument(str(exc)) from exc
-        except grpc.RpcError as exc:
-            raise from_rpc(exc, f"base model {ref}") from exc
+        with about(f"base model {ref}"):
+            return self.client().registry.get_version(ref)
 
     def model_dir(self, version) -> Path:
         """The model's files in the local cache, downloaded (or completed) first if needed."""
@@ -50,19 +42,15 @@ class Inputs:
             lock = self._model_locks.setdefault(key, threading.Lock())
         target = self.work_dir / "models" / key
         with lock:
-            try:
+            with about(f"downloading {key}"):
                 self.client().registry.download(f"{version.model}@{version.version}", target)
-            except grpc.RpcError as exc:
-                raise from_rpc(exc, f"downloading {key}") from exc
         return target
 
     def rows(self, dataset, split: str) -> tuple[list[str], list[str]]:
         """Texts and labels of one split of a resolved dataset version, in stored order."""
-        try:
+        with about(f"reading {split} of {dataset.dataset}@{dataset.version}"):
             rows = [(r.text, r.label) for r in self.client().dataprep.read_split(dataset.dataset, dataset.version,
                                                                                 split)]
-        except grpc.RpcError as exc:
-            raise from_rpc(exc, f"reading {split} of {dataset.dataset}@{dataset.version}") from exc
         return [t for t, _ in rows], [lab for _, lab in rows]
 
     def splits(self, dataset, job_dir: Path) -> list[str]:
