@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -36,7 +37,8 @@ class Context:
     engine: sa.Engine
     artifacts: ArtifactStore
     server: Server | None = None  # set once listening
-    _local: threading.local = field(default_factory=threading.local)
+    _peers: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self):
         """A client of the other services (this server unless an address says otherwise)."""
@@ -50,11 +52,14 @@ class Context:
                                                 or overrides.auth_token})
         return Client(settings=settings, timeout=600)
 
-    def thread_client(self):
-        """One client per thread, made on first use (after the server listens)."""
-        if getattr(self._local, "client", None) is None:
-            self._local.client = self.client()
-        return self._local.client
+    def peers(self):
+        """The client every hosted service uses to reach the others. Made on first use, not at
+        start: it needs this server's own port, known only once it listens. One for all threads:
+        gRPC channels are thread-safe and multiplex concurrent calls."""
+        with self._lock:
+            if self._peers is None:
+                self._peers = self.client()
+            return self._peers
 
 
 @dataclass
@@ -83,10 +88,10 @@ def _registry(ctx: Context) -> Hosted:
 def _trainer(ctx: Context) -> Hosted:
     from tuneloop.ml.inputs import Inputs
     from tuneloop.trainer.core import TrainerCore
-    from tuneloop.trainer.jobs import JobStore
     from tuneloop.trainer.servicer import registration
+    from tuneloop.trainer.store import JobStore
 
-    core = TrainerCore(JobStore(ctx.engine), Inputs(ctx.thread_client, ctx.settings.data_dir / "trainer"),
+    core = TrainerCore(JobStore(ctx.engine), Inputs(ctx.peers, ctx.settings.data_dir / "trainer"),
                        TrainerSettings())
     return Hosted(registration(core), on_start=core.runner.start, on_stop=core.runner.stop)
 
@@ -97,7 +102,7 @@ def _evaluator(ctx: Context) -> Hosted:
     from tuneloop.evaluator.store import EvaluationStore
     from tuneloop.ml.inputs import Inputs
 
-    inputs = Inputs(ctx.thread_client, ctx.settings.data_dir / "evaluator")
+    inputs = Inputs(ctx.peers, ctx.settings.data_dir / "evaluator")
     return Hosted(registration(EvaluatorCore(EvaluationStore(ctx.engine), inputs)))
 
 
@@ -106,7 +111,7 @@ def _controller(ctx: Context) -> Hosted:
     from tuneloop.controller.servicer import registration
     from tuneloop.controller.store import ControllerStore
 
-    core = ControllerCore(ControllerStore(ctx.engine), ctx.thread_client, ControllerSettings())
+    core = ControllerCore(ControllerStore(ctx.engine), ctx.peers, ControllerSettings())
     return Hosted(registration(core), on_start=core.start, on_stop=core.stop)
 
 

@@ -33,11 +33,11 @@ def test_import_rules_fail_on_a_forbidden_import(tmp_path):
     shutil.copytree(PACKAGE, tmp_path / "services" / "tuneloop", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     core = tmp_path / "services" / "tuneloop" / "evaluator" / "core.py"
-    core.write_text(core.read_text() + "\nfrom tuneloop.trainer.jobs import State  # noqa: E402,F401\n")
+    core.write_text(core.read_text() + "\nfrom tuneloop.trainer.records import State  # noqa: E402,F401\n")
     result = _lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "A service package never imports another" in result.stdout and "BROKEN" in result.stdout
-    assert "tuneloop.evaluator.core -> tuneloop.trainer.jobs" in result.stdout
+    assert "tuneloop.evaluator.core -> tuneloop.trainer.records" in result.stdout
 
 
 def test_ruff_passes():

@@ -25,6 +25,7 @@ from tuneloop.cli.demo import demo  # noqa: E402
 from tuneloop.cli.options import BindOpt  # noqa: E402
 from tuneloop.cli.output import console, err_console  # noqa: E402
 from tuneloop.client.settings import ClientSettings  # noqa: E402
+from tuneloop.core.server import catch_stop_signals  # noqa: E402
 from tuneloop.core.settings import (  # noqa: E402
     ControllerSettings,
     DataprepSettings,
@@ -57,6 +58,7 @@ WorkersOpt = Annotated[int | None, typer.Option(help="gRPC worker threads.")]
 
 def _run(services: list[str], settings: ServerSettings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop_requested = catch_stop_signals()
     try:
         server = start(settings, services)
     except (OSError, ValueError, RuntimeError) as exc:
@@ -65,7 +67,7 @@ def _run(services: list[str], settings: ServerSettings) -> None:
     metrics = f", metrics on :{server.metrics_port}" if server.metrics_port else ""
     console.print(f"tuneloop serving {', '.join(services)} on port {server.port}{metrics} "
                   f"(data in {settings.data_dir}); Ctrl-C stops")
-    server.wait()
+    server.wait(stop_requested)
 
 
 @app.command()

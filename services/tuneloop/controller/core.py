@@ -22,9 +22,11 @@ import sqlalchemy as sa
 from tuneloop.controller import metrics
 from tuneloop.controller.policy import make_policy
 from tuneloop.controller.reconcile import CHAMPION, PREVIOUS, Reconciler
-from tuneloop.controller.store import ControllerStore, Policy, Run
+from tuneloop.controller.records import Policy, Run, RunState, Trigger
+from tuneloop.controller.store import ControllerStore
 from tuneloop.core.names import check_name
 from tuneloop.core.settings import ControllerSettings
+from tuneloop.core.streams import follow_log
 from tuneloop.errors import FailedPrecondition, InvalidArgument, TuneloopError, about
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ class ControllerCore:
         if self.store.runs(name, active_only=True):
             raise FailedPrecondition(f"policy {name!r} already has a run in flight")
         latest = self.client().dataprep.get_version(policy.spec["dataset"].split("@")[0])
-        run = self.store.create_run(name, key=f"manual:{uuid.uuid4().hex}", trigger="manual",
+        run = self.store.create_run(name, key=f"manual:{uuid.uuid4().hex}", trigger=Trigger.MANUAL,
                                     dataset=f"{latest.dataset}@{latest.version}")
         self.wake()
         return run
@@ -93,11 +95,11 @@ class ControllerCore:
         champion, previous = aliases[CHAMPION], aliases[PREVIOUS]
         registry.set_aliases(model, {CHAMPION: previous, PREVIOUS: champion}, actor="controller/manual",
                              reason="manual rollback")
-        run = self.store.create_run(name, key=f"rollback:manual:{uuid.uuid4().hex}", trigger="manual_rollback",
-                                    dataset="", state="ROLLED_BACK", candidate=f"{model}@{previous}",
+        run = self.store.create_run(name, key=f"rollback:manual:{uuid.uuid4().hex}", trigger=Trigger.MANUAL_ROLLBACK,
+                                    dataset="", state=RunState.ROLLED_BACK, candidate=f"{model}@{previous}",
                                     champion_before=f"{model}@{champion}", champion_after=f"{model}@{previous}",
                                     verdict="rollback", reasons=["rolled back by hand"])
-        metrics.RUNS.labels("ROLLED_BACK").inc()
+        metrics.RUNS.labels(RunState.ROLLED_BACK.value).inc()
         return run
 
     def runs(self, name: str) -> list[Run]:
@@ -109,18 +111,11 @@ class ControllerCore:
         """Every run state change after `after_id` (the run with the state it changed to)."""
         if after_id < 0:
             raise InvalidArgument("after_id must not be negative")
-        cursor = after_id
-        while active():
-            batch = self.store.events_after(cursor, policy)
-            for event_id, run_id, _policy, state in batch:
-                yield event_id, replace(self.store.run(run_id), state=state)  # the run as of this event
-            if batch:
-                cursor = batch[-1][0]
-                continue
-            if not follow:
-                return
-            with self.changed:
-                self.changed.wait(self.settings.poll_seconds)
+        events = follow_log(lambda cursor: self.store.events_after(cursor, policy), lambda e: e.id, after=after_id,
+                            follow=follow, active=active, changed=self.changed,
+                            poll_seconds=self.settings.poll_seconds)
+        for event in events:
+            yield event.id, replace(self.store.run(event.run_id), state=event.state)  # the run as of this event
 
     # -- the loop ----------------------------------------------------------------------
     def wake(self) -> None:

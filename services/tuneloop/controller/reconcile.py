@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 
 from tuneloop.controller import metrics
 from tuneloop.controller.policy import PolicySpec
-from tuneloop.controller.store import ControllerStore, Run
+from tuneloop.controller.records import Run, RunState, Trigger
+from tuneloop.controller.store import ControllerStore
 from tuneloop.core.names import split_ref
 from tuneloop.errors import NotFound, TuneloopError
 
@@ -57,7 +58,7 @@ class Reconciler:
         """Set the champion and last-success gauges from the store: at once on a promotion, and
         after every pass, so a new leader (or a restarted one) reports them before it decides
         anything itself and a rollback (by hand too) shows within a pass."""
-        if promoted := self.store.last_decided(name, state="PROMOTED"):
+        if promoted := self.store.last_decided(name, state=RunState.PROMOTED):
             metrics.LAST_SUCCESS.labels(name).set(promoted.finished.timestamp())
         if decided := self.store.last_decided(name):
             metrics.CHAMPION.labels(spec.model).set(_version(decided.champion_after))
@@ -76,46 +77,46 @@ class Reconciler:
         champion = self._alias(spec.model, CHAMPION)
         now = datetime.now(UTC)
         if champion is None:
-            self.store.create_run(name, key=f"data:{latest.version}", trigger="initial", dataset=dataset,
+            self.store.create_run(name, key=f"data:{latest.version}", trigger=Trigger.INITIAL, dataset=dataset,
                                   data_seen_at=now)
             return
         champ_dataset = champion.lineage.dataset
         if champ_dataset != dataset:
             previous = self._alias(spec.model, PREVIOUS)
             if previous is not None:
-                run = self.store.create_run(name, key=f"rollback:{latest.version}", trigger="rollback_check",
-                                            dataset=dataset, state="EVALUATING", candidate=_ref(previous),
+                run = self.store.create_run(name, key=f"rollback:{latest.version}", trigger=Trigger.ROLLBACK_CHECK,
+                                            dataset=dataset, state=RunState.EVALUATING, candidate=_ref(previous),
                                             champion_before=_ref(champion))
                 if run is not None:
                     return  # one step at a time: the check runs before any retraining on this version
             old_rows = c.dataprep.get_version(*split_ref(champ_dataset)).rows_out if "@" in champ_dataset else 0
             new_rows = latest.rows_out - old_rows
             drift = c.dataprep.report(latest.dataset, latest.version).drift.label_shift
-            trigger = ("new_data" if new_rows >= spec.min_new_rows
-                       else "drift" if spec.drift_threshold and drift >= spec.drift_threshold else None)
+            trigger = (Trigger.NEW_DATA if new_rows >= spec.min_new_rows
+                       else Trigger.DRIFT if spec.drift_threshold and drift >= spec.drift_threshold else None)
             if trigger:
                 self.store.create_run(name, key=f"data:{latest.version}", trigger=trigger, dataset=dataset,
                                       data_seen_at=now)
                 return
         if spec.every_seconds:
             slot = int(time.time() // spec.every_seconds)
-            self.store.create_run(name, key=f"schedule:{slot}", trigger="schedule", dataset=dataset)
+            self.store.create_run(name, key=f"schedule:{slot}", trigger=Trigger.SCHEDULE, dataset=dataset)
 
     # -- steps -------------------------------------------------------------------------
     def step(self, run: Run, spec: PolicySpec) -> None:
-        if run.state == "PENDING":
+        if run.state == RunState.PENDING:
             self._submit(run, spec)
-        elif run.state == "TRAINING":
+        elif run.state == RunState.TRAINING:
             self._follow(run)
-        elif run.state == "EVALUATING":
-            self._rollback_check(run, spec) if run.trigger == "rollback_check" else self._decide(run, spec)
+        elif run.state == RunState.EVALUATING:
+            self._rollback_check(run, spec) if run.trigger == Trigger.ROLLBACK_CHECK else self._decide(run, spec)
 
     def _submit(self, run: Run, spec: PolicySpec) -> None:
         champion = self._alias(spec.model, CHAMPION)
         base = f"{spec.model}:{CHAMPION}" if spec.continue_from_champion and champion else spec.base_model
         job = self.client().trainer.submit(dataset=run.dataset, base_model=base, model=spec.model,
                                            idempotency_key=run.id, **spec.train)
-        self.store.advance(run, "TRAINING", job=job.id, champion_before=_ref(champion) if champion else "")
+        self.store.advance(run, RunState.TRAINING, job=job.id, champion_before=_ref(champion) if champion else "")
 
     def _follow(self, run: Run) -> None:
         from tuneloop.client.trainer import state_name
@@ -123,9 +124,9 @@ class Reconciler:
         job = self.client().trainer.get(run.job)
         state = state_name(job.state)
         if state == "SUCCEEDED":
-            self.store.advance(run, "EVALUATING", candidate=job.model)
+            self.store.advance(run, RunState.EVALUATING, candidate=job.model)
         elif state in ("FAILED", "CANCELLED"):
-            self._finish(run, "FAILED", error=f"training job {run.job} {state.lower()}: {job.error}")
+            self._finish(run, RunState.FAILED, error=f"training job {run.job} {state.lower()}: {job.error}")
 
     def _decide(self, run: Run, spec: PolicySpec) -> None:
         c = self.client()
@@ -140,13 +141,13 @@ class Reconciler:
             reasons = [f"first champion: test macro-F1 {rep.f1_macro:.4f} "
                        f"{'>=' if verdict == 'promote' else '<'} the floor {spec.min_f1:.4f}"]
         if verdict != "promote":
-            self._finish(run, "REJECTED", verdict=verdict, reasons=reasons, champion_after=run.champion_before)
+            self._finish(run, RunState.REJECTED, verdict=verdict, reasons=reasons, champion_after=run.champion_before)
             return
         targets = {CHAMPION: _version(run.candidate)}
         if run.champion_before:
             targets[PREVIOUS] = _version(run.champion_before)
         c.registry.set_aliases(spec.model, targets, actor=f"controller/{run.id}", reason="; ".join(reasons))
-        if self._finish(run, "PROMOTED", verdict=verdict, reasons=reasons, champion_after=run.candidate):
+        if self._finish(run, RunState.PROMOTED, verdict=verdict, reasons=reasons, champion_after=run.candidate):
             self.publish(run.policy, spec)
             if run.data_seen_at:
                 metrics.DATA_TO_PROMOTION.observe((datetime.now(UTC) - run.data_seen_at).total_seconds())
@@ -158,13 +159,13 @@ class Reconciler:
                                               min_improvement=spec.min_improvement, alpha=spec.alpha,
                                               max_class_drop=1.0)
         if out.verdict != "promote":
-            self._finish(run, "REJECTED", verdict="keep", champion_after=run.champion_before,
+            self._finish(run, RunState.REJECTED, verdict="keep", champion_after=run.champion_before,
                          reasons=["the champion is not significantly worse than the previous one", *out.reasons])
             return
         self.client().registry.set_aliases(spec.model, {CHAMPION: _version(run.candidate),
                                                         PREVIOUS: _version(run.champion_before)},
                                            actor=f"controller/{run.id}", reason="rollback: champion regressed")
-        self._finish(run, "ROLLED_BACK", verdict="rollback", champion_after=run.candidate, reasons=list(out.reasons))
+        self._finish(run, RunState.ROLLED_BACK, verdict="rollback", champion_after=run.candidate, reasons=list(out.reasons))
         self._score_champion(run.candidate, run.dataset)
 
     def _score_champion(self, champion: str, dataset: str) -> None:
@@ -172,10 +173,10 @@ class Reconciler:
         macro-F1 under the alias it holds now, for the dashboard's F1-by-alias panel."""
         self.client().evaluator.evaluate(champion, dataset, "test")
 
-    def _finish(self, run: Run, state: str, **fields) -> bool:
+    def _finish(self, run: Run, state: RunState, **fields) -> bool:
         done = self.store.advance(run, state, **fields)
         if done:
-            metrics.RUNS.labels(state).inc()
+            metrics.RUNS.labels(state.value).inc()
         return done
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-import grpc
-
 from tuneloop.controller.core import ControllerCore
-from tuneloop.controller.store import Policy, Run
+from tuneloop.controller.records import Policy, Run
+from tuneloop.core.server import Registration
+from tuneloop.core.server import registration as register_servicer
 from tuneloop.errors import InvalidArgument
 from tuneloop.v1 import controller_pb2, controller_pb2_grpc
 
@@ -19,7 +19,7 @@ def policy_to_proto(p: Policy) -> controller_pb2.Policy:
 
 
 def run_to_proto(r: Run) -> controller_pb2.Run:
-    msg = controller_pb2.Run(id=r.id, policy=r.policy, state=r.state, trigger=r.trigger, dataset=r.dataset,
+    msg = controller_pb2.Run(id=r.id, policy=r.policy, state=r.state.value, trigger=r.trigger.value, dataset=r.dataset,
                              job=r.job, candidate=r.candidate, champion_before=r.champion_before,
                              champion_after=r.champion_after, verdict=r.verdict, reasons=r.reasons, error=r.error)
     msg.started.FromDatetime(r.started)
@@ -64,9 +64,6 @@ class ControllerServicer(controller_pb2_grpc.ControllerServiceServicer):
             yield controller_pb2.WatchRunsResponse(id=event_id, run=run_to_proto(run))
 
 
-def registration(core: ControllerCore):
-    def register(server: grpc.Server) -> str:
-        controller_pb2_grpc.add_ControllerServiceServicer_to_server(ControllerServicer(core), server)
-        return controller_pb2.DESCRIPTOR.services_by_name["ControllerService"].full_name
-
-    return register
+def registration(core: ControllerCore) -> Registration:
+    return register_servicer(ControllerServicer(core), controller_pb2_grpc.add_ControllerServiceServicer_to_server,
+                             controller_pb2.DESCRIPTOR.services_by_name["ControllerService"])

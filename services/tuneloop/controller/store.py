@@ -7,56 +7,21 @@ conditional on the state the caller saw, so a stale step can never overwrite a n
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from tuneloop.controller.records import FINAL, Policy, Run, RunEvent, RunState, Trigger
 from tuneloop.core.db import write_transaction
 from tuneloop.core.schema import leases, policies, policy_runs, run_events
 from tuneloop.errors import AlreadyExists, NotFound
 
-FINAL = ("PROMOTED", "REJECTED", "FAILED", "ROLLED_BACK")
-
-
-def _utc(v: datetime | None) -> datetime | None:
-    return v if v is None or v.tzinfo else v.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Policy:
-    name: str
-    spec: dict
-    paused: bool
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Run:
-    id: str
-    policy: str
-    key: str
-    trigger: str
-    state: str
-    dataset: str
-    job: str
-    candidate: str
-    champion_before: str
-    champion_after: str
-    verdict: str
-    reasons: list
-    error: str
-    data_seen_at: datetime | None
-    started: datetime
-    finished: datetime | None
-
 
 def _run(r: sa.Row) -> Run:
-    reasons = r.reasons if isinstance(r.reasons, list) else json.loads(r.reasons)
-    return Run(r.id, r.policy, r.key, r.trigger, r.state, r.dataset, r.job, r.candidate, r.champion_before,
-               r.champion_after, r.verdict, reasons, r.error, _utc(r.data_seen_at), _utc(r.started), _utc(r.finished))
+    return Run(r.id, r.policy, r.key, Trigger(r.trigger), RunState(r.state), r.dataset, r.job, r.candidate,
+               r.champion_before, r.champion_after, r.verdict, r.reasons, r.error, r.data_seen_at, r.started,
+               r.finished)
 
 
 class ControllerStore:
@@ -78,7 +43,7 @@ class ControllerStore:
             r = conn.execute(sa.select(policies).where(policies.c.name == name)).first()
         if r is None:
             raise NotFound(f"policy {name!r} not found")
-        return Policy(r.name, r.spec if isinstance(r.spec, dict) else json.loads(r.spec), r.paused, _utc(r.created_at))
+        return Policy(r.name, r.spec, r.paused, r.created_at)
 
     def policies(self) -> list[Policy]:
         with self.engine.connect() as conn:
@@ -92,11 +57,12 @@ class ControllerStore:
         return self.policy(name)
 
     # -- runs --------------------------------------------------------------------------
-    def create_run(self, policy: str, *, key: str, trigger: str, dataset: str, state: str = "PENDING",
-                   data_seen_at: datetime | None = None, **fields) -> Run | None:
+    def create_run(self, policy: str, *, key: str, trigger: Trigger, dataset: str,
+                   state: RunState = RunState.PENDING, data_seen_at: datetime | None = None, **fields) -> Run | None:
         """A new run, or None when this (policy, key) already has one."""
         run_id = f"run-{uuid.uuid4().hex[:12]}"
-        values = dict(id=run_id, policy=policy, key=key, trigger=trigger, state=state, dataset=dataset, job="",
+        values = dict(id=run_id, policy=policy, key=key, trigger=trigger.value, state=state.value, dataset=dataset,
+                      job="",
                       candidate="", champion_before="", champion_after="", verdict="", reasons=[], error="",
                       data_seen_at=data_seen_at, started=datetime.now(UTC)) | fields
         try:
@@ -119,45 +85,45 @@ class ControllerStore:
         if policy:
             q = q.where(policy_runs.c.policy == policy)
         if active_only:
-            q = q.where(policy_runs.c.state.not_in(FINAL))
+            q = q.where(policy_runs.c.state.not_in([s.value for s in FINAL]))
         with self.engine.connect() as conn:
             return [_run(r) for r in conn.execute(q)]
 
-    def last_decided(self, policy: str, *, state: str | None = None) -> Run | None:
+    def last_decided(self, policy: str, *, state: RunState | None = None) -> Run | None:
         """The latest finished run of `policy` that names the champion after it (of `state`, if given)."""
         q = (sa.select(policy_runs)
              .where(policy_runs.c.policy == policy, policy_runs.c.finished.is_not(None),
                     policy_runs.c.champion_after != "")
              .order_by(policy_runs.c.finished.desc()).limit(1))
         if state:
-            q = q.where(policy_runs.c.state == state)
+            q = q.where(policy_runs.c.state == state.value)
         with self.engine.connect() as conn:
             r = conn.execute(q).first()
         return _run(r) if r is not None else None
 
-    def advance(self, run: Run, state: str, **fields) -> bool:
+    def advance(self, run: Run, state: RunState, **fields) -> bool:
         """Move `run` from the state it was read in to `state`; False when someone moved it first."""
-        values = {"state": state, **fields}
-        if state in FINAL:
+        values = {"state": state.value, **fields}
+        if state.final:
             values["finished"] = datetime.now(UTC)
         with write_transaction(self.engine) as conn:
             done = conn.execute(sa.update(policy_runs).where(policy_runs.c.id == run.id,
-                                                             policy_runs.c.state == run.state).values(**values))
+                                                             policy_runs.c.state == run.state.value).values(**values))
             if done.rowcount != 1:
                 return False
             if state != run.state:
                 self._event(conn, run.id, run.policy, state)
         return True
 
-    def _event(self, conn: sa.Connection, run_id: str, policy: str, state: str) -> None:
-        conn.execute(sa.insert(run_events).values(run=run_id, policy=policy, state=state, at=datetime.now(UTC)))
+    def _event(self, conn: sa.Connection, run_id: str, policy: str, state: RunState) -> None:
+        conn.execute(sa.insert(run_events).values(run=run_id, policy=policy, state=state.value, at=datetime.now(UTC)))
 
-    def events_after(self, after_id: int, policy: str = "", limit: int = 500) -> list[tuple[int, str, str, str]]:
+    def events_after(self, after_id: int, policy: str = "", limit: int = 500) -> list[RunEvent]:
         q = sa.select(run_events).where(run_events.c.id > after_id).order_by(run_events.c.id).limit(limit)
         if policy:
             q = q.where(run_events.c.policy == policy)
         with self.engine.connect() as conn:
-            return [(r.id, r.run, r.policy, r.state) for r in conn.execute(q)]
+            return [RunEvent(r.id, r.run, r.policy, RunState(r.state)) for r in conn.execute(q)]
 
     # -- the leader lease --------------------------------------------------------------
     def acquire(self, name: str, holder: str, ttl: float) -> bool:
@@ -170,7 +136,7 @@ class ControllerStore:
                 if row is None:
                     conn.execute(sa.insert(leases).values(name=name, holder=holder, expires_at=expires))
                     return True
-                if row.holder != holder and _utc(row.expires_at) > now:
+                if row.holder != holder and row.expires_at > now:
                     return False
                 done = conn.execute(sa.update(leases).where(leases.c.name == name, leases.c.holder == row.holder,
                                                             leases.c.expires_at == row.expires_at)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from tuneloop.core.db import UtcDateTime
+
 metadata = sa.MetaData()
 
 datasets = sa.Table(
     "datasets",
     metadata,
     sa.Column("name", sa.String(128), primary_key=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 dataset_versions = sa.Table(
@@ -29,7 +31,7 @@ dataset_versions = sa.Table(
     sa.Column("rows_out", sa.BigInteger, nullable=False),
     sa.Column("report", sa.JSON, nullable=False),
     sa.Column("location", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("dataset", "sequence", name="uq_dataset_versions_sequence"),
 )
 
@@ -39,7 +41,7 @@ models = sa.Table(
     sa.Column("name", sa.String(128), primary_key=True),
     sa.Column("description", sa.Text, nullable=False, default=""),
     sa.Column("next_version", sa.Integer, nullable=False, default=1),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 model_versions = sa.Table(
@@ -58,7 +60,7 @@ model_versions = sa.Table(
     sa.Column("config_json", sa.Text, nullable=False),
     sa.Column("job", sa.String(128), nullable=False),
     sa.Column("parent_version", sa.Integer, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("model", "version", name="uq_model_versions_version"),
     sa.Index("ix_model_versions_created", "created_at"),
     sa.Index("ix_model_versions_dataset", "dataset"),
@@ -103,7 +105,7 @@ alias_history = sa.Table(
     sa.Column("to_version", sa.Integer, nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
     sa.Index("ix_alias_history_model_alias", "model", "alias"),
 )
 
@@ -117,7 +119,7 @@ registry_events = sa.Table(
     sa.Column("alias", sa.String(128), nullable=False),
     sa.Column("from_version", sa.Integer, nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
     sa.Index("ix_registry_events_model", "model", "id"),
 )
 
@@ -135,9 +137,9 @@ train_jobs = sa.Table(
     sa.Column("tensorboard", sa.Text, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("cancel_requested", sa.Boolean, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=True),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
     sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
     sa.Index("ix_train_jobs_state", "state", "created_at"),
 )
@@ -149,7 +151,7 @@ train_job_events = sa.Table(
     sa.Column("job_id", sa.String(64), sa.ForeignKey("train_jobs.id"), nullable=False),
     sa.Column("type", sa.String(32), nullable=False),
     sa.Column("data", sa.JSON, nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
     sa.Index("ix_train_job_events_job", "job_id", "id"),
 )
 
@@ -163,7 +165,7 @@ evaluations = sa.Table(
     sa.Column("report", sa.JSON, nullable=False),
     sa.Column("predictions", sa.JSON, nullable=False),  # predicted label index per example, in split order
     sa.Column("truth", sa.JSON, nullable=False),  # true label index per example
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("model", "dataset", "split", name="uq_evaluations_target"),
 )
 
@@ -173,7 +175,7 @@ policies = sa.Table(
     sa.Column("name", sa.String(128), primary_key=True),
     sa.Column("spec", sa.JSON, nullable=False),
     sa.Column("paused", sa.Boolean, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 policy_runs = sa.Table(
@@ -192,9 +194,9 @@ policy_runs = sa.Table(
     sa.Column("verdict", sa.String(16), nullable=False),
     sa.Column("reasons", sa.JSON, nullable=False),
     sa.Column("error", sa.Text, nullable=False),
-    sa.Column("data_seen_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("started", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("finished", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("data_seen_at", UtcDateTime, nullable=True),
+    sa.Column("started", UtcDateTime, nullable=False),
+    sa.Column("finished", UtcDateTime, nullable=True),
     sa.UniqueConstraint("policy", "key", name="uq_policy_runs_key"),
 )
 
@@ -205,7 +207,7 @@ run_events = sa.Table(
     sa.Column("run", sa.String(64), nullable=False),
     sa.Column("policy", sa.String(128), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
     sa.Index("ix_run_events_policy", "policy", "id"),
 )
 
@@ -214,5 +216,5 @@ leases = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("holder", sa.String(128), nullable=False),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
 )

@@ -17,6 +17,7 @@ from concurrent import futures
 from dataclasses import dataclass, field
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -28,6 +29,18 @@ log = logging.getLogger(__name__)
 
 # A registration adds one servicer to the server and returns its full service name.
 Registration = Callable[[grpc.Server], str]
+
+
+def registration(servicer: object, add_to_server: Callable[[object, grpc.Server], None],
+                 service: ServiceDescriptor) -> Registration:
+    """The registration of one servicer: `add_to_server` is the generated `add_*_to_server`,
+    `service` the generated descriptor (its full name is what health and reflection list)."""
+
+    def register(server: grpc.Server) -> str:
+        add_to_server(servicer, server)
+        return service.full_name
+
+    return register
 
 
 @dataclass
@@ -54,14 +67,23 @@ class Server:
         if self._metrics_http is not None:
             self._metrics_http.shutdown()
 
-    def wait(self, install_signal_handlers: bool = True) -> None:
-        """Block until stopped; SIGTERM and SIGINT stop the server gracefully."""
-        if install_signal_handlers:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: threading.Thread(target=self.stop, daemon=True).start())
-        while not self._stopped.wait(0.5):
-            pass
+    def wait(self, stop_requested: threading.Event | None = None) -> None:
+        """Block until stopped; once `stop_requested` is set (see `catch_stop_signals`), stop
+        gracefully first."""
+        while not self._stopped.wait(0.2):
+            if stop_requested is not None and stop_requested.is_set():
+                self.stop()
         self.grpc_server.wait_for_termination()
+
+
+def catch_stop_signals() -> threading.Event:
+    """An event that SIGTERM and SIGINT set. Installed before the server starts: a signal that
+    came after the server answered its first health check but before the handlers existed
+    used to kill the process at once, without draining (seen under load in the SIGTERM test)."""
+    requested = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: requested.set())
+    return requested
 
 
 def _credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
@@ -83,6 +105,8 @@ def build_server(settings: ServerSettings, registrations: Sequence[Registration]
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
+            # gRPC sets SO_REUSEPORT by default: a second server on a taken port would then start
+            # and silently share it; without it, binding a port in use fails, as it should
             ("grpc.so_reuseport", 0),
         ],
     )

@@ -25,9 +25,10 @@ from tuneloop.dataprep.clean import dedupe_key
 from tuneloop.dataprep.formats import read_table
 from tuneloop.dataprep.options import PrepareOptions
 from tuneloop.dataprep.pipeline import Prepared, prepare
+from tuneloop.dataprep.records import DatasetRecord, VersionRecord
 from tuneloop.dataprep.report import build_report
 from tuneloop.dataprep.split import SPLITS
-from tuneloop.dataprep.store import FILES, DatasetRecord, DatasetStore, VersionRecord
+from tuneloop.dataprep.store import FILES, DatasetStore
 from tuneloop.errors import AlreadyExists, InvalidArgument
 
 ID_LENGTH = 12

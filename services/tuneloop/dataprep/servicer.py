@@ -11,12 +11,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
-
 from tuneloop.core.paging import next_token, page_bounds
+from tuneloop.core.server import Registration
+from tuneloop.core.server import registration as register_servicer
 from tuneloop.dataprep.core import DataprepCore
 from tuneloop.dataprep.options import ConflictPolicy, PrepareOptions, make_options
-from tuneloop.dataprep.store import DatasetRecord, VersionRecord
+from tuneloop.dataprep.records import DatasetRecord, VersionRecord
 from tuneloop.errors import InvalidArgument, ResourceExhausted
 from tuneloop.v1 import common_pb2, dataprep_pb2, dataprep_pb2_grpc
 
@@ -152,9 +152,6 @@ class DataprepServicer(dataprep_pb2_grpc.DataprepServiceServicer):
         return report_to_proto(self.core.get_version(request.dataset, request.version))
 
 
-def registration(core: DataprepCore):
-    def register(server: grpc.Server) -> str:
-        dataprep_pb2_grpc.add_DataprepServiceServicer_to_server(DataprepServicer(core), server)
-        return dataprep_pb2.DESCRIPTOR.services_by_name["DataprepService"].full_name
-
-    return register
+def registration(core: DataprepCore) -> Registration:
+    return register_servicer(DataprepServicer(core), dataprep_pb2_grpc.add_DataprepServiceServicer_to_server,
+                             dataprep_pb2.DESCRIPTOR.services_by_name["DataprepService"])

@@ -8,10 +8,7 @@ row commits, and a failed commit removes the files it had just written.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -19,39 +16,16 @@ import sqlalchemy as sa
 
 from tuneloop.core.artifacts import ArtifactStore
 from tuneloop.core.schema import dataset_versions, datasets
+from tuneloop.dataprep.records import DatasetRecord, VersionRecord
 from tuneloop.dataprep.split import SPLITS
 from tuneloop.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 
 FILES = (*SPLITS, "dropped")
 
 
-@dataclass(frozen=True)
-class VersionRecord:
-    dataset: str
-    version: str
-    sequence: int
-    parent: str | None
-    content_hash: str
-    rows_in: int
-    rows_out: int
-    report: dict
-    location: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class DatasetRecord:
-    name: str
-    created_at: datetime
-    latest_version: str
-    version_count: int
-
-
 def _record(row: sa.Row) -> VersionRecord:
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-    report = row.report if isinstance(row.report, dict) else json.loads(row.report)
     return VersionRecord(row.dataset, row.version, row.sequence, row.parent, row.content_hash,
-                         row.rows_in, row.rows_out, report, row.location, created)
+                         row.rows_in, row.rows_out, row.report, row.location, row.created_at)
 
 
 class DatasetStore:

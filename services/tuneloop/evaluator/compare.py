@@ -22,6 +22,7 @@ from scipy.stats import binomtest, chi2
 from sklearn.metrics import f1_score
 
 from tuneloop.errors import InvalidArgument
+from tuneloop.evaluator.records import Verdict
 
 
 @dataclass(frozen=True)
@@ -82,16 +83,16 @@ def compare(y_true: np.ndarray, cand_pred: np.ndarray, base_pred: np.ndarray, la
 
 
 def gate(delta: float, lo: float, hi: float, p_value: float, per_class: dict[str, float],
-         policy: GatePolicy) -> tuple[str, list[str]]:
+         policy: GatePolicy) -> tuple[Verdict, list[str]]:
     drops = {c: d for c, d in per_class.items() if d < -policy.max_class_drop}
     if drops:
-        return "reject", [f"F1 of class {c!r} drops by {-d:.4f}, more than the allowed {policy.max_class_drop:.4f}"
+        return Verdict.REJECT, [f"F1 of class {c!r} drops by {-d:.4f}, more than the allowed {policy.max_class_drop:.4f}"
                           for c, d in sorted(drops.items())]
     significant = p_value < policy.alpha
     if hi < 0 and significant:
-        return "reject", [f"macro-F1 is worse by {-delta:.4f} (CI [{lo:.4f}, {hi:.4f}], McNemar p={p_value:.4g})"]
+        return Verdict.REJECT, [f"macro-F1 is worse by {-delta:.4f} (CI [{lo:.4f}, {hi:.4f}], McNemar p={p_value:.4g})"]
     if delta >= policy.min_improvement and lo > 0 and significant:
-        return "promote", [f"macro-F1 improves by {delta:.4f} >= {policy.min_improvement:.4f} "
+        return Verdict.PROMOTE, [f"macro-F1 improves by {delta:.4f} >= {policy.min_improvement:.4f} "
                            f"(CI [{lo:.4f}, {hi:.4f}], McNemar p={p_value:.4g} < {policy.alpha})"]
     reasons = []
     if delta < policy.min_improvement:
@@ -100,4 +101,4 @@ def gate(delta: float, lo: float, hi: float, p_value: float, per_class: dict[str
         reasons.append(f"the {1 - policy.alpha:.0%} CI of the change [{lo:.4f}, {hi:.4f}] includes 0")
     if not significant:
         reasons.append(f"McNemar p={p_value:.4g} is not below alpha={policy.alpha}")
-    return "inconclusive", reasons
+    return Verdict.INCONCLUSIVE, reasons

@@ -15,8 +15,9 @@ import numpy as np
 from tuneloop.errors import FailedPrecondition, InvalidArgument
 from tuneloop.evaluator import metrics as prom
 from tuneloop.evaluator.compare import GatePolicy, compare
+from tuneloop.evaluator.records import Comparison, Evaluation, Report
 from tuneloop.evaluator.scores import report as make_report
-from tuneloop.evaluator.store import EvaluationStore, Stored
+from tuneloop.evaluator.store import EvaluationStore
 from tuneloop.ml.classifier import Classifier
 from tuneloop.ml.inputs import Inputs
 
@@ -31,7 +32,7 @@ class EvaluatorCore:
         self._lock = threading.Lock()  # one inference at a time: it uses every core already
 
     def evaluate(self, model_ref: str, dataset_ref: str, split: str = "test", *, refresh: bool = False
-                 ) -> tuple[Stored, bool]:
+                 ) -> tuple[Evaluation, bool]:
         """The report (stored or computed) and whether it came from the store."""
         split = split or "test"
         if split not in SPLITS:
@@ -52,11 +53,11 @@ class EvaluatorCore:
             probs, per_second = classifier.probabilities(texts)
         index = {label: i for i, label in enumerate(classifier.labels)}
         truth = np.array([index[label] for label in labels])
-        rep = make_report(truth, probs, classifier.labels) | {
-            "model": model_key, "dataset": dataset_key, "split": split, "examples_per_second": per_second}
-        stored = self.store.put(model_key, dataset_key, split, rep, probs.argmax(axis=1).tolist(), truth.tolist())
+        rep = Report(**make_report(truth, probs, classifier.labels), model=model_key, dataset=dataset_key, split=split,
+                     examples_per_second=per_second)
+        stored = self.store.put(rep, probs.argmax(axis=1).tolist(), truth.tolist())
         self.inputs.client().registry.set_metrics(
-            model_key, {f"{dataset_key}/{split}/{name}": rep[name] for name in STORED_METRICS})
+            model_key, {f"{dataset_key}/{split}/{name}": getattr(rep, name) for name in STORED_METRICS})
         prom.EVALUATIONS.inc()
         prom.EXAMPLES_PER_SECOND.set(per_second)
         self._publish(version, rep)
@@ -75,22 +76,22 @@ class EvaluatorCore:
             raise FailedPrecondition(f"{model_key} and {dataset_key} disagree on labels ({'; '.join(parts)})")
 
     @staticmethod
-    def _publish(version, rep: dict) -> None:
+    def _publish(version, rep: Report) -> None:
         for alias in version.aliases:
-            prom.ALIAS_F1.labels(version.model, alias).set(rep["f1_macro"])
+            prom.ALIAS_F1.labels(version.model, alias).set(rep.f1_macro)
 
-    def compare(self, candidate: str, baseline: str, dataset_ref: str, split: str, policy: GatePolicy) -> dict:
+    def compare(self, candidate: str, baseline: str, dataset_ref: str, split: str, policy: GatePolicy) -> Comparison:
         cand, _ = self.evaluate(candidate, dataset_ref, split)
         base, _ = self.evaluate(baseline, dataset_ref, split)
-        labels = cand.report["confusion_matrix"]["labels"]
-        base_labels = base.report["confusion_matrix"]["labels"]
+        labels = cand.report.confusion_matrix.labels
+        base_labels = base.report.confusion_matrix.labels
         if sorted(labels) != sorted(base_labels):
             raise FailedPrecondition(f"candidate and baseline know different labels: {labels} vs {base_labels}")
         to_cand = np.array([labels.index(name) for name in base_labels])  # baseline index -> candidate index
         truth, base_truth = np.array(cand.truth), to_cand[np.array(base.truth)]
         if len(truth) != len(base_truth) or not (truth == base_truth).all():
             raise FailedPrecondition("candidate and baseline were evaluated on different examples")
-        result = compare(truth, np.array(cand.predictions), to_cand[np.array(base.predictions)], labels, policy)
-        return result | {"candidate": cand.report["model"], "baseline": base.report["model"],
-                         "dataset": cand.report["dataset"], "split": cand.report["split"],
-                         "candidate_report": cand.report, "baseline_report": base.report}
+        stats = compare(truth, np.array(cand.predictions), to_cand[np.array(base.predictions)], labels, policy)
+        return Comparison(**stats, candidate=cand.report.model, baseline=base.report.model,
+                          dataset=cand.report.dataset, split=cand.report.split, candidate_report=cand.report,
+                          baseline_report=base.report)

@@ -66,6 +66,9 @@ def freeze(model, n_layers: int) -> int:
 def load_classifier(model_dir: Path, labels: list[str]):
     from transformers import AutoModelForSequenceClassification
 
+    # ignore_mismatched_sizes: a base that already has a classification head (a fine-tuned model
+    # trained again, continue_from_champion) may have another number of labels; its head is then
+    # replaced by a fresh one of the right size instead of failing to load
     return AutoModelForSequenceClassification.from_pretrained(
         model_dir, num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from tuneloop.core.artifacts import ArtifactStore
 from tuneloop.core.names import check_name
 from tuneloop.core.settings import RegistrySettings
+from tuneloop.core.streams import follow_log
 from tuneloop.errors import AlreadyExists, InvalidArgument, NotFound
 from tuneloop.registry import metrics
 from tuneloop.registry.blobs import read_blob
@@ -189,14 +190,5 @@ class RegistryCore:
         for as long as `active()` holds."""
         if after_id < 0:
             raise InvalidArgument("after_id must not be negative")
-        cursor = after_id
-        while active():
-            batch = self.store.events_after(cursor, model=model)
-            yield from batch
-            if batch:
-                cursor = batch[-1].id
-                continue
-            if not follow:
-                return
-            with self._changed:
-                self._changed.wait(self.settings.poll_seconds)
+        return follow_log(lambda cursor: self.store.events_after(cursor, model=model), lambda e: e.id, after=after_id,
+                          follow=follow, active=active, changed=self._changed, poll_seconds=self.settings.poll_seconds)

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import grpc
 
 from tuneloop.core.paging import next_token, page_bounds
+from tuneloop.core.server import Registration
+from tuneloop.core.server import registration as register_servicer
 from tuneloop.errors import InvalidArgument
 from tuneloop.registry.core import RegistryCore, UploadSpec
 from tuneloop.registry.records import (
@@ -162,9 +164,6 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             yield registry_pb2.WatchEventsResponse(event=event_to_proto(event))
 
 
-def registration(core: RegistryCore):
-    def register(server: grpc.Server) -> str:
-        registry_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(core), server)
-        return registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
-
-    return register
+def registration(core: RegistryCore) -> Registration:
+    return register_servicer(RegistryServicer(core), registry_pb2_grpc.add_RegistryServiceServicer_to_server,
+                             registry_pb2.DESCRIPTOR.services_by_name["RegistryService"])

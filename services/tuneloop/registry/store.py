@@ -10,7 +10,6 @@ after id N can never miss a smaller id that committed later.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from datetime import UTC, datetime
 
@@ -43,10 +42,6 @@ from tuneloop.registry.records import (
 _EVENT_LOCK = 7_424_242
 _OPS = {">": "__gt__", ">=": "__ge__", "<": "__lt__", "<=": "__le__", "==": "__eq__"}
 mv = model_versions
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class RegistryStore:
@@ -118,13 +113,13 @@ class RegistryStore:
 
     @staticmethod
     def _record(row: sa.Row, tags: dict, metrics: dict, alias_names: list[str]) -> VersionRecord:
-        files = row.files if isinstance(row.files, list) else json.loads(row.files)
+        files = row.files
         return VersionRecord(
             model=row.model, version=row.version, kind=Kind(row.kind), sha256=row.sha256, size_bytes=row.size_bytes,
             files=tuple(FileEntry(**f) for f in files), tags=dict(tags), metrics=dict(metrics),
             aliases=tuple(alias_names),
             lineage=Lineage(row.base_model, row.dataset, row.config_json, row.job, row.parent_version),
-            description=row.description, created_at=_utc(row.created_at),
+            description=row.description, created_at=row.created_at,
         )
 
     # -- models ------------------------------------------------------------------------
@@ -158,7 +153,7 @@ class RegistryStore:
             held[a.model][a.alias] = a.version
         latest = dict(conn.execute(
             sa.select(mv.c.model, sa.func.max(mv.c.version)).where(mv.c.model.in_(names)).group_by(mv.c.model)).all())
-        return [ModelRecord(r.name, r.description, latest.get(r.name, 0), held[r.name], _utc(r.created_at))
+        return [ModelRecord(r.name, r.description, latest.get(r.name, 0), held[r.name], r.created_at)
                 for r in rows]
 
     # -- versions ----------------------------------------------------------------------
@@ -308,7 +303,7 @@ class RegistryStore:
             rows = conn.execute(query).all()
             if not rows:
                 self._require_model(conn, model)
-        return [AliasChange(r.model, r.alias, r.from_version, r.to_version, r.actor, r.reason, _utc(r.at))
+        return [AliasChange(r.model, r.alias, r.from_version, r.to_version, r.actor, r.reason, r.at)
                 for r in rows]
 
     # -- events ------------------------------------------------------------------------
@@ -318,5 +313,5 @@ class RegistryStore:
             query = query.where(registry_events.c.model == model)
         query = query.order_by(registry_events.c.id).limit(limit)
         with self.engine.connect() as conn:
-            return [Event(r.id, r.type, r.model, r.version, r.alias, r.from_version, r.actor, _utc(r.at))
+            return [Event(r.id, r.type, r.model, r.version, r.alias, r.from_version, r.actor, r.at)
                     for r in conn.execute(query)]

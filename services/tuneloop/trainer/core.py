@@ -15,12 +15,14 @@ from collections.abc import Callable, Iterator
 
 from tuneloop.core.names import check_name
 from tuneloop.core.settings import TrainerSettings
+from tuneloop.core.streams import follow_log
 from tuneloop.errors import FailedPrecondition, InvalidArgument
 from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.modeling import check_encoder
 from tuneloop.ml.spec import TrainSpec
-from tuneloop.trainer.jobs import Job, JobEvent, JobStore, State
+from tuneloop.trainer.records import Job, JobEvent, State
 from tuneloop.trainer.runner import Runner
+from tuneloop.trainer.store import JobStore
 
 
 class TrainerCore:
@@ -43,8 +45,6 @@ class TrainerCore:
         depth = check_encoder(self.inputs.model_dir(base))
         if spec.freeze_layers > depth:
             raise InvalidArgument(f"freeze_layers {spec.freeze_layers} exceeds the model's {depth} layers")
-        if spec.gpu and spec.workers < 1:
-            raise InvalidArgument("workers must be at least 1")
         job = self.jobs.create(spec.model_dump(), dataset=f"{dataset.dataset}@{dataset.version}",
                                base_model=f"{base.model}@{base.version}", idempotency_key=idempotency_key)
         self.runner.wake()
@@ -70,14 +70,6 @@ class TrainerCore:
               active: Callable[[], bool] = lambda: True) -> Iterator[JobEvent]:
         """The job's events after `after_id`; with `follow`, until the job ends (or the caller leaves)."""
         self.jobs.get(job_id)  # NOT_FOUND before streaming anything
-        cursor = after_id
-        while active():
-            batch = self.jobs.events_after(job_id, cursor)
-            yield from batch
-            if batch:
-                cursor = batch[-1].id
-                continue
-            if not follow or self.jobs.get(job_id).state.final:
-                return
-            with self.changed:
-                self.changed.wait(self.settings.poll_seconds)
+        return follow_log(lambda cursor: self.jobs.events_after(job_id, cursor), lambda e: e.id, after=after_id,
+                          follow=follow, active=active, changed=self.changed, poll_seconds=self.settings.poll_seconds,
+                          finished=lambda: self.jobs.get(job_id).state.final)

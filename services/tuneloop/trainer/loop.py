@@ -11,6 +11,10 @@ validation macro-F1 with a patience in epochs.
 
 Rank 0 also sends progress (step, loss, learning rate, samples/s, its pid) to the job's
 progress queue and writes TensorBoard events.
+
+The worker receives one typed `LoopConfig` (the job's `TrainSpec` plus where its inputs
+are); `train_loop` reads top to bottom as set-up (`_Training.__init__`), one epoch
+(`run_epoch`), evaluate-and-report (`end_epoch`).
 """
 
 from __future__ import annotations
@@ -18,19 +22,36 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import torch
 
 from tuneloop.ml import batching
 from tuneloop.ml.modeling import freeze, load_classifier, predict
+from tuneloop.ml.spec import TrainSpec
 
 STATE = "state.pt"
+_POSITION = ("epoch", "batch", "step", "best_f1", "bad_epochs")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Everything a worker needs: the spec, the labels, and where the inputs are."""
+
+    spec: TrainSpec
+    labels: list[str]
+    data_dir: str  # train.parquet and validation.parquet
+    base_dir: str  # the base model's folder
+    tensorboard_dir: str = ""
+    threads: int = 1
+    progress: Any = None  # a ray.util.queue.Queue, set by the run's handle
 
 
 def _rows(path: Path, labels: list[str], limit: int, seed: int) -> tuple[list[str], list[int]]:
-    frame = pl.read_parquet(path)
+    frame = pl.read_parquet(path, columns=["text", "label"])
     if limit and frame.height > limit:
         frame = frame.sample(n=limit, seed=seed, shuffle=True)
     index = {label: i for i, label in enumerate(labels)}
@@ -52,13 +73,13 @@ def _optimizer(model, lr: float, weight_decay: float, device: torch.device) -> t
 class _Progress:
     """Rank 0's side channel to the service: progress events and TensorBoard."""
 
-    def __init__(self, config: dict, rank: int) -> None:
-        self.queue = config.get("progress") if rank == 0 else None
+    def __init__(self, config: LoopConfig, rank: int) -> None:
+        self.queue = config.progress if rank == 0 else None
         self.writer = None
-        if rank == 0 and config.get("tensorboard_dir"):
+        if rank == 0 and config.tensorboard_dir:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(config["tensorboard_dir"])
+            self.writer = SummaryWriter(config.tensorboard_dir)
 
     def send(self, event: dict) -> None:
         if self.queue is not None:
@@ -82,128 +103,168 @@ def _save(model, tokenizer, path: Path, state: dict) -> None:
     torch.save(state, path / STATE)
 
 
-def train_loop(config: dict) -> None:  # noqa: PLR0915 - one loop, read top to bottom
-    import ray.train
-    import ray.train.torch
-    from sklearn.metrics import accuracy_score, f1_score
-    from transformers import AutoTokenizer, get_scheduler
+class _Throughput:
+    """Samples and tokens per second over steady steps: a process's first step pays one-off
+    warm-up costs (and shares the cores with Ray Train's start-up), so it is left out."""
 
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    torch.manual_seed(config["seed"])
-    torch.set_num_threads(max(1, config.get("threads", 1)))
-    progress = _Progress(config, rank)
-    labels = config["labels"]
-    tokenizer = AutoTokenizer.from_pretrained(config["base_dir"])
-    texts, ys = _rows(Path(config["data_dir"]) / "train.parquet", labels, config["max_train_samples"], config["seed"])
-    val_texts, val_ys = _rows(Path(config["data_dir"]) / "validation.parquet", labels, 0, config["seed"])
-    ids = batching.tokenize(tokenizer, texts, config["max_length"])
-    val_ids = batching.tokenize(tokenizer, val_texts, config["max_length"])
-    lengths = [len(x) for x in ids]
+    def __init__(self) -> None:
+        self.samples, self.tokens, self.seconds, self.warmed_up = 0, 0, 0.0, False
 
-    checkpoint = ray.train.get_checkpoint()
-    state = {"epoch": 0, "batch": 0, "step": 0, "best_f1": -1.0, "bad_epochs": 0}
-    model_dir = Path(config["base_dir"])
-    ckpt_dir = None
-    if checkpoint is not None:
-        ckpt_dir = Path(checkpoint.to_directory())
-        state = torch.load(ckpt_dir / STATE, weights_only=False)
-        model_dir = ckpt_dir / "model"
-    model = load_classifier(model_dir, labels)
-    if config.get("lora"):
-        from peft import LoraConfig, TaskType, get_peft_model
+    def add(self, samples: int, tokens: int, seconds: float) -> None:
+        if self.warmed_up:
+            self.samples, self.tokens, self.seconds = self.samples + samples, self.tokens + tokens, self.seconds + seconds
+        self.warmed_up = True
 
-        model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, lora_dropout=0.1))
-    else:
-        freeze(model, config["freeze_layers"])
-    model = ray.train.torch.prepare_model(model)
-    device = ray.train.torch.get_device()
-    autocast = bool(config.get("bf16")) and device.type == "cuda"
+    def rates(self) -> tuple[float, float]:
+        return (self.samples / self.seconds, self.tokens / self.seconds) if self.seconds else (0.0, 0.0)
 
-    per_epoch = len(batching.shard(batching.length_grouped_batches(lengths, config["batch_size"], seed=0, epoch=0),
-                                   rank, world))
-    total_steps = max(1, (per_epoch // config["grad_accum"]) * config["epochs"])
-    optimizer = _optimizer(model, config["learning_rate"], config["weight_decay"], device)
-    scheduler = get_scheduler(config["scheduler"], optimizer, num_warmup_steps=int(config["warmup_ratio"] * total_steps),
-                              num_training_steps=total_steps)
-    if ckpt_dir is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        progress.send({"type": "resumed", "epoch": state["epoch"], "step": state["step"]})
 
-    def report(metrics: dict, *, with_checkpoint: bool) -> None:
-        saved = {k: state[k] for k in ("epoch", "batch", "step", "best_f1", "bad_epochs")}
-        saved |= {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
-        if rank == 0 and with_checkpoint:
+class _Training:
+    """One worker's run: set up from the config (or the latest checkpoint), then epochs."""
+
+    def __init__(self, config: LoopConfig) -> None:
+        import ray.train
+        import ray.train.torch
+        from transformers import AutoTokenizer, get_scheduler
+
+        ctx = ray.train.get_context()
+        self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
+        self.spec, self.labels = spec, labels = config.spec, config.labels
+        torch.manual_seed(spec.seed)
+        torch.set_num_threads(max(1, config.threads))
+        self.progress = _Progress(config, self.rank)
+        self.tokenizer = AutoTokenizer.from_pretrained(config.base_dir)
+        data = Path(config.data_dir)
+        texts, self.ys = _rows(data / "train.parquet", labels, spec.max_train_samples, spec.seed)
+        val_texts, self.val_ys = _rows(data / "validation.parquet", labels, 0, spec.seed)
+        self.ids = batching.tokenize(self.tokenizer, texts, spec.max_length)
+        self.val_ids = batching.tokenize(self.tokenizer, val_texts, spec.max_length)
+        self.lengths = [len(x) for x in self.ids]
+        self.pad_id = self.tokenizer.pad_token_id or 0
+        self.state: dict = {"epoch": 0, "batch": 0, "step": 0, "best_f1": -1.0, "bad_epochs": 0}
+        self.throughput = _Throughput()
+
+        checkpoint = ray.train.get_checkpoint()
+        ckpt_dir = Path(checkpoint.to_directory()) if checkpoint is not None else None
+        if ckpt_dir is not None:
+            self.state = torch.load(ckpt_dir / STATE, weights_only=False)
+        model = load_classifier(ckpt_dir / "model" if ckpt_dir else Path(config.base_dir), labels)
+        if spec.lora:
+            from peft import LoraConfig, TaskType, get_peft_model
+
+            model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, lora_dropout=0.1))
+        else:
+            freeze(model, spec.freeze_layers)
+        self.model = ray.train.torch.prepare_model(model)
+        self.device = ray.train.torch.get_device()
+        self.autocast = spec.bf16 and self.device.type == "cuda"
+
+        # the epoch's batch count is the same for every seed and epoch: only the order changes
+        self.per_epoch = len(self._batches(0, seed=0))
+        total_steps = max(1, (self.per_epoch // spec.grad_accum) * spec.epochs)
+        self.optimizer = _optimizer(self.model, spec.learning_rate, spec.weight_decay, self.device)
+        self.scheduler = get_scheduler(spec.scheduler, self.optimizer, num_training_steps=total_steps,
+                                       num_warmup_steps=int(spec.warmup_ratio * total_steps))
+        if ckpt_dir is not None:
+            self.optimizer.load_state_dict(self.state["optimizer"])
+            self.scheduler.load_state_dict(self.state["scheduler"])
+            self.progress.send({"type": "resumed", "epoch": self.state["epoch"], "step": self.state["step"]})
+
+    def _batches(self, epoch: int, *, seed: int) -> list[list[int]]:
+        grouped = batching.length_grouped_batches(self.lengths, self.spec.batch_size, seed=seed, epoch=epoch)
+        return batching.shard(grouped, self.rank, self.world)
+
+    def report(self, metrics: dict, *, with_checkpoint: bool) -> None:
+        import ray.train
+
+        saved = {k: self.state[k] for k in _POSITION}
+        saved |= {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        if self.rank == 0 and with_checkpoint:
             with tempfile.TemporaryDirectory() as tmp:
                 started = time.perf_counter()
-                _save(model, tokenizer, Path(tmp), saved)
+                _save(self.model, self.tokenizer, Path(tmp), saved)
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
-                progress.send({"type": "checkpoint", "seconds": time.perf_counter() - started, **metrics})
+                self.progress.send({"type": "checkpoint", "seconds": time.perf_counter() - started, **metrics})
         else:
             ray.train.report(metrics)
 
-    pad_id = tokenizer.pad_token_id or 0
-    steady_samples, steady_tokens, steady_seconds, warmed_up = 0, 0, 0.0, False
-    while state["epoch"] < config["epochs"]:
-        epoch = state["epoch"]
-        batches = batching.shard(batching.length_grouped_batches(lengths, config["batch_size"], seed=config["seed"],
-                                                                 epoch=epoch), rank, world)
-        model.train()
+    def _step(self, batches: list[list[int]], b: int) -> tuple[float, int, int, float]:
+        """Forward and backward on batch `b`; the optimizer steps every `grad_accum` batches.
+        Returns the batch's loss, samples and tokens (all workers) and seconds."""
+        spec, started, idx = self.spec, time.perf_counter(), batches[b]
+        batch = {k: v.to(self.device) for k, v in batching.collate([self.ids[i] for i in idx], self.pad_id,
+                                                                   [self.ys[i] for i in idx]).items()}
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            loss = self.model(**batch).loss / spec.grad_accum
+        loss.backward()
+        if (b + 1) % spec.grad_accum == 0 or b + 1 == len(batches):
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        tokens = int(batch["attention_mask"].sum()) * self.world
+        return loss.item() * spec.grad_accum, len(idx) * self.world, tokens, time.perf_counter() - started
+
+    def run_epoch(self) -> float:
+        """Train on this epoch's remaining batches; returns the mean training loss."""
+        spec, state, epoch = self.spec, self.state, self.state["epoch"]
+        batches = self._batches(epoch, seed=spec.seed)
+        self.model.train()
         running, count = 0.0, 0
         for b in range(state["batch"], len(batches)):
-            started = time.perf_counter()
-            idx = batches[b]
-            batch = {k: v.to(device) for k, v in batching.collate([ids[i] for i in idx], pad_id,
-                                                                   [ys[i] for i in idx]).items()}
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
-                loss = model(**batch).loss / config["grad_accum"]
-            loss.backward()
-            if (b + 1) % config["grad_accum"] == 0 or b + 1 == len(batches):
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+            loss, samples, tokens, seconds = self._step(batches, b)
             state["batch"], state["step"] = b + 1, state["step"] + 1
-            running, count = running + loss.item() * config["grad_accum"], count + 1
-            elapsed = time.perf_counter() - started
-            step_samples, step_tokens = len(idx) * world, int(batch["attention_mask"].sum()) * world
-            if warmed_up:  # the first step of a process pays one-off warm-up costs
-                steady_samples, steady_seconds = steady_samples + step_samples, steady_seconds + elapsed
-                steady_tokens += step_tokens
-            warmed_up = True
-            if state["step"] % config["log_every"] == 0:
-                event = {"type": "step", "epoch": epoch, "step": state["step"], "loss": running / count,
-                         "total_steps": per_epoch * config["epochs"],
-                         "learning_rate": scheduler.get_last_lr()[0],
-                         "samples_per_second": steady_samples / steady_seconds if steady_seconds else 0.0,
-                         "step_seconds": elapsed, "step_samples": step_samples, "step_tokens": step_tokens}
-                progress.send(event)
-                progress.scalars(state["step"], {"train/loss": event["loss"], "train/learning_rate":
-                                                 event["learning_rate"], "train/samples_per_second":
-                                                 event["samples_per_second"]})
-            every = config.get("checkpoint_every_steps", 0)
+            running, count = running + loss, count + 1
+            self.throughput.add(samples, tokens, seconds)
+            if state["step"] % spec.log_every == 0:
+                self._log_step(running / count, seconds, samples, tokens)
+            every = spec.checkpoint_every_steps
             if every and state["step"] % every == 0 and b + 1 < len(batches):
                 # scored -1 so a mid-epoch checkpoint is never "best"; Ray keeps the latest for resume anyway
-                report({"epoch": epoch, "step": state["step"], "train_loss": running / count, "val_f1_macro": -1.0},
-                       with_checkpoint=True)
+                self.report({"epoch": epoch, "step": state["step"], "train_loss": running / count,
+                             "val_f1_macro": -1.0}, with_checkpoint=True)
+        return running / max(count, 1)
 
-        probs = predict(model, val_ids, pad_id=pad_id, batch_size=max(32, config["batch_size"]), device=device,
-                        autocast=autocast)
+    def _log_step(self, loss: float, seconds: float, samples: int, tokens: int) -> None:
+        event = {"type": "step", "epoch": self.state["epoch"], "step": self.state["step"], "loss": loss,
+                 "total_steps": self.per_epoch * self.spec.epochs,
+                 "learning_rate": self.scheduler.get_last_lr()[0],
+                 "samples_per_second": self.throughput.rates()[0],
+                 "step_seconds": seconds, "step_samples": samples, "step_tokens": tokens}
+        self.progress.send(event)
+        self.progress.scalars(self.state["step"], {"train/loss": loss, "train/learning_rate": event["learning_rate"],
+                                                   "train/samples_per_second": event["samples_per_second"]})
+
+    def end_epoch(self, train_loss: float) -> bool:
+        """Validate, report with a checkpoint, and tell whether early stopping ends the run."""
+        from sklearn.metrics import accuracy_score, f1_score
+
+        state, epoch = self.state, self.state["epoch"]
+        probs = predict(self.model, self.val_ids, pad_id=self.pad_id, batch_size=max(32, self.spec.batch_size),
+                        device=self.device, autocast=self.autocast)
         preds = probs.argmax(dim=-1).tolist()
-        f1 = float(f1_score(val_ys, preds, average="macro", labels=list(range(len(labels))), zero_division=0))
-        acc = float(accuracy_score(val_ys, preds))
+        f1 = float(f1_score(self.val_ys, preds, average="macro", labels=list(range(len(self.labels))),
+                            zero_division=0))
+        acc = float(accuracy_score(self.val_ys, preds))
         improved = f1 > state["best_f1"]
         state["best_f1"], state["bad_epochs"] = (f1, 0) if improved else (state["best_f1"], state["bad_epochs"] + 1)
         state["epoch"], state["batch"] = epoch + 1, 0
-        metrics = {"epoch": epoch, "step": state["step"], "train_loss": running / max(count, 1),
-                   "val_f1_macro": f1, "val_accuracy": acc,
-                   "samples_per_second": steady_samples / steady_seconds if steady_seconds else 0.0,
-                   "tokens_per_second": steady_tokens / steady_seconds if steady_seconds else 0.0}
-        progress.send({"type": "epoch", **metrics})
-        progress.scalars(state["step"], {"val/f1_macro": f1, "val/accuracy": acc, "train/epoch_loss":
-                                         metrics["train_loss"]})
-        report(metrics, with_checkpoint=True)
-        patience = config.get("early_stopping_patience", 0)
+        samples_per_second, tokens_per_second = self.throughput.rates()
+        metrics = {"epoch": epoch, "step": state["step"], "train_loss": train_loss, "val_f1_macro": f1,
+                   "val_accuracy": acc, "samples_per_second": samples_per_second,
+                   "tokens_per_second": tokens_per_second}
+        self.progress.send({"type": "epoch", **metrics})
+        self.progress.scalars(state["step"], {"val/f1_macro": f1, "val/accuracy": acc, "train/epoch_loss": train_loss})
+        self.report(metrics, with_checkpoint=True)
+        patience = self.spec.early_stopping_patience
         if patience and state["bad_epochs"] >= patience:
-            progress.send({"type": "early_stop", "epoch": epoch, "best_f1": state["best_f1"]})
+            self.progress.send({"type": "early_stop", "epoch": epoch, "best_f1": state["best_f1"]})
+            return True
+        return False
+
+
+def train_loop(config: dict) -> None:
+    """Ray Train's entry point; `config["loop"]` is the job's LoopConfig."""
+    training = _Training(config["loop"])
+    while training.state["epoch"] < training.spec.epochs:
+        if training.end_epoch(training.run_epoch()):
             break

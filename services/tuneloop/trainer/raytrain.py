@@ -18,10 +18,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import ray
+
+from tuneloop.trainer.loop import LoopConfig
 
 log = logging.getLogger(__name__)
 _ray_lock = threading.Lock()
@@ -101,7 +103,8 @@ class RunResult:
     last_metrics: dict
 
 
-def _fit(config: dict, *, name: str, storage: str, workers: int, use_gpu: bool, max_failures: int) -> RunResult:
+def _fit(config: LoopConfig, *, name: str, storage: str, workers: int, use_gpu: bool,
+         max_failures: int) -> RunResult:
     """Runs inside a Ray task: build the TorchTrainer and fit it."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -110,7 +113,7 @@ def _fit(config: dict, *, name: str, storage: str, workers: int, use_gpu: bool, 
 
     trainer = TorchTrainer(
         train_loop,
-        train_loop_config=config,
+        train_loop_config={"loop": config},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
         run_config=RunConfig(
@@ -118,7 +121,7 @@ def _fit(config: dict, *, name: str, storage: str, workers: int, use_gpu: bool, 
             failure_config=FailureConfig(max_failures=max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="val_f1_macro",
                                                checkpoint_score_order="max"),
-            callbacks=[_CheckpointEvents(config.get("progress"))],
+            callbacks=[_checkpoint_events(config.progress)],
         ),
     )
     result = trainer.fit()
@@ -129,30 +132,31 @@ def _fit(config: dict, *, name: str, storage: str, workers: int, use_gpu: bool, 
     return RunResult(best.path, dict(metrics), dict(result.metrics or {}))
 
 
-class _CheckpointEvents:
-    """Ray Train callback (runs in the controller): one progress event per persisted checkpoint."""
+def _checkpoint_events(queue):
+    """A Ray Train callback (it runs in Train's controller): one progress event per persisted
+    checkpoint. Its class is defined here, not at module level, because subclassing
+    `UserCallback` imports ray.train, which only the Ray task that fits needs: the trainer
+    service that imports this module never pays for it."""
+    from ray.train import UserCallback
 
-    def __new__(cls, queue):
-        from ray.train import UserCallback
+    class CheckpointEvents(UserCallback):
+        def after_report(self, run_context, metrics, checkpoint):
+            if checkpoint is not None and queue is not None:
+                queue.put({"type": "checkpoint_persisted", "path": checkpoint.path,
+                           "step": metrics[0].get("step", 0) if metrics else 0}, block=False)
 
-        class Callback(UserCallback):
-            def after_report(self, run_context, metrics, checkpoint):
-                if checkpoint is not None and queue is not None:
-                    queue.put({"type": "checkpoint_persisted", "path": checkpoint.path,
-                               "step": metrics[0].get("step", 0) if metrics else 0}, block=False)
-
-        return Callback()
+    return CheckpointEvents()
 
 
 class RunHandle:
     """A training run in flight: `wait()` for its result, `cancel()` to stop it."""
 
-    def __init__(self, config: dict, *, name: str, storage: Path, workers: int, use_gpu: bool, max_failures: int,
-                 on_progress: Callable[[dict], None]) -> None:
+    def __init__(self, config: LoopConfig, *, name: str, storage: Path, workers: int, use_gpu: bool,
+                 max_failures: int, on_progress: Callable[[dict], None]) -> None:
         from ray.util.queue import Queue
 
         self._queue = Queue(maxsize=10_000, actor_options={"num_cpus": 0})
-        config = {**config, "progress": self._queue}
+        config = replace(config, progress=self._queue)
         task = ray.remote(num_cpus=0, max_retries=0)(_fit)
         self._ref = task.remote(config, name=name, storage=str(storage), workers=workers, use_gpu=use_gpu,
                                 max_failures=max_failures)

@@ -19,8 +19,10 @@ from tuneloop.core.settings import TrainerSettings
 from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.spec import TrainSpec
 from tuneloop.trainer import metrics
-from tuneloop.trainer.jobs import Job, JobStore, State
+from tuneloop.trainer.loop import LoopConfig
 from tuneloop.trainer.raytrain import RunHandle, ensure_ray
+from tuneloop.trainer.records import Job, State
+from tuneloop.trainer.store import JobStore
 from tuneloop.v1 import registry_pb2
 
 log = logging.getLogger(__name__)
@@ -115,8 +117,8 @@ class Runner:
         base_dir = self.inputs.model_dir(base)
         tensorboard = job_dir / "tensorboard"
         self.jobs.update(job.id, tensorboard=str(tensorboard))
-        config = {**spec.model_dump(), "data_dir": str(job_dir / "data"), "base_dir": str(base_dir),
-                  "labels": labels, "tensorboard_dir": str(tensorboard), "threads": self.settings.threads_per_worker}
+        config = LoopConfig(spec=spec, labels=labels, data_dir=str(job_dir / "data"), base_dir=str(base_dir),
+                            tensorboard_dir=str(tensorboard), threads=self.settings.threads_per_worker)
         ensure_ray(self.settings.ray_address, timeout=self.settings.ray_connect_seconds,
                    give_up=lambda: self._stop.is_set() or self.jobs.get(job.id).cancel_requested)
         if self.jobs.get(job.id).cancel_requested or self._stop.is_set():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-import grpc
-
 from tuneloop.core.paging import next_token, page_bounds
+from tuneloop.core.server import Registration
+from tuneloop.core.server import registration as register_servicer
 from tuneloop.ml.spec import HYPERPARAMETERS, TrainSpec, make_spec
 from tuneloop.trainer.core import TrainerCore
-from tuneloop.trainer.jobs import Job, JobEvent, State
+from tuneloop.trainer.records import Job, JobEvent, State
 from tuneloop.v1 import trainer_pb2, trainer_pb2_grpc
 
 STATE_TO_PROTO = {State(s.removeprefix("JOB_STATE_")): v for s, v in trainer_pb2.JobState.items()
@@ -68,9 +68,6 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
             yield trainer_pb2.WatchJobResponse(event=event_to_proto(event))
 
 
-def registration(core: TrainerCore):
-    def register(server: grpc.Server) -> str:
-        trainer_pb2_grpc.add_TrainerServiceServicer_to_server(TrainerServicer(core), server)
-        return trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"].full_name
-
-    return register
+def registration(core: TrainerCore) -> Registration:
+    return register_servicer(TrainerServicer(core), trainer_pb2_grpc.add_TrainerServiceServicer_to_server,
+                             trainer_pb2.DESCRIPTOR.services_by_name["TrainerService"])

@@ -1,6 +1,6 @@
-"""Persisted training jobs: a state machine in SQL, and each job's ordered progress events.
+"""Persisted training jobs: a state machine in SQL (states in `records`), and each job's
+ordered progress events.
 
-States: QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED, and QUEUED -> CANCELLED.
 A transition is one conditional UPDATE (`... WHERE state IN allowed`), so two actors can
 never both move a job: the loser sees False. A RUNNING job found at start-up belonged to
 a trainer that died; `requeue_running` puts it back in the queue to resume.
@@ -8,70 +8,20 @@ a trainer that died; `requeue_running` puts it back in the queue to resume.
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 
 import sqlalchemy as sa
 
 from tuneloop.core.db import write_transaction
 from tuneloop.core.schema import train_job_events, train_jobs
 from tuneloop.errors import NotFound
-
-
-class State(str, Enum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def final(self) -> bool:
-        return self in (State.SUCCEEDED, State.FAILED, State.CANCELLED)
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    state: State
-    spec: dict
-    dataset: str
-    base_model: str
-    result_model: str
-    metrics: dict
-    error: str
-    tensorboard: str
-    attempts: int
-    cancel_requested: bool
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    id: int
-    job_id: str
-    type: str
-    data: dict
-    at: datetime
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _json(value) -> dict:
-    return value if isinstance(value, dict) else json.loads(value)
+from tuneloop.trainer.records import Job, JobEvent, State
 
 
 def _job(r: sa.Row) -> Job:
-    return Job(r.id, State(r.state), _json(r.spec), r.dataset, r.base_model, r.result_model, _json(r.metrics),
-               r.error, r.tensorboard, r.attempts, r.cancel_requested, _utc(r.created_at), _utc(r.started_at),
-               _utc(r.finished_at))
+    return Job(r.id, State(r.state), r.spec, r.dataset, r.base_model, r.result_model, r.metrics, r.error,
+               r.tensorboard, r.attempts, r.cancel_requested, r.created_at, r.started_at, r.finished_at)
 
 
 class JobStore:
@@ -171,4 +121,4 @@ class JobStore:
                                                    train_job_events.c.id > after_id)
                  .order_by(train_job_events.c.id).limit(limit))
         with self.engine.connect() as conn:
-            return [JobEvent(r.id, r.job_id, r.type, _json(r.data), _utc(r.at)) for r in conn.execute(query)]
+            return [JobEvent(r.id, r.job_id, r.type, r.data, r.at) for r in conn.execute(query)]
