@@ -3,11 +3,18 @@ for every kind of bad input (never INTERNAL)."""
 
 from __future__ import annotations
 
+import hashlib
+
 import grpc
 import polars as pl
 import pytest
+import sqlalchemy as sa
 
 from conftest import labeled_rows, write_jsonl
+from tuneloop.core.db import create_engine
+from tuneloop.core.schema import dataset_versions
+from tuneloop.core.settings import ServerSettings
+from tuneloop.errors import DataLoss
 from tuneloop.v1 import dataprep_pb2
 
 
@@ -131,3 +138,40 @@ def test_dataprep_metrics(server_factory, tmp_path):
     assert delta("tuneloop_dataprep_rows_ingested_total") == 32
     assert delta('tuneloop_dataprep_rows_dropped_total{reason="empty_text"}') == 2
     assert delta('tuneloop_dataprep_ingest_duration_seconds_count{operation="ingest"}') == 1
+
+
+def test_split_file_arrives_as_stored_and_verified(client, tmp_path):
+    """ReadSplitFile sends the stored Parquet bytes with the sha256 recorded at ingest; the
+    client keeps the file only when they match."""
+    rows = labeled_rows(300)
+    version = client.dataprep.ingest(write_jsonl(tmp_path / "d.jsonl", rows), dataset="news", seed=5)
+    stored = next((tmp_path / "state").rglob(f"datasets/news/{version.version}/train.parquet"))
+    header = client.dataprep.download_split("news", "", "train", tmp_path / "train.parquet")
+    assert (header.version, header.split, header.size_bytes) == (version.version, "train", stored.stat().st_size)
+    assert header.sha256 == hashlib.sha256(stored.read_bytes()).hexdigest()
+    assert (tmp_path / "train.parquet").read_bytes() == stored.read_bytes()
+    frame = pl.read_parquet(tmp_path / "train.parquet")
+    assert frame.height == 210
+    assert [(r.text, r.label) for r in client.dataprep.read_split("news", version.version, "train")] == list(
+        zip(frame["text"], frame["label"], strict=True))
+
+    stored.write_bytes(stored.read_bytes()[:-10] + b"0123456789")  # the stored file is damaged
+    with pytest.raises(DataLoss, match="expected .* hashing to"):
+        client.dataprep.download_split("news", version.version, "train", tmp_path / "bad.parquet")
+    assert not list(tmp_path.glob("*bad.parquet*"))  # nothing half-written stays
+    assert _code(lambda: client.dataprep.download_split("news", "", "nope", tmp_path / "x"))[0] == \
+        grpc.StatusCode.INVALID_ARGUMENT
+    assert _code(lambda: client.dataprep.download_split("nope", "", "train", tmp_path / "x"))[0] == \
+        grpc.StatusCode.NOT_FOUND
+
+
+def test_split_file_of_a_version_without_recorded_hashes(client, tmp_path):
+    """A version made before sha256s were recorded: the server hashes the file once."""
+    version = client.dataprep.ingest(write_jsonl(tmp_path / "d.jsonl", labeled_rows(60)), dataset="old")
+    engine = create_engine(ServerSettings(data_dir=tmp_path / "state").resolved_database_url())
+    with engine.begin() as conn:  # what such a version's row looks like
+        report = conn.execute(sa.select(dataset_versions.c.report)).scalar_one()
+        report.pop("files")
+        conn.execute(sa.update(dataset_versions).values(report=report))
+    header = client.dataprep.download_split("old", version.version, "test", tmp_path / "test.parquet")
+    assert header.sha256 == hashlib.sha256((tmp_path / "test.parquet").read_bytes()).hexdigest()

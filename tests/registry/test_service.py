@@ -6,7 +6,11 @@ import threading
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+import grpc
+import pytest
+
 from tuneloop.client import Client
+from tuneloop.errors import InvalidArgument, NotFound, Unavailable
 
 
 def test_parallel_clients_get_distinct_version_numbers(db_url, server_factory, tmp_path):
@@ -55,3 +59,22 @@ def test_registry_metrics(server_factory, tmp_path):
     assert delta("tuneloop_registry_bytes_uploaded_total") == 12345
     assert delta("tuneloop_registry_bytes_downloaded_total") == 12345
     assert delta("tuneloop_registry_alias_moves_total") == 2
+
+
+def test_the_client_raises_the_domain_error_of_each_status(client, tmp_path):
+    """One mapping, in the client: NOT_FOUND is NotFound, INVALID_ARGUMENT InvalidArgument, and
+    each is still a grpc.RpcError with the server's code and message; a bad ref is refused
+    before any call, as InvalidArgument (also a ValueError, as before)."""
+    with pytest.raises(NotFound) as err:
+        client.registry.get_model("nope")
+    assert isinstance(err.value, grpc.RpcError) and err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "nope" in err.value.details() and str(err.value) == err.value.details()
+    with pytest.raises(InvalidArgument):
+        client.registry.set_aliases("bad name!", {"champion": 1})
+    with pytest.raises(InvalidArgument, match="must be a number") as bad_ref:
+        client.registry.get_version("m@latest")
+    assert isinstance(bad_ref.value, ValueError)
+    with pytest.raises(NotFound):  # a stream's error too
+        list(client.trainer.watch("job-nope", follow=False))
+    with Client("127.0.0.1:1", timeout=2) as nobody, pytest.raises(Unavailable):
+        nobody.registry.get_model("m")

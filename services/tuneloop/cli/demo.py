@@ -11,7 +11,6 @@ are flags.
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -43,23 +42,27 @@ def _drift_table(rep) -> Table:
     return table
 
 
-def _await_run(client: Client, count: int, timeout: float = 3600):
-    """Follow the controller until the policy has `count` finished runs; return the last."""
-    deadline = time.monotonic() + timeout
-    followed: set[str] = set()
-    while time.monotonic() < deadline:
-        runs = client.controller.runs(POLICY)
-        done = [r for r in runs if r.finished.seconds]
-        if len(done) >= count and len(done) == len(runs):
-            return done[-1]
-        for run in runs:
-            if run.job and run.job not in followed and not run.finished.seconds:
-                followed.add(run.job)
+FINAL = ("PROMOTED", "REJECTED", "FAILED", "ROLLED_BACK")
+
+
+def _await_run(client: Client, after: int = 0, timeout: float = 3600):
+    """Follow the controller's run events (WatchRuns) after event `after` until a run has
+    finished and none is in flight; show each training job's progress as it runs. Returns
+    that run and the last event id seen."""
+    latest: dict[str, object] = {}  # each run as of its latest event
+    stream = client.controller.watch(after, policy=POLICY, follow=True, timeout=timeout)
+    try:
+        for event in stream:
+            run = latest[event.run.id] = event.run
+            if run.state == "TRAINING" and run.job:
                 console.print(f"controller: {run.id} ({run.trigger}) is training as {run.job}")
                 follow(client, run.job, quiet=False)
                 console.print("controller: evaluating the candidate against the champion...")
-        time.sleep(1)
-    raise TimeoutError(f"the controller did not finish run {count} within {timeout:.0f} s")
+            if run.state in FINAL and all(r.state in FINAL for r in latest.values()):
+                return run, event.id
+    finally:
+        stream.cancel()
+    raise TimeoutError("the controller's event stream ended before a run finished")
 
 
 def _verdict(run) -> None:
@@ -103,7 +106,7 @@ def demo(
             client.controller.create_policy(
                 POLICY, dataset="bbc", base_model="minilm", model=MODEL, min_new_rows=100, min_f1=min_f1,
                 train=train or DEMO_TRAINING)
-            first = _await_run(client, 1)
+            first, seen = _await_run(client)
             _verdict(first)
             if first.state == "PROMOTED":
                 render_report(report_dict(client.evaluator.evaluate(first.candidate, "bbc", "test")))
@@ -113,7 +116,7 @@ def demo(
             render_version(version_dict(resp.version))
             console.print(_drift_table(client.dataprep.report("bbc", resp.version.version)))
             console.rule("5. the controller retrains on the new version and gates the candidate")
-            second = _await_run(client, 2)
+            second, _ = _await_run(client, after=seen)
             _verdict(second)
             console.rule("the story")
             render_runs({"runs": [run_dict(r) for r in client.controller.runs(POLICY)]})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from tuneloop.client.base import CHUNK, ServiceClient
+from tuneloop.errors import DataLoss
 from tuneloop.v1 import dataprep_pb2, dataprep_pb2_grpc
 
 _FORMATS = {"csv": dataprep_pb2.FILE_FORMAT_CSV, "jsonl": dataprep_pb2.FILE_FORMAT_JSONL,
@@ -76,15 +79,42 @@ class DataprepClient(ServiceClient):
         """Write a split as JSONL (`{"text", "label"}` a line); returns the row count.
 
         The file appears only when the whole split was read: a failed read leaves nothing."""
-        output = Path(output)
-        partial = output.with_name(f".{output.name}.partial")
         n = 0
-        try:
-            with partial.open("w", encoding="utf-8") as fh:
-                for row in self.read_split(dataset, version, split):
-                    fh.write(json.dumps({"text": row.text, "label": row.label}, ensure_ascii=False) + "\n")
-                    n += 1
-            partial.replace(output)
-        finally:
-            partial.unlink(missing_ok=True)
+        with _whole_file(Path(output)) as partial, partial.open("w", encoding="utf-8") as fh:
+            for row in self.read_split(dataset, version, split):
+                fh.write(json.dumps({"text": row.text, "label": row.label}, ensure_ascii=False) + "\n")
+                n += 1
         return n
+
+    def download_split(self, dataset: str, version: str, split: str, output: str | Path
+                       ) -> dataprep_pb2.SplitFileHeader:
+        """Write one split's stored Parquet file to `output` as dataprep keeps it (no re-encoding).
+        It appears only once its bytes hash to the sha256 recorded with the version: a short
+        or corrupted transfer raises DataLoss and leaves nothing."""
+        req = dataprep_pb2.ReadSplitFileRequest(dataset=dataset, version=version, split=split)
+        header, digest, size = None, hashlib.sha256(), 0
+        with _whole_file(Path(output)) as partial, partial.open("wb") as fh:
+            for msg in self._stream("ReadSplitFile", req, timeout=self.timeout):
+                if msg.WhichOneof("part") == "header":
+                    header = msg.header
+                    continue
+                digest.update(msg.chunk)
+                fh.write(msg.chunk)
+                size += len(msg.chunk)
+            if header is None:
+                raise DataLoss(f"{split} of {dataset}@{version or 'latest'}: the stream carried no header")
+            if size != header.size_bytes or digest.hexdigest() != header.sha256:
+                raise DataLoss(f"{split} of {header.dataset}@{header.version}: got {size} bytes hashing to "
+                               f"{digest.hexdigest()}, expected {header.size_bytes} hashing to {header.sha256}")
+        return header
+
+
+@contextlib.contextmanager
+def _whole_file(output: Path) -> Iterator[Path]:
+    """A partial file to write, renamed to `output` only when the block ends without error."""
+    partial = output.with_name(f".{output.name}.partial")
+    try:
+        yield partial
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)

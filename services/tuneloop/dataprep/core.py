@@ -25,13 +25,14 @@ from tuneloop.dataprep.clean import dedupe_key
 from tuneloop.dataprep.formats import read_table
 from tuneloop.dataprep.options import PrepareOptions
 from tuneloop.dataprep.pipeline import Prepared, prepare
-from tuneloop.dataprep.records import DatasetRecord, VersionRecord
+from tuneloop.dataprep.records import DatasetRecord, StoredFile, VersionRecord
 from tuneloop.dataprep.report import build_report
 from tuneloop.dataprep.split import SPLITS
 from tuneloop.dataprep.store import FILES, DatasetStore
 from tuneloop.errors import AlreadyExists, InvalidArgument
 
 ID_LENGTH = 12
+FILE_CHUNK = 1 << 20  # bytes per ReadSplitFile message
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ class DataprepCore:
         )
         files = {s: rows.filter(pl.col("split") == s).select("text", "label") for s in SPLITS}
         files["dropped"] = prepared.dropped.select("row", "text", "label", "reason")
-        self.store.save(record, files, new_dataset=parent is None)
+        record = self.store.save(record, files, new_dataset=parent is None)
         metrics.VERSIONS_CREATED.inc()
         return record
 
@@ -138,7 +139,17 @@ class DataprepCore:
 
     def read_split(self, dataset: str, version: str, split: str, batch_rows: int = 0) -> Iterator[dict[str, list]]:
         """Batches of one split (or `dropped`) of a version, as column dicts."""
-        if split not in FILES:
-            raise InvalidArgument(f"unknown split {split!r}: use one of {', '.join(FILES)}")
         record = self.get_version(dataset, version)
-        return self.store.iter_batches(record, split, batch_rows or self.settings.read_batch_rows)
+        return self.store.iter_batches(record, _file_name(split), batch_rows or self.settings.read_batch_rows)
+
+    def split_file(self, dataset: str, version: str, split: str) -> tuple[VersionRecord, StoredFile, Iterator[bytes]]:
+        """One split (or `dropped`) as its stored Parquet bytes, with the sha256 they must hash to."""
+        record = self.get_version(dataset, version)
+        stored = self.store.file(record, _file_name(split))
+        return record, stored, self.store.iter_bytes(stored, FILE_CHUNK)
+
+
+def _file_name(split: str) -> str:
+    if split not in FILES:
+        raise InvalidArgument(f"unknown split {split!r}: use one of {', '.join(FILES)}")
+    return split

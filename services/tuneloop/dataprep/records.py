@@ -31,3 +31,12 @@ class DatasetRecord:
     created_at: datetime
     latest_version: str
     version_count: int
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One file of a version in the artifact store: its key, sha256 and size."""
+
+    key: str
+    sha256: str
+    size_bytes: int

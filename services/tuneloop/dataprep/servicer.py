@@ -148,6 +148,14 @@ class DataprepServicer(dataprep_pb2_grpc.DataprepServiceServicer):
             ]
             yield dataprep_pb2.ReadSplitResponse(rows=rows)
 
+    def ReadSplitFile(self, request, context):
+        record, stored, chunks = self.core.split_file(request.dataset, request.version, request.split)
+        yield dataprep_pb2.ReadSplitFileResponse(header=dataprep_pb2.SplitFileHeader(
+            dataset=record.dataset, version=record.version, split=request.split, sha256=stored.sha256,
+            size_bytes=stored.size_bytes))
+        for chunk in chunks:
+            yield dataprep_pb2.ReadSplitFileResponse(chunk=chunk)
+
     def GetReport(self, request, context):
         return report_to_proto(self.core.get_version(request.dataset, request.version))
 

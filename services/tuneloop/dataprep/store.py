@@ -7,8 +7,10 @@ row commits, and a failed commit removes the files it had just written.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -16,7 +18,7 @@ import sqlalchemy as sa
 
 from tuneloop.core.artifacts import ArtifactStore
 from tuneloop.core.schema import dataset_versions, datasets
-from tuneloop.dataprep.records import DatasetRecord, VersionRecord
+from tuneloop.dataprep.records import DatasetRecord, StoredFile, VersionRecord
 from tuneloop.dataprep.split import SPLITS
 from tuneloop.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
 
@@ -93,6 +95,24 @@ class DatasetStore:
         with self.artifacts.open(f"{record.location}/{name}.parquet") as fh:
             return pl.read_parquet(fh)
 
+    def file(self, record: VersionRecord, name: str) -> StoredFile:
+        """A stored file's sha256 and size: recorded when the version was made, or (a version
+        made before they were recorded) computed by reading the file once."""
+        known = record.report.get("files", {}).get(name)
+        if known:
+            return StoredFile(f"{record.location}/{name}.parquet", known["sha256"], known["size_bytes"])
+        digest, size = hashlib.sha256(), 0
+        with self.artifacts.open(f"{record.location}/{name}.parquet") as fh:
+            while data := fh.read(1 << 20):
+                digest.update(data)
+                size += len(data)
+        return StoredFile(f"{record.location}/{name}.parquet", digest.hexdigest(), size)
+
+    def iter_bytes(self, stored: StoredFile, chunk: int) -> Iterator[bytes]:
+        with self.artifacts.open(stored.key) as fh:
+            while data := fh.read(chunk):
+                yield data
+
     def iter_batches(self, record: VersionRecord, name: str, batch_rows: int) -> Iterator[dict[str, list]]:
         """Stream a stored file in batches of columns, never loading it whole."""
         with self.artifacts.open(f"{record.location}/{name}.parquet") as fh:
@@ -100,20 +120,28 @@ class DatasetStore:
                 yield batch.to_pydict()
 
     # -- writes ------------------------------------------------------------------------
-    def save(self, record: VersionRecord, files: dict[str, pl.DataFrame], *, new_dataset: bool) -> None:
-        """Write the files, then the row(s); on any failure nothing stays visible."""
+    def save(self, record: VersionRecord, files: dict[str, pl.DataFrame], *, new_dataset: bool) -> VersionRecord:
+        """Write the files, then the row(s); on any failure nothing stays visible. The returned
+        record's report lists each file's sha256 and size (what `ReadSplitFile` sends)."""
+        encoded = {}
+        for name, frame in files.items():
+            buf = io.BytesIO()
+            frame.write_parquet(buf, compression="zstd")
+            encoded[name] = buf.getvalue()
+        stored = {name: {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
+                  for name, data in encoded.items()}
+        record = replace(record, report={**record.report, "files": stored})
         existed = self.artifacts.exists(record.location)
         try:
-            for name, frame in files.items():
-                buf = io.BytesIO()
-                frame.write_parquet(buf, compression="zstd")
+            for name, data in encoded.items():
                 with self.artifacts.writer(f"{record.location}/{name}.parquet") as fh:
-                    fh.write(buf.getvalue())
+                    fh.write(data)
             self._insert(record, new_dataset=new_dataset)
         except BaseException:
             if not existed:
                 self.artifacts.delete_prefix(record.location)
             raise
+        return record
 
     def _insert(self, record: VersionRecord, *, new_dataset: bool) -> None:
         values = {f: getattr(record, f) for f in VersionRecord.__dataclass_fields__}

@@ -1,9 +1,12 @@
-"""Fetching a job's inputs from the other services over gRPC, as any cluster deployment would:
-the dataset version's splits from dataprep, the base model's files from the registry.
+"""Fetching a job's inputs from the other services through the client, as any cluster
+deployment would: a dataset version's split files from dataprep, a model's files from the
+registry.
 
-Both land under the trainer's work folder: splits per job, models in a cache shared by
-jobs (a download cut off half-way resumes). Errors of those services come back as the
-same domain errors (an unknown dataset is NOT_FOUND here too).
+Both land in caches under the service's work folder, shared by jobs and keyed by what
+never changes: a dataset version's split (a version is immutable) and a model version. A
+split arrives as the Parquet file dataprep stored, verified against its sha256; a model
+download cut off half-way resumes. Errors of those services come back as the same domain
+errors (an unknown dataset is NOT_FOUND here too), with what was being fetched in front.
 """
 
 from __future__ import annotations
@@ -23,8 +26,13 @@ class Inputs:
     def __init__(self, client: Callable[[], Client], work_dir: Path) -> None:
         self.client = client
         self.work_dir = work_dir
-        self._model_locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+
+    def _lock(self, key: str) -> threading.Lock:
+        """One lock per cached item: two jobs needing the same file fetch it once."""
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
 
     def dataset(self, ref: str):
         name, version = split_ref(ref)
@@ -38,30 +46,32 @@ class Inputs:
     def model_dir(self, version) -> Path:
         """The model's files in the local cache, downloaded (or completed) first if needed."""
         key = f"{version.model}@{version.version}"
-        with self._guard:
-            lock = self._model_locks.setdefault(key, threading.Lock())
         target = self.work_dir / "models" / key
-        with lock:
-            with about(f"downloading {key}"):
-                self.client().registry.download(f"{version.model}@{version.version}", target)
+        with self._lock(f"model:{key}"), about(f"downloading {key}"):
+            self.client().registry.download(key, target)
         return target
+
+    def split_dir(self, dataset) -> Path:
+        """The cache folder of a resolved dataset version's split files."""
+        return self.work_dir / "datasets" / dataset.dataset / dataset.version
+
+    def split_file(self, dataset, split: str) -> Path:
+        """One split of a resolved dataset version as its stored Parquet file (fetched once)."""
+        path = self.split_dir(dataset) / f"{split}.parquet"
+        with self._lock(f"split:{path}"):
+            if not path.exists():  # only a verified download is ever renamed into place
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with about(f"reading {split} of {dataset.dataset}@{dataset.version}"):
+                    self.client().dataprep.download_split(dataset.dataset, dataset.version, split, path)
+        return path
 
     def rows(self, dataset, split: str) -> tuple[list[str], list[str]]:
         """Texts and labels of one split of a resolved dataset version, in stored order."""
-        with about(f"reading {split} of {dataset.dataset}@{dataset.version}"):
-            rows = [(r.text, r.label) for r in self.client().dataprep.read_split(dataset.dataset, dataset.version,
-                                                                                split)]
-        return [t for t, _ in rows], [lab for _, lab in rows]
+        frame = pl.read_parquet(self.split_file(dataset, split), columns=["text", "label"])
+        return frame["text"].to_list(), frame["label"].to_list()
 
-    def splits(self, dataset, job_dir: Path) -> list[str]:
-        """Write the train and validation splits as Parquet in `job_dir`; return the sorted labels."""
-        job_dir.mkdir(parents=True, exist_ok=True)
+    def splits(self, dataset) -> tuple[Path, list[str]]:
+        """The train and validation split files, in one folder; and the sorted labels."""
         for split in ("train", "validation"):
-            path = job_dir / f"{split}.parquet"
-            if path.exists():
-                continue
-            texts, labels = self.rows(dataset, split)
-            frame = pl.DataFrame({"text": texts, "label": labels}, schema={"text": pl.String, "label": pl.String})
-            frame.write_parquet(path.with_suffix(".tmp"))
-            path.with_suffix(".tmp").replace(path)
-        return sorted(dataset.labels)
+            self.split_file(dataset, split)
+        return self.split_dir(dataset), sorted(dataset.labels)

@@ -113,11 +113,11 @@ class Runner:
         job_dir = self.inputs.work_dir / "jobs" / job.id
         dataset = self.inputs.dataset(job.dataset)
         base = self.inputs.model(job.base_model)
-        labels = self.inputs.splits(dataset, job_dir / "data")
+        data_dir, labels = self.inputs.splits(dataset)
         base_dir = self.inputs.model_dir(base)
         tensorboard = job_dir / "tensorboard"
         self.jobs.update(job.id, tensorboard=str(tensorboard))
-        config = LoopConfig(spec=spec, labels=labels, data_dir=str(job_dir / "data"), base_dir=str(base_dir),
+        config = LoopConfig(spec=spec, labels=labels, data_dir=str(data_dir), base_dir=str(base_dir),
                             tensorboard_dir=str(tensorboard), threads=self.settings.threads_per_worker)
         ensure_ray(self.settings.ray_address, timeout=self.settings.ray_connect_seconds,
                    give_up=lambda: self._stop.is_set() or self.jobs.get(job.id).cancel_requested)

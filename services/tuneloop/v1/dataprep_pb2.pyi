@@ -253,6 +253,38 @@ class ReadSplitResponse(_message.Message):
     rows: _containers.RepeatedCompositeFieldContainer[Row]
     def __init__(self, rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ...) -> None: ...
 
+class ReadSplitFileRequest(_message.Message):
+    __slots__ = ("dataset", "version", "split")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    version: str
+    split: str
+    def __init__(self, dataset: _Optional[str] = ..., version: _Optional[str] = ..., split: _Optional[str] = ...) -> None: ...
+
+class SplitFileHeader(_message.Message):
+    __slots__ = ("dataset", "version", "split", "sha256", "size_bytes")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    version: str
+    split: str
+    sha256: str
+    size_bytes: int
+    def __init__(self, dataset: _Optional[str] = ..., version: _Optional[str] = ..., split: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class ReadSplitFileResponse(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: SplitFileHeader
+    chunk: bytes
+    def __init__(self, header: _Optional[_Union[SplitFileHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
 class GetReportRequest(_message.Message):
     __slots__ = ("dataset", "version")
     DATASET_FIELD_NUMBER: _ClassVar[int]

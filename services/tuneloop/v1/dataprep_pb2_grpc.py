@@ -77,6 +77,11 @@ class DataprepServiceStub:
                 request_serializer=tuneloop_dot_v1_dot_dataprep__pb2.GetReportRequest.SerializeToString,
                 response_deserializer=tuneloop_dot_v1_dot_dataprep__pb2.GetReportResponse.FromString,
                 _registered_method=True)
+        self.ReadSplitFile = channel.unary_stream(
+                '/tuneloop.v1.DataprepService/ReadSplitFile',
+                request_serializer=tuneloop_dot_v1_dot_dataprep__pb2.ReadSplitFileRequest.SerializeToString,
+                response_deserializer=tuneloop_dot_v1_dot_dataprep__pb2.ReadSplitFileResponse.FromString,
+                _registered_method=True)
 
 
 class DataprepServiceServicer:
@@ -139,6 +144,14 @@ class DataprepServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadSplitFile(self, request, context):
+        """Stream one stored split file back as it is stored (Parquet): a header with its
+        sha256 and size, then its bytes. What the trainer and the evaluator stage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DataprepServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -181,6 +194,11 @@ def add_DataprepServiceServicer_to_server(servicer, server):
                     servicer.GetReport,
                     request_deserializer=tuneloop_dot_v1_dot_dataprep__pb2.GetReportRequest.FromString,
                     response_serializer=tuneloop_dot_v1_dot_dataprep__pb2.GetReportResponse.SerializeToString,
+            ),
+            'ReadSplitFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadSplitFile,
+                    request_deserializer=tuneloop_dot_v1_dot_dataprep__pb2.ReadSplitFileRequest.FromString,
+                    response_serializer=tuneloop_dot_v1_dot_dataprep__pb2.ReadSplitFileResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -402,6 +420,33 @@ class DataprepService:
             '/tuneloop.v1.DataprepService/GetReport',
             tuneloop_dot_v1_dot_dataprep__pb2.GetReportRequest.SerializeToString,
             tuneloop_dot_v1_dot_dataprep__pb2.GetReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadSplitFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tuneloop.v1.DataprepService/ReadSplitFile',
+            tuneloop_dot_v1_dot_dataprep__pb2.ReadSplitFileRequest.SerializeToString,
+            tuneloop_dot_v1_dot_dataprep__pb2.ReadSplitFileResponse.FromString,
             options,
             channel_credentials,
             insecure,
