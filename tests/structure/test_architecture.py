@@ -1,4 +1,4 @@
-"""The structure stays true: import rules (import-linter contracts in pyproject.toml), lint,
+"""The structure stays true: import rules (import-linter contracts in pyproject.toml), lint, types,
 and the size limits of hand-written code (no module over 350 lines, no function over 60)."""
 
 from __future__ import annotations
@@ -65,3 +65,9 @@ def test_no_function_over_60_lines():
                 if length > 60:
                     long[f"{path.relative_to(ROOT).as_posix()}:{node.name}"] = length
     assert long == {}
+
+
+def test_mypy_passes_on_the_shared_cores():
+    """errors, core, client and ml type-check (pyproject's [tool.mypy] names them)."""
+    result = subprocess.run([str(BIN / "mypy")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr

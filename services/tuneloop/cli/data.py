@@ -47,16 +47,23 @@ def _prep_options(text_column, label_column, fmt, seed, casefold_labels, fill_la
                 near_dedupe=near_dedupe, near_threshold=near_threshold)
 
 
+# the file options ingest and append share
+TextColumnOpt = Annotated[str, typer.Option(help="Column holding the text.")]
+LabelColumnOpt = Annotated[str, typer.Option(help="Column holding the label.")]
+FormatOpt = Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet (default: from suffix).")]
+FillLabelOpt = Annotated[str | None, typer.Option(help="Label for rows missing one (default: drop).")]
+
+
 @app.command()
 def ingest(
     path: Path,
     dataset: Annotated[str, typer.Option(help="Name of the new dataset.")],
-    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
-    label_column: Annotated[str, typer.Option(help="Column holding the label.")] = "label",
-    fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet (default: from suffix).")] = None,
+    text_column: TextColumnOpt = "text",
+    label_column: LabelColumnOpt = "label",
+    fmt: FormatOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
     casefold_labels: Annotated[bool, typer.Option(help="Lower-case labels.")] = False,
-    fill_label: Annotated[str | None, typer.Option(help="Label for rows missing one (default: drop).")] = None,
+    fill_label: FillLabelOpt = None,
     conflict_policy: Annotated[str, typer.Option(help="majority or drop_all.")] = "majority",
     near_dedupe: Annotated[bool, typer.Option(help="Also drop near-duplicates (MinHash).")] = False,
     near_threshold: Annotated[float, typer.Option(help="Jaccard threshold for near-duplicates.")] = 0.9,
@@ -74,10 +81,10 @@ def ingest(
 def append(
     path: Path,
     dataset: Annotated[str, typer.Option(help="Dataset to add rows to.")],
-    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
-    label_column: Annotated[str, typer.Option(help="Column holding the label.")] = "label",
-    fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet (default: from suffix).")] = None,
-    fill_label: Annotated[str | None, typer.Option(help="Label for rows missing one (default: drop).")] = None,
+    text_column: TextColumnOpt = "text",
+    label_column: LabelColumnOpt = "label",
+    fmt: FormatOpt = None,
+    fill_label: FillLabelOpt = None,
     address: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -46,7 +46,7 @@ class Stream:
 class ServiceClient:
     """Base of the per-service clients: owns the stub, sends the token, applies the timeout."""
 
-    stub_class: ClassVar[Callable[[grpc.Channel], Any]]
+    stub_class: ClassVar[type]  # the generated *ServiceStub
 
     def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
         self.metadata = [("authorization", f"Bearer {token}")] if token else []

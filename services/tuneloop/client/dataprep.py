@@ -35,9 +35,11 @@ class DataprepClient(ServiceClient):
                 validation_fraction: float = 0.0) -> dataprep_pb2.PrepareOptions:
         """Build PrepareOptions; empty/zero values mean the server's defaults."""
         return dataprep_pb2.PrepareOptions(
-            text_column=text_column, label_column=label_column, format=_FORMATS.get(format.lower(), 0),
+            text_column=text_column, label_column=label_column,
+            format=_FORMATS.get(format.lower(), dataprep_pb2.FILE_FORMAT_UNSPECIFIED),
             filename=Path(path).name, seed=seed, casefold_labels=casefold_labels, fill_label=fill_label,
-            conflict_policy=_POLICIES.get(conflict_policy, 0), near_dedupe=near_dedupe,
+            conflict_policy=_POLICIES.get(conflict_policy, dataprep_pb2.CONFLICT_POLICY_UNSPECIFIED),
+            near_dedupe=near_dedupe,
             near_threshold=near_threshold, train_fraction=train_fraction, validation_fraction=validation_fraction,
         )
 

@@ -13,8 +13,9 @@ import importlib
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from tuneloop.client.base import CHUNK, ServiceClient
 from tuneloop.errors import InvalidArgument
@@ -165,7 +166,7 @@ class RegistryClient(ServiceClient):
     def alias_history(self, model: str, alias: str = "") -> list[registry_pb2.AliasChange]:
         return list(self._call("GetAliasHistory", registry_pb2.GetAliasHistoryRequest(model=model, alias=alias)).changes)
 
-    def set_tags(self, ref: str, set_: dict[str, str], remove: list[str] = ()) -> registry_pb2.ModelVersion:
+    def set_tags(self, ref: str, set_: dict[str, str], remove: Sequence[str] = ()) -> registry_pb2.ModelVersion:
         req = registry_pb2.SetTagsRequest(ref=parse_ref(ref), set=set_, remove=list(remove))
         return self._call("SetTags", req).version
 
@@ -248,10 +249,9 @@ class _FileWriter:
 
     def __init__(self, root: Path, files: list, offset: int) -> None:
         self.root, self.files, self.index = root, files, 0
-        self.fh = None
-        self._open(offset)
+        self.fh: BinaryIO = self._open(offset)
 
-    def _open(self, offset: int) -> None:
+    def _open(self, offset: int) -> BinaryIO:
         entry = self.files[self.index]
         partial = self.root / (entry.path + ".partial")
         partial.parent.mkdir(parents=True, exist_ok=True)
@@ -260,9 +260,10 @@ class _FileWriter:
             with partial.open("rb") as fh:
                 while data := fh.read(4 << 20):
                     self.hash.update(data)
-        self.fh = partial.open("r+b" if offset else "wb")
-        self.fh.seek(offset)
-        self.fh.truncate()
+        fh = partial.open("r+b" if offset else "wb")
+        fh.seek(offset)
+        fh.truncate()
+        return fh
 
     def _close_current(self) -> None:
         entry = self.files[self.index]
@@ -277,7 +278,7 @@ class _FileWriter:
         while self.files[self.index].path != path:
             self._close_current()
             self.index += 1
-            self._open(0)
+            self.fh = self._open(0)
         if self.fh.tell() != offset:
             raise OSError(f"{path}: expected bytes at offset {self.fh.tell()}, got {offset}")
         self.fh.write(data)

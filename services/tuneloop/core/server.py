@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -53,7 +54,7 @@ class Server:
     metrics_port: int | None = None
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # background work, stopped first
     _stopped: threading.Event = field(default_factory=threading.Event)
-    _metrics_http: object | None = None
+    _metrics_http: Any = None  # the metrics HTTP server, shut down at stop
 
     def stop(self) -> None:
         """Stop taking calls, let in-flight ones finish within the grace period."""
