@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,11 +25,28 @@ from pathlib import Path
 
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from tuneloop import bbc
+from tuneloop.client import Client
+from tuneloop.errors import TuneloopError
 
-from conftest import child_env, free_port, stop_process, wait_until  # noqa: E402
-from tuneloop import bbc  # noqa: E402
-from tuneloop.client import Client  # noqa: E402
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_serving(client: Client, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"tuneloop serve dataprep exited with {proc.returncode}")
+        try:
+            client.dataprep.list_datasets()
+            return
+        except TuneloopError:
+            time.sleep(0.2)
+    raise TimeoutError(f"dataprep not serving within {timeout:.0f} s")
 
 
 def rows_path(client: Client, dataset: str, version: str, out: Path) -> int:
@@ -53,12 +71,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work, port = Path(tmp), free_port()
         proc = subprocess.Popen([sys.executable, "-m", "tuneloop.cli", "serve", "dataprep", "--data-dir",
-                                 str(work / "state"), "--address", f"127.0.0.1:{port}"], env=child_env(),
+                                 str(work / "state"), "--address", f"127.0.0.1:{port}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         try:
             with Client(f"127.0.0.1:{port}", timeout=600) as client:
-                wait_until("dataprep serving", lambda: client.dataprep.list_datasets() is not None, timeout=120,
-                           ignore=(Exception,))
+                wait_serving(client, proc)
                 items = [{"text": f"{r['text']} ({copy})", "label": r["label"]}
                          for copy in range(args.copies) for r in bbc.rows()]
                 version = client.dataprep.ingest(bbc.write_jsonl(work / "bbc.jsonl", items), dataset="bbc")
@@ -72,7 +89,8 @@ def main() -> None:
                         seconds[name].append(time.perf_counter() - started)
                         out.unlink()
         finally:
-            stop_process(proc)
+            proc.terminate()
+            proc.wait(timeout=60)
     best = {name: min(values) for name, values in seconds.items()}
     assert counts["rows"] == counts["file"], counts
     print(f"train split: {counts['file']:,} rows")

@@ -18,3 +18,10 @@ def test_dataprep_benchmark_runs_and_both_paths_keep_the_same_rows():
     assert len(kept) == 2 and kept[0] == kept[1], proc.stdout
     assert "ratio tuneloop/pandas" in proc.stdout
     assert "warning" not in proc.stdout
+
+
+def test_stage_benchmark_runs_and_both_paths_stage_the_same_rows():
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "stage.py"), "--repeat", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "speed-up file/rows" in proc.stdout and "train split: 1," in proc.stdout
