@@ -42,21 +42,22 @@ def _option(name: str, *, default: Any, aliases: tuple[str, ...]) -> inspect.Par
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
 
 
-def train_options(*, only: tuple[str, ...] = HYPERPARAMETERS, defaults: dict[str, Any] | None = None,
+def train_options(*, defaults: dict[str, Any] | None = None,
                   aliases: dict[str, tuple[str, ...]] | None = None) -> Callable[[Callable], Callable]:
-    """Give a command one flag per training option (those in `only`); it is called with
-    `train=` the options given, over `defaults` (the command's own, shown in the help)."""
+    """Give a command one flag per training option; it is called with `train=` the options
+    given, over `defaults` (the command's own, shown in the help)."""
     defaults, aliases = defaults or {}, aliases or {}
 
     def decorate(command: Callable) -> Callable:
         signature = inspect.signature(command)
         hints = get_type_hints(command, include_extras=True)  # the command's own annotations, resolved
         kept = [p.replace(annotation=hints[p.name]) for p in signature.parameters.values() if p.name != "train"]
-        added = [_option(name, default=defaults.get(name), aliases=aliases.get(name, ())) for name in only]
+        added = [_option(name, default=defaults.get(name), aliases=aliases.get(name, ())) for name in HYPERPARAMETERS]
 
         @functools.wraps(command)
         def run(*args: Any, **kwargs: Any) -> Any:
-            given = {name: getattr(v, "value", v) for name in only if (v := kwargs.pop(name)) is not None}
+            given = {name: getattr(v, "value", v) for name in HYPERPARAMETERS
+                     if (v := kwargs.pop(name)) is not None}
             return command(*args, train=defaults | given, **kwargs)
 
         run.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
