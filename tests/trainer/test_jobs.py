@@ -163,3 +163,36 @@ def test_a_killed_worker_resumes_from_its_checkpoint(env):
     assert resumed and resumed[0]["step"] >= 3, "the worker group restarted from step 0"
     steps = [d["step"] for t, d in _events(client, job.id) if t == "step"]
     assert steps.count(1) == 1, "step 1 ran twice: training restarted from scratch"
+
+
+def test_two_workers_train_and_frozen_layers_stay_bit_identical(env, tmp_path):
+    """Data-parallel on local Ray: validation runs on the DDP-wrapped model (it crashed there:
+    'DistributedDataParallel' object has no attribute 'config'), rank 0 registers one model,
+    and what freeze_layers froze is bit for bit the base model's."""
+    from safetensors.torch import load_file
+
+    client = env["client"]
+    spec = {**QUICK, "epochs": 1, "max_train_samples": 64, "batch_size": 8, "workers": 2}
+    done = client.trainer.wait(client.trainer.submit(dataset="bbc", base_model="minilm", model="dp", **spec).id,
+                               timeout=600)
+    assert state_name(done.state) == "SUCCEEDED", done.error
+    assert [v.version for v in client.registry.search(model="dp")] == [1]
+    client.registry.download("dp@1", tmp_path / "dp")
+    client.registry.download("minilm@1", tmp_path / "base")
+    tuned, base = load_file(tmp_path / "dp" / "model.safetensors"), load_file(tmp_path / "base" / "model.safetensors")
+
+    def base_name(name: str) -> str:  # the classifier nests the encoder under "bert."
+        return name.removeprefix("bert.")
+
+    frozen = [n for n in tuned if base_name(n) in base and n.startswith("bert.embeddings.") or base_name(n) in base and
+              any(n.startswith(f"bert.encoder.layer.{i}.") for i in range(QUICK["freeze_layers"]))]
+    trained = [n for n in tuned if n.startswith("bert.encoder.layer.5.")]
+    assert frozen and trained
+    assert all(torch_equal(tuned[n], base[base_name(n)]) for n in frozen)
+    assert not all(torch_equal(tuned[n], base[base_name(n)]) for n in trained)  # the rest did train
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return a.shape == b.shape and bool(torch.equal(a, b))

@@ -78,7 +78,10 @@ def load_classifier(model_dir: Path, labels: list[str]):
 @torch.inference_mode()
 def predict(model, ids: list[list[int]], *, pad_id: int, batch_size: int = 64,
             device: torch.device | None = None, autocast: bool = False) -> torch.Tensor:
-    """Class probabilities for tokenized examples, in their input order."""
+    """Class probabilities for tokenized examples, in their input order. A DDP-wrapped model is
+    run through its module: every rank validates on its own, with no collective op that
+    would make ranks wait on each other (and DDP has no `config`)."""
+    model = getattr(model, "module", model)
     device = device or next(model.parameters()).device
     model.eval()
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
