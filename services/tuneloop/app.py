@@ -11,6 +11,7 @@ names where one runs apart; by default it is this very server.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,10 +36,16 @@ from tuneloop.core.settings import (
 class Context:
     settings: ServerSettings
     engine: sa.Engine
-    artifacts: ArtifactStore
     server: Server | None = None  # set once listening
     _peers: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @functools.cached_property
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store, opened by the services that keep artifacts (dataprep, registry)
+        when they are built. The others never touch it, so they start even where its URL is
+        not writable from their pod (a volume only dataprep and the registry mount)."""
+        return ArtifactStore(self.settings.resolved_artifact_url())
 
     def client(self):
         """A client of the other services (this server unless an address says otherwise)."""
@@ -130,8 +137,7 @@ def start(settings: ServerSettings, services: Sequence[str] = tuple(SERVICES)) -
     if unknown:
         raise ValueError(f"unknown service {', '.join(unknown)}: choose from {', '.join(SERVICES)}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ctx = Context(settings, open_database(settings.resolved_database_url()),
-                  ArtifactStore(settings.resolved_artifact_url()))
+    ctx = Context(settings, open_database(settings.resolved_database_url()))
     hosted = [SERVICES[name](ctx) for name in services]
     server = build_server(settings, [h.register for h in hosted])
     ctx.server = server

@@ -14,8 +14,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from conftest import free_port
+from tuneloop.app import start
 from tuneloop.client import Client
 from tuneloop.client.settings import ClientSettings
+from tuneloop.core.settings import ServerSettings
 
 
 def _health(port: int, service: str = "", creds=None) -> int:
@@ -109,3 +111,18 @@ def test_server_stops_gracefully_on_sigterm(tmp_path, command):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_services_without_artifacts_start_whatever_the_artifact_store(tmp_path):
+    """The trainer, evaluator and controller never open the artifact store, so they start where
+    its URL is not writable: on Kubernetes TUNELOOP_ARTIFACT_URL names a volume only dataprep and
+    the registry mount, and the others crashed creating it on a read-only root filesystem."""
+    settings = ServerSettings(data_dir=tmp_path, address="127.0.0.1:0", artifact_url="/dev/null/artifacts",
+                              shutdown_grace_seconds=1)
+    server = start(settings, ["trainer", "evaluator", "controller"])
+    try:
+        assert _health(server.port) == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        server.stop()
+    with pytest.raises(OSError):
+        start(settings, ["registry"])
