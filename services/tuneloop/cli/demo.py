@@ -27,6 +27,7 @@ from tuneloop.cli.options import train_options
 from tuneloop.cli.output import console, errors_to_exit
 from tuneloop.cli.train import follow
 from tuneloop.client import Client
+from tuneloop.controller.records import RunState
 from tuneloop.core.settings import ServerSettings
 
 POLICY = MODEL = "bbc-news"
@@ -42,9 +43,6 @@ def _drift_table(rep) -> Table:
     return table
 
 
-FINAL = ("PROMOTED", "REJECTED", "FAILED", "ROLLED_BACK")
-
-
 def _await_run(client: Client, after: int = 0, timeout: float = 3600):
     """Follow the controller's run events (WatchRuns) after event `after` until a run has
     finished and none is in flight; show each training job's progress as it runs. Returns
@@ -58,7 +56,7 @@ def _await_run(client: Client, after: int = 0, timeout: float = 3600):
                 console.print(f"controller: {run.id} ({run.trigger}) is training as {run.job}")
                 follow(client, run.job, quiet=False)
                 console.print("controller: evaluating the candidate against the champion...")
-            if run.state in FINAL and all(r.state in FINAL for r in latest.values()):
+            if RunState(run.state).final and all(RunState(r.state).final for r in latest.values()):
                 return run, event.id
     finally:
         stream.cancel()
