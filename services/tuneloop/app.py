@@ -30,6 +30,7 @@ from tuneloop.core.settings import (
     ServerSettings,
     TrainerSettings,
 )
+from tuneloop.core.storage import join
 
 
 @dataclass
@@ -99,7 +100,7 @@ def _trainer(ctx: Context) -> Hosted:
     from tuneloop.trainer.store import JobStore
 
     core = TrainerCore(JobStore(ctx.engine), Inputs(ctx.peers, ctx.settings.data_dir / "trainer"),
-                       TrainerSettings())
+                       TrainerSettings(), join(ctx.settings.resolved_artifact_url(), "trainer"))
     return Hosted(registration(core), on_start=core.runner.start, on_stop=core.runner.stop)
 
 

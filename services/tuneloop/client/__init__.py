@@ -35,6 +35,7 @@ class Client:
                                                    "registry_address": None, "trainer_address": None,
                                                    "evaluator_address": None, "controller_address": None})
         token = token or settings.auth_token
+        self.settings = settings.model_copy(update={"auth_token": token})
         self._channels: dict[str, grpc.Channel] = {}
         self.dataprep = DataprepClient(self._open(settings.address_for("dataprep"), settings), token, timeout)
         self.registry = RegistryClient(self._open(settings.address_for("registry"), settings), token, timeout)

@@ -8,14 +8,15 @@ checks out; a download that was cut off resumes from the bytes already on disk.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO, NamedTuple
 
 from tuneloop.client.base import CHUNK, ServiceClient
 from tuneloop.errors import InvalidArgument
@@ -25,6 +26,14 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # weights formats that unpickle (run code) when loaded; the registry refuses them unless allowed
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 KINDS = {"base": registry_pb2.MODEL_KIND_BASE, "fine-tuned": registry_pb2.MODEL_KIND_FINE_TUNED}
+
+
+class Source(NamedTuple):
+    """One file to upload: its path in the version, its size, and how to open it for reading."""
+
+    path: str
+    size: int
+    open: Callable[[], IO[bytes]]
 
 
 def parse_ref(text: str) -> registry_pb2.VersionRef:
@@ -97,36 +106,39 @@ class RegistryClient(ServiceClient):
         return self._pages("ListModels", registry_pb2.ListModelsRequest, "models")
 
     # -- upload ------------------------------------------------------------------------
-    def upload_dir(self, directory: str | Path, *, model: str, kind: str = "fine-tuned", create_model: bool = True,
-                   tags: dict[str, str] | None = None, metrics: dict[str, float] | None = None,
-                   lineage: registry_pb2.Lineage | None = None, description: str = "",
-                   allow_pickle: bool = False, chunk: int = CHUNK) -> registry_pb2.ModelVersion:
-        """Upload every file of `directory` as a new version of `model`."""
+    def upload_dir(self, directory: str | Path, *, model: str, **options) -> registry_pb2.ModelVersion:
+        """Upload every file of `directory` as a new version of `model` (options: see `upload_files`)."""
         directory = Path(directory)
-        files = model_files(directory, allow_pickle=allow_pickle)
-        manifest = [registry_pb2.ArtifactFile(path=p.relative_to(directory).as_posix(), size_bytes=p.stat().st_size)
-                    for p in files]
-        for entry in manifest:
-            if entry.size_bytes == 0:
-                entry.sha256 = EMPTY_SHA256
+        files = model_files(directory, allow_pickle=options.get("allow_pickle", False))
+        return self.upload_files([Source(p.relative_to(directory).as_posix(), p.stat().st_size,
+                                         functools.partial(p.open, "rb")) for p in files], model=model, **options)
+
+    def upload_files(self, sources: Sequence[Source], *, model: str, kind: str = "fine-tuned",
+                     create_model: bool = True, tags: dict[str, str] | None = None,
+                     metrics: dict[str, float] | None = None, lineage: registry_pb2.Lineage | None = None,
+                     description: str = "", allow_pickle: bool = False,
+                     chunk: int = CHUNK) -> registry_pb2.ModelVersion:
+        """Upload files from anywhere they can be opened (a folder, object storage) as a new version
+        of `model`. Each is read once, hashed as it streams."""
+        manifest = [registry_pb2.ArtifactFile(path=src.path, size_bytes=src.size,
+                                              sha256=EMPTY_SHA256 if src.size == 0 else "") for src in sources]
         header = registry_pb2.UploadHeader(
             model=model, create_model=create_model, kind=KINDS[kind], files=manifest, tags=tags or {},
             metrics=metrics or {}, lineage=lineage, description=description, allow_pickle=allow_pickle)
-        stream = self._upload_stream(header, files, manifest, chunk)
-        return self._call("UploadVersion", stream).version
+        return self._call("UploadVersion", self._upload_stream(header, sources, chunk)).version
 
     @staticmethod
-    def _upload_stream(header, files: list[Path], manifest, chunk: int) -> Iterator[registry_pb2.UploadVersionRequest]:
+    def _upload_stream(header, sources: Sequence[Source], chunk: int) -> Iterator[registry_pb2.UploadVersionRequest]:
         yield registry_pb2.UploadVersionRequest(header=header)
-        for path, entry in zip(files, manifest, strict=True):
+        for src in sources:
             digest, sent = hashlib.sha256(), 0
-            with path.open("rb") as fh:
+            with src.open() as fh:
                 while data := fh.read(chunk):
                     digest.update(data)
                     sent += len(data)
-                    trailer = digest.hexdigest() if sent >= entry.size_bytes else ""
+                    trailer = digest.hexdigest() if sent >= src.size else ""
                     yield registry_pb2.UploadVersionRequest(
-                        chunk=registry_pb2.UploadChunk(path=entry.path, data=data, sha256=trailer))
+                        chunk=registry_pb2.UploadChunk(path=src.path, data=data, sha256=trailer))
 
     def import_base(self, name: str, path_or_package: str, *, allow_pickle: bool = False,
                     description: str = "") -> registry_pb2.ModelVersion:

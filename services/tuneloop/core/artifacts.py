@@ -1,4 +1,5 @@
-"""The artifact store: files under a root that is a local folder or any fsspec URL.
+"""The artifact store: files under a root that is a local folder or any fsspec URL
+(S3 with the endpoint, region and credentials of `core.storage`).
 
 Keys are '/'-separated relative paths. Writes go to a temporary key first and are
 moved into place when complete, so a reader never sees a half-written file; the SQL
@@ -12,15 +13,15 @@ import uuid
 from collections.abc import Iterator
 from typing import IO
 
-import fsspec
+from tuneloop.core.storage import StorageSettings, is_remote, open_fs
 
 
 class ArtifactStore:
-    def __init__(self, url: str) -> None:
-        self.fs, root = fsspec.core.url_to_fs(url)
-        self.root = root.rstrip("/")
+    def __init__(self, url: str, settings: StorageSettings | None = None) -> None:
+        self.fs, self.root = open_fs(url, settings)
         self.url = url
-        self.fs.makedirs(self.root, exist_ok=True)
+        if not is_remote(url):  # object stores have no folders; the bucket must exist
+            self.fs.makedirs(self.root, exist_ok=True)
 
     def path(self, key: str) -> str:
         if key.startswith("/") or ".." in key.split("/"):

@@ -141,6 +141,8 @@ train_jobs = sa.Table(
     sa.Column("started_at", UtcDateTime, nullable=True),
     sa.Column("finished_at", UtcDateTime, nullable=True),
     sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
+    sa.Column("ray_submission", sa.String(128), nullable=False, server_default=""),  # Ray Jobs submission id
+    sa.Column("ray_events", sa.Integer, nullable=False, server_default="0"),  # its progress lines recorded
     sa.Index("ix_train_jobs_state", "state", "created_at"),
 )
 

@@ -8,9 +8,10 @@ things, TLS and auth); each service adds its own object with its own prefix, e.g
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -91,13 +92,26 @@ class TrainerSettings(BaseSettings):
 
     ray_address: str | None = Field(
         default=None, validation_alias=AliasChoices("TUNELOOP_RAY_ADDRESS", "TUNELOOP_TRAINER_RAY_ADDRESS"),
-        description="Ray cluster to train on (KubeRay head, e.g. ray://head:10001); unset: a local Ray on loopback. "
-        "Env TUNELOOP_RAY_ADDRESS.",
+        description="Ray cluster to train on: its dashboard's Jobs API, e.g. http://raycluster-head:8265 (each job "
+        "is submitted as a Ray job); unset: a local Ray on loopback. Env TUNELOOP_RAY_ADDRESS.",
     )
+    ray_python: str = Field(default=sys.executable, description="The Python the Ray job's driver runs with on the "
+                            "cluster (the image's: the same path as the trainer's by default).")
+    worker_services_address: str | None = Field(
+        default=None, description="Where Ray workers reach the services (they fetch their inputs themselves); "
+        "unset: the address the trainer itself uses.")
     ray_connect_seconds: float = Field(
         default=300, gt=0, le=3600, description="How long a job keeps retrying an unreachable Ray cluster (a "
         "KubeRay head not up yet) before it fails.",
     )
+    @field_validator("ray_address")
+    @classmethod
+    def _jobs_api(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r}: give the Ray dashboard's http(s)://HOST:8265 address; jobs are submitted "
+                             "through the Ray Jobs API (Ray Client, ray://, is not used for training)")
+        return value or None
+
     max_running: int = Field(default=1, ge=1, le=64, description="Jobs running at once; the rest wait QUEUED.")
     max_failures: int = Field(default=3, ge=0, le=100, description="Worker-group restarts a job survives (resumes "
                               "from its last checkpoint each time).")

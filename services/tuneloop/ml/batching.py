@@ -47,6 +47,10 @@ def collate(ids: list[list[int]], pad_id: int, labels: list[int] | None = None) 
 
 
 def shard(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
-    """This worker's batches; every worker gets the same count (data-parallel steps must match)."""
-    usable = len(batches) - len(batches) % world if len(batches) >= world else len(batches)
-    return batches[:usable][rank::world] if world > 1 else batches
+    """This worker's batches. Every worker gets the same count, at least one: each step is an
+    all-reduce, so a rank with a batch more than another would wait for it forever. The
+    remainder is dropped; fewer batches than workers are cycled so that each rank has one."""
+    if world <= 1 or not batches:
+        return batches
+    usable = (batches * world)[:world] if len(batches) < world else batches[:len(batches) - len(batches) % world]
+    return usable[rank::world]

@@ -2,8 +2,11 @@
 deployment would: a dataset version's split files from dataprep, a model's files from the
 registry.
 
-Both land in caches under the service's work folder, shared by jobs and keyed by what
-never changes: a dataset version's split (a version is immutable) and a model version. A
+Both land in caches under a work folder (the service's, or a Ray worker node's own: every
+training worker fetches its inputs itself, so nothing depends on the trainer's disk), shared by
+jobs and keyed by what never changes: a dataset version's split (a version is immutable, named
+by its content hash) and a model version (its files verified by sha256). A file lock makes
+processes sharing a cache (two workers on one node) fetch an item once. A
 split arrives as the Parquet file dataprep stored, verified against its sha256; a model
 download cut off half-way resumes. Errors of those services come back as the same domain
 errors (an unknown dataset is NOT_FOUND here too), with what was being fetched in front.
@@ -11,11 +14,13 @@ errors (an unknown dataset is NOT_FOUND here too), with what was being fetched i
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
+from filelock import FileLock
 
 from tuneloop.client import Client
 from tuneloop.core.names import split_ref
@@ -29,10 +34,14 @@ class Inputs:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def _lock(self, key: str) -> threading.Lock:
-        """One lock per cached item: two jobs needing the same file fetch it once."""
+    @contextlib.contextmanager
+    def _lock(self, target: Path) -> Iterator[None]:
+        """One lock per cached item, across threads and processes: it is fetched once."""
         with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
+            lock = self._locks.setdefault(str(target), threading.Lock())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with lock, FileLock(f"{target}.lock", timeout=3600):
+            yield
 
     def dataset(self, ref: str):
         name, version = split_ref(ref)
@@ -47,7 +56,7 @@ class Inputs:
         """The model's files in the local cache, downloaded (or completed) first if needed."""
         key = f"{version.model}@{version.version}"
         target = self.work_dir / "models" / key
-        with self._lock(f"model:{key}"), about(f"downloading {key}"):
+        with self._lock(target), about(f"downloading {key}"):
             self.client().registry.download(key, target)
         return target
 
@@ -58,9 +67,8 @@ class Inputs:
     def split_file(self, dataset, split: str) -> Path:
         """One split of a resolved dataset version as its stored Parquet file (fetched once)."""
         path = self.split_dir(dataset) / f"{split}.parquet"
-        with self._lock(f"split:{path}"):
+        with self._lock(path):
             if not path.exists():  # only a verified download is ever renamed into place
-                path.parent.mkdir(parents=True, exist_ok=True)
                 with about(f"reading {split} of {dataset.dataset}@{dataset.version}"):
                     self.client().dataprep.download_split(dataset.dataset, dataset.version, split, path)
         return path

@@ -26,12 +26,12 @@ from tuneloop.trainer.store import JobStore
 
 
 class TrainerCore:
-    def __init__(self, jobs: JobStore, inputs: Inputs, settings: TrainerSettings) -> None:
+    def __init__(self, jobs: JobStore, inputs: Inputs, settings: TrainerSettings, storage_url: str) -> None:
         self.jobs = jobs
         self.inputs = inputs
         self.settings = settings
         self.changed = threading.Condition()
-        self.runner = Runner(jobs, inputs, settings, self.changed)
+        self.runner = Runner(jobs, inputs, settings, self.changed, storage_url)
 
     def submit(self, spec: TrainSpec, *, idempotency_key: str = "") -> Job:
         check_name(spec.model, what="output model name")

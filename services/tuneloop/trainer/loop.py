@@ -9,8 +9,11 @@ group (a lost worker, a restarted service) resumes from the latest checkpoint: s
 same batch order, the batches already trained on skipped. Early stopping watches
 validation macro-F1 with a patience in epochs.
 
-Rank 0 also sends progress (step, loss, learning rate, samples/s, its pid) to the job's
-progress queue and writes TensorBoard events.
+Every worker fetches its own inputs from the services, by content address (the dataset
+version, the base model version) into its node's cache: no path of the trainer's is used, so
+workers may run on any node. Rank 0 alone writes checkpoints (to the run's storage, through
+Ray Train), sends progress (step, loss, learning rate, samples/s, its pid) to the job's
+progress queue, and writes TensorBoard events, which it copies to the job's storage folder.
 
 The worker receives one typed `LoopConfig` (the job's `TrainSpec` plus where its inputs
 are); `train_loop` reads top to bottom as set-up (`_Training.__init__`), one epoch
@@ -22,14 +25,16 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import torch
 
+from tuneloop.core.storage import open_fs
 from tuneloop.ml import batching
+from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.modeling import freeze, load_classifier, predict
 from tuneloop.ml.spec import TrainSpec
 
@@ -39,15 +44,32 @@ _POSITION = ("epoch", "batch", "step", "best_f1", "bad_epochs")
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """Everything a worker needs: the spec, the labels, and where the inputs are."""
+    """Everything a worker needs: the spec, the labels, and where to fetch the inputs from."""
 
     spec: TrainSpec
     labels: list[str]
-    data_dir: str  # train.parquet and validation.parquet
-    base_dir: str  # the base model's folder
-    tensorboard_dir: str = ""
+    dataset: str  # NAME@VERSION: its split files come from dataprep
+    base_model: str  # NAME@VERSION: its files come from the registry
+    services: dict[str, Any] = field(default_factory=dict)  # ClientSettings fields: how to reach them
+    storage_url: str = ""  # the job's storage folder (checkpoints under ray/, TensorBoard under tensorboard/)
     threads: int = 1
     progress: Any = None  # a ray.util.queue.Queue, set by the run's handle
+
+
+def fetch_inputs(config: LoopConfig) -> tuple[Path, Path]:
+    """(folder with train.parquet and validation.parquet, base model folder), fetched by this
+    worker into its node's cache (TUNELOOP_WORKER_CACHE, default the temp folder)."""
+    from tuneloop.client import Client
+    from tuneloop.client.settings import ClientSettings
+
+    cache = Path(os.environ.get("TUNELOOP_WORKER_CACHE") or tempfile.gettempdir()) / "tuneloop-inputs"
+    client = Client(settings=ClientSettings(**config.services), timeout=600)
+    try:
+        inputs = Inputs(lambda: client, cache)
+        data_dir, _ = inputs.splits(inputs.dataset(config.dataset))
+        return data_dir, inputs.model_dir(inputs.model(config.base_model))
+    finally:
+        client.close()
 
 
 def _rows(path: Path, labels: list[str], limit: int, seed: int) -> tuple[list[str], list[int]]:
@@ -76,10 +98,12 @@ class _Progress:
     def __init__(self, config: LoopConfig, rank: int) -> None:
         self.queue = config.progress if rank == 0 else None
         self.writer = None
-        if rank == 0 and config.tensorboard_dir:
+        self.target = f"{config.storage_url.rstrip('/')}/tensorboard" if config.storage_url else ""
+        if rank == 0 and self.target:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(config.tensorboard_dir)
+            self.local = tempfile.mkdtemp(prefix="tuneloop-tb-")
+            self.writer = SummaryWriter(self.local)
 
     def send(self, event: dict) -> None:
         if self.queue is not None:
@@ -90,6 +114,15 @@ class _Progress:
             for key, value in values.items():
                 self.writer.add_scalar(key, value, step)
             self.writer.flush()
+
+    def sync(self) -> None:
+        """Copy the event files to the job's storage (a restarted worker adds files, never overwrites)."""
+        if self.writer is not None:
+            self.writer.flush()
+            fs, root = open_fs(self.target)
+            fs.makedirs(root, exist_ok=True)
+            for name in os.listdir(self.local):
+                fs.put_file(os.path.join(self.local, name), f"{root}/{name}")
 
 
 def _save(model, tokenizer, path: Path, state: dict) -> None:
@@ -133,8 +166,8 @@ class _Training:
         torch.manual_seed(spec.seed)
         torch.set_num_threads(max(1, config.threads))
         self.progress = _Progress(config, self.rank)
-        self.tokenizer = AutoTokenizer.from_pretrained(config.base_dir)
-        data = Path(config.data_dir)
+        data, base_dir = fetch_inputs(config)
+        self.tokenizer = AutoTokenizer.from_pretrained(base_dir)
         texts, self.ys = _rows(data / "train.parquet", labels, spec.max_train_samples, spec.seed)
         val_texts, self.val_ys = _rows(data / "validation.parquet", labels, 0, spec.seed)
         self.ids = batching.tokenize(self.tokenizer, texts, spec.max_length)
@@ -148,7 +181,7 @@ class _Training:
         ckpt_dir = Path(checkpoint.to_directory()) if checkpoint is not None else None
         if ckpt_dir is not None:
             self.state = torch.load(ckpt_dir / STATE, weights_only=False)
-        model = load_classifier(ckpt_dir / "model" if ckpt_dir else Path(config.base_dir), labels)
+        model = load_classifier(ckpt_dir / "model" if ckpt_dir else base_dir, labels)
         if spec.lora:
             from peft import LoraConfig, TaskType, get_peft_model
 
@@ -255,6 +288,7 @@ class _Training:
         self.progress.send({"type": "epoch", **metrics})
         self.progress.scalars(state["step"], {"val/f1_macro": f1, "val/accuracy": acc, "train/epoch_loss": train_loss})
         self.report(metrics, with_checkpoint=True)
+        self.progress.sync()
         patience = self.spec.early_stopping_patience
         if patience and state["bad_epochs"] >= patience:
             self.progress.send({"type": "early_stop", "epoch": epoch, "best_f1": state["best_f1"]})

@@ -1,14 +1,18 @@
 """Starting Ray and running one TorchTrainer, cancellably, with progress flowing back.
 
-Ray: `ensure_ray(address)` connects to the configured cluster (KubeRay's head on
-Kubernetes), or starts a local instance bound to loopback. The TorchTrainer's `fit()`
+Ray: `ensure_ray()` starts a local instance bound to loopback (the embedded default). The TorchTrainer's `fit()`
 runs inside a Ray task that owns the run's controller and workers, so cancelling that
 task (`ray.cancel(force=True)`) stops the whole run promptly. Rank 0 pushes progress
 into a Ray queue that the service drains on a thread; a Ray Train callback adds an event
 per persisted checkpoint.
 
-A run is named by its job id under the job's storage folder, so running the same job
-again (after a service restart) resumes from its latest checkpoint instead of step 0.
+A run is named by its job id under the job's storage folder (a local folder or S3: see
+core.storage), so running the same job again (after a service restart, on any node)
+resumes from its latest checkpoint instead of step 0. Before fitting, `wait_for_resources`
+says what the run waits for when the cluster lacks the CPUs or GPUs its workers need.
+
+This is the local path (the embedded default). With a remote cluster, `rayjobs` submits a
+driver that calls the same `fit` there.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
+from typing import TypeVar
 
 import ray
 
@@ -28,15 +32,11 @@ from tuneloop.trainer.loop import LoopConfig
 log = logging.getLogger(__name__)
 _ray_lock = threading.Lock()
 _MAX_RETRY_DELAY = 15.0
+T = TypeVar("T")
 
 
-def ensure_ray(address: str | None, *, timeout: float = 300, give_up: Callable[[], bool] = lambda: False) -> None:
-    """Connect to (or start) Ray once per process.
-
-    A configured cluster that refuses or drops the connection (a KubeRay head that is
-    not up yet, or a Ray Client server whose per-client process failed to start) is
-    retried with backoff until `timeout`; only then does the error reach the job. Between
-    tries, `give_up()` (the job cancelled, the trainer stopping) ends the wait at once.
+def ensure_ray(address: str | None = None, *, timeout: float = 300, give_up: Callable[[], bool] = lambda: False) -> None:
+    """Start a local Ray once per process (or connect to `address`).
 
     A local Ray is started from a thread that lives as long as the process: Ray's own
     processes are spawned with a parent-death signal, which Linux ties to the spawning
@@ -47,22 +47,30 @@ def ensure_ray(address: str | None, *, timeout: float = 300, give_up: Callable[[
         if ray.is_initialized():
             return
         deadline = time.monotonic() + timeout
-        delay = 1.0
-        while True:
-            try:
-                _start_owned(address, max(deadline - time.monotonic(), 1.0))
-                return
-            except ConnectionError as exc:
-                if not address or time.monotonic() + delay > deadline:
-                    raise
-                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]  # a traceback ends in its error
-                log.warning("Ray at %s is not reachable (%s); retrying in %.0f s", address, reason, delay)
-                retry_at = time.monotonic() + delay
-                while time.monotonic() < retry_at:
-                    if give_up():
-                        raise ConnectionError(f"gave up waiting for Ray at {address}") from exc
-                    time.sleep(min(0.5, max(retry_at - time.monotonic(), 0.0)))
-                delay = min(delay * 2, _MAX_RETRY_DELAY)
+        retrying(lambda: _start_owned(address, max(deadline - time.monotonic(), 1.0)), address or "",
+                 timeout=timeout, give_up=give_up)
+
+
+def retrying(connect: Callable[[], T], address: str, *, timeout: float, give_up: Callable[[], bool]) -> T:
+    """`connect()`, retried with backoff while a configured cluster refuses the connection (a
+    KubeRay head not up yet) until `timeout`; only then does the error reach the job. Between
+    tries, `give_up()` (the job cancelled, the trainer stopping) ends the wait at once."""
+    deadline = time.monotonic() + timeout
+    delay = 1.0
+    while True:
+        try:
+            return connect()
+        except ConnectionError as exc:
+            if not address or time.monotonic() + delay > deadline:
+                raise
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]  # a traceback ends in its error
+            log.warning("Ray at %s is not reachable (%s); retrying in %.0f s", address, reason, delay)
+            retry_at = time.monotonic() + delay
+            while time.monotonic() < retry_at:
+                if give_up():
+                    raise ConnectionError(f"gave up waiting for Ray at {address}") from exc
+                time.sleep(min(0.5, max(retry_at - time.monotonic(), 0.0)))
+            delay = min(delay * 2, _MAX_RETRY_DELAY)
 
 
 def _start_owned(address: str | None, timeout: float) -> None:
@@ -98,26 +106,52 @@ def _init(address: str | None) -> None:
 
 @dataclass
 class RunResult:
-    best_checkpoint: str | None  # a local folder with model/ and state.pt
+    best_checkpoint: str | None  # the checkpoint's folder URL in storage (model/ and state.pt)
     best_metrics: dict
     last_metrics: dict
 
 
-def _fit(config: LoopConfig, *, name: str, storage: str, workers: int, use_gpu: bool,
-         max_failures: int) -> RunResult:
-    """Runs inside a Ray task: build the TorchTrainer and fit it."""
+def _needs(workers: int, use_gpu: bool) -> dict[str, float]:
+    return {"GPU": float(workers)} if use_gpu else {"CPU": float(workers)}
+
+
+def wait_for_resources(workers: int, use_gpu: bool, progress, *, poll: float = 1.0, every: float = 10.0) -> None:
+    """Block until the cluster has free what the workers need, saying so every `every` seconds:
+    Ray Train would otherwise wait for its placement group without a word."""
+    needs, last = _needs(workers, use_gpu), -every
+    while True:
+        free = ray.available_resources()
+        short = {k: v for k, v in needs.items() if free.get(k, 0.0) < v}
+        if not short:
+            return
+        if time.monotonic() - last >= every:
+            kind = "GPU" if use_gpu else "CPU"
+            message = (f"waiting for {workers} worker{'s' if workers > 1 else ''} with 1 {kind} each "
+                       f"({free.get(kind, 0.0):g} {kind} free of {ray.cluster_resources().get(kind, 0.0):g})")
+            log.info("%s", message)
+            if progress is not None:
+                progress.put({"type": "waiting", "message": message, "time": time.time()}, block=False)
+            last = time.monotonic()
+        time.sleep(poll)
+
+
+def fit(config: LoopConfig, *, name: str, workers: int, use_gpu: bool, max_failures: int) -> RunResult:
+    """Build the TorchTrainer and fit it; checkpoints go to `config.storage_url`/ray/`name`."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
+    from tuneloop.core.storage import join, ray_storage
     from tuneloop.trainer.loop import train_loop
 
+    wait_for_resources(workers, use_gpu, config.progress)
+    storage_path, storage_fs = ray_storage(join(config.storage_url, "ray"))
     trainer = TorchTrainer(
         train_loop,
         train_loop_config={"loop": config},
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
         run_config=RunConfig(
-            name=name, storage_path=storage,
+            name=name, storage_path=storage_path, storage_filesystem=storage_fs,
             failure_config=FailureConfig(max_failures=max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="val_f1_macro",
                                                checkpoint_score_order="max"),
@@ -129,7 +163,8 @@ def _fit(config: LoopConfig, *, name: str, storage: str, workers: int, use_gpu: 
     if not scored:
         return RunResult(None, {}, dict(result.metrics or {}))
     best, metrics = max(scored, key=lambda cm: cm[1]["val_f1_macro"])
-    return RunResult(best.path, dict(metrics), dict(result.metrics or {}))
+    scheme = config.storage_url.split("://", 1)[0] + "://" if storage_fs is not None else ""
+    return RunResult(scheme + best.path, dict(metrics), dict(result.metrics or {}))
 
 
 def _checkpoint_events(queue):
@@ -151,15 +186,14 @@ def _checkpoint_events(queue):
 class RunHandle:
     """A training run in flight: `wait()` for its result, `cancel()` to stop it."""
 
-    def __init__(self, config: LoopConfig, *, name: str, storage: Path, workers: int, use_gpu: bool,
+    def __init__(self, config: LoopConfig, *, name: str, workers: int, use_gpu: bool,
                  max_failures: int, on_progress: Callable[[dict], None]) -> None:
         from ray.util.queue import Queue
 
         self._queue = Queue(maxsize=10_000, actor_options={"num_cpus": 0})
         config = replace(config, progress=self._queue)
-        task = ray.remote(num_cpus=0, max_retries=0)(_fit)
-        self._ref = task.remote(config, name=name, storage=str(storage), workers=workers, use_gpu=use_gpu,
-                                max_failures=max_failures)
+        task = ray.remote(num_cpus=0, max_retries=0)(fit)
+        self._ref = task.remote(config, name=name, workers=workers, use_gpu=use_gpu, max_failures=max_failures)
         self._on_progress = on_progress
         self._done = threading.Event()
         self._drainer = threading.Thread(target=self._drain, name=f"progress-{name}", daemon=True)
@@ -194,3 +228,8 @@ class RunHandle:
 
     def cancel(self) -> None:
         ray.cancel(self._ref, force=True, recursive=True)
+
+    def release(self) -> None:
+        """The trainer is stopping: a local run cannot outlive it, so it ends here (and resumes
+        from its checkpoint when the trainer starts again)."""
+        self.cancel()

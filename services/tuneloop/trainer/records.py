@@ -39,6 +39,8 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    ray_submission: str = ""  # the Ray Jobs submission id, on a remote cluster
+    ray_events: int = 0  # how many of its progress lines are recorded
 
 
 @dataclass(frozen=True)

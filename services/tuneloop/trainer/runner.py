@@ -1,26 +1,32 @@
 """Executes queued training jobs, at most `max_running` at a time, each on its own thread.
 
-A job: fetch inputs, run the TorchTrainer (see raytrain), register the best checkpoint
-with its lineage, end SUCCEEDED. Any error ends it FAILED with the message; a cancel ends
+A job: resolve its inputs, run the TorchTrainer (on the local Ray, see raytrain; or as a Ray
+job on the configured cluster, see rayjobs), register the best checkpoint from storage with
+its lineage, end SUCCEEDED. Any error ends it FAILED with the message; a cancel ends
 it CANCELLED and registers nothing. When the service stops, running jobs are left RUNNING
-on purpose: the next start requeues them and their Ray runs resume from the last checkpoint.
+on purpose: the next start requeues them; a local run resumes from its last checkpoint, a Ray
+job (which kept running) is re-attached to.
 Registering is idempotent (a version tagged with the job id is reused), so a job that
 resumes after the upload but before its final state never registers twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import logging
 import threading
-from pathlib import Path
 
+from tuneloop.client.registry import Source
 from tuneloop.core.settings import TrainerSettings
+from tuneloop.core.storage import check_reachable, join, open_fs
 from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.spec import TrainSpec
 from tuneloop.trainer import metrics
 from tuneloop.trainer.loop import LoopConfig
-from tuneloop.trainer.raytrain import RunHandle, ensure_ray
+from tuneloop.trainer.rayjobs import RayJobHandle
+from tuneloop.trainer.raytrain import RunHandle, ensure_ray, retrying
 from tuneloop.trainer.records import Job, State
 from tuneloop.trainer.store import JobStore
 from tuneloop.v1 import registry_pb2
@@ -29,13 +35,15 @@ log = logging.getLogger(__name__)
 
 
 class Runner:
-    def __init__(self, jobs: JobStore, inputs: Inputs, settings: TrainerSettings, changed: threading.Condition) -> None:
+    def __init__(self, jobs: JobStore, inputs: Inputs, settings: TrainerSettings, changed: threading.Condition,
+                 storage_url: str) -> None:
         self.jobs = jobs
+        self.storage_url = storage_url
         self.inputs = inputs
         self.settings = settings
         self.changed = changed
         self._stop = threading.Event()
-        self._handles: dict[str, RunHandle] = {}
+        self._handles: dict[str, RunHandle | RayJobHandle] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self._dispatcher: threading.Thread | None = None
@@ -53,7 +61,7 @@ class Runner:
         with self._lock:
             handles = list(self._handles.values())
         for handle in handles:
-            handle.cancel()
+            handle.release()
         self.wake()
         for thread in list(self._threads.values()):
             thread.join(timeout=30)
@@ -110,26 +118,20 @@ class Runner:
 
     def _train(self, job: Job) -> str:
         spec = TrainSpec(**job.spec)
-        job_dir = self.inputs.work_dir / "jobs" / job.id
         dataset = self.inputs.dataset(job.dataset)
         base = self.inputs.model(job.base_model)
-        data_dir, labels = self.inputs.splits(dataset)
-        base_dir = self.inputs.model_dir(base)
-        tensorboard = job_dir / "tensorboard"
-        self.jobs.update(job.id, tensorboard=str(tensorboard))
-        config = LoopConfig(spec=spec, labels=labels, data_dir=str(data_dir), base_dir=str(base_dir),
-                            tensorboard_dir=str(tensorboard), threads=self.settings.threads_per_worker)
-        ensure_ray(self.settings.ray_address, timeout=self.settings.ray_connect_seconds,
-                   give_up=lambda: self._stop.is_set() or self.jobs.get(job.id).cancel_requested)
-        if self.jobs.get(job.id).cancel_requested or self._stop.is_set():
-            raise RuntimeError("cancelled before training started")
-        handle = RunHandle(config, name=job.id, storage=(job_dir / "ray").resolve(), workers=spec.workers,
-                           use_gpu=spec.gpu, max_failures=self.settings.max_failures,
-                           on_progress=lambda event: self._progress(job.id, event))
+        storage = join(self.storage_url, "jobs", job.id)
+        check_reachable(storage)
+        self.jobs.update(job.id, tensorboard=join(storage, "tensorboard"))
+        config = LoopConfig(spec=spec, labels=sorted(dataset.labels), dataset=job.dataset, base_model=job.base_model,
+                            services=self._services(), storage_url=storage, threads=self.settings.threads_per_worker)
+        handle = self._start(job, config)
         with self._lock:
             self._handles[job.id] = handle
         if self.jobs.get(job.id).cancel_requested:
             handle.cancel()
+        if self._stop.is_set():
+            handle.release()
         result = handle.wait()
         if result.best_checkpoint is None:
             raise RuntimeError("training ended without a validated checkpoint")
@@ -138,15 +140,47 @@ class Runner:
         summary["samples_per_second"] = float(result.last_metrics.get("samples_per_second", 0.0))
         summary["epochs"] = float(result.last_metrics.get("epoch", 0) + 1)
         self.jobs.update(job.id, metrics=summary)
-        version = self._register(job, spec, Path(result.best_checkpoint) / "model", dataset, base, summary)
+        version = self._register(job, spec, join(result.best_checkpoint, "model"), dataset, base, summary)
         return f"{version.model}@{version.version}"
+
+    def _services(self) -> dict:
+        """How workers reach the services: the trainer's own client settings (or the address set
+        for workers). The token is left out on a remote cluster, whose nodes have their own."""
+        settings = self.inputs.client().settings
+        if self.settings.worker_services_address:
+            settings = settings.model_copy(update={"address": self.settings.worker_services_address})
+        exclude = {"tls_ca_file"} | ({"auth_token"} if self.settings.ray_address else set())
+        return settings.model_dump(mode="json", exclude_none=True, exclude=exclude)
+
+    def _start(self, job: Job, config: LoopConfig):
+        """The run's handle: a Ray job on the configured cluster, else a task on the local Ray."""
+        spec, cancelled = config.spec, lambda: self._stop.is_set() or self.jobs.get(job.id).cancel_requested
+        run = {"name": job.id, "workers": spec.workers, "use_gpu": spec.gpu, "max_failures": self.settings.max_failures}
+        if address := self.settings.ray_address:
+            from ray.job_submission import JobSubmissionClient
+
+            client = retrying(lambda: JobSubmissionClient(address), address,
+                              timeout=self.settings.ray_connect_seconds, give_up=cancelled)
+            args = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "progress"}
+            args |= {"spec": spec.model_dump(mode="json"), **run}
+            handle = RayJobHandle(client, job_id=job.id, args=args, python=self.settings.ray_python,
+                                  skip=job.ray_events, on_progress=lambda event: self._progress(job.id, event),
+                                  on_lines=lambda n: self.jobs.update(job.id, ray_events=n))
+            self.jobs.update(job.id, ray_submission=handle.id)
+            return handle
+        ensure_ray(timeout=self.settings.ray_connect_seconds, give_up=cancelled)
+        if cancelled():
+            raise RuntimeError("cancelled before training started")
+        return RunHandle(config, on_progress=lambda event: self._progress(job.id, event), **run)
 
     def _progress(self, job_id: str, event: dict) -> None:
         metrics.observe(job_id, event)
         self.jobs.add_event(job_id, event.get("type", "progress"), event)
         self.wake()
 
-    def _register(self, job: Job, spec: TrainSpec, model_dir: Path, dataset, base, summary: dict):
+    def _register(self, job: Job, spec: TrainSpec, model_url: str, dataset, base, summary: dict):
+        """Register the checkpoint's model files, streamed from storage (the trainer's disk never
+        holds them); once only: a version tagged with this job is the one registered before."""
         registry = self.inputs.client().registry
         done = registry.search(model=spec.model, tags={"job": job.id}, limit=1)
         if done:
@@ -156,6 +190,14 @@ class Runner:
             config_json=json.dumps(job.spec, sort_keys=True), job=job.id,
             parent_version=base.version if base.model == spec.model else 0)
         metrics_out = {k: v for k, v in summary.items() if k.startswith("val_") or k == "train_loss"}
-        return registry.upload_dir(model_dir, model=spec.model, kind="fine-tuned", create_model=True,
+        fs, root = open_fs(model_url)
+        # relative paths of the files only: pyarrow leaves empty "folder/" marker objects on S3
+        found = {path.rstrip("/")[len(root) + 1:]: (path, info) for path, info in fs.find(root, detail=True).items()
+                 if info.get("type") == "file" and not path.endswith("/")}
+        sources = [Source(rel, int(info["size"]), functools.partial(fs.open, path, "rb"))
+                   for rel, (path, info) in sorted(found.items()) if rel]
+        if not sources:
+            raise RuntimeError(f"the checkpoint at {model_url} holds no model files")
+        return registry.upload_files(sources, model=spec.model, kind="fine-tuned", create_model=True,
                                    tags={"job": job.id, "dataset": dataset.dataset}, metrics=metrics_out,
                                    lineage=lineage, description=f"fine-tuned by {job.id}")

@@ -1,0 +1,72 @@
+"""The driver of a training job on a remote Ray cluster: `python -m tuneloop.trainer.driver ARGS`,
+the entrypoint the trainer submits through the Ray Jobs API.
+
+It runs on the cluster, not in the trainer: it fits the TorchTrainer (`raytrain.fit`, the
+same code the local path runs) and prints what the trainer must know as lines of its log,
+which the trainer follows through the Jobs API: one `EVENT` line per progress event (in
+order, so a re-attaching trainer skips the ones it has recorded) and one `RESULT` line at
+the end. ARGS is one base64 JSON object (`encode`): the loop's config without secrets,
+which every node takes from its own environment.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import threading
+from dataclasses import asdict
+
+EVENT = "@@tuneloop-event "
+RESULT = "@@tuneloop-result "
+
+
+def encode(args: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(args, sort_keys=True).encode()).decode()
+
+
+def decode(text: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(text.encode()))
+
+
+def _emit(prefix: str, payload: dict) -> None:
+    sys.stdout.write(prefix + json.dumps(payload, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str]) -> None:
+    import ray
+    from ray.util.queue import Empty, Queue
+
+    from tuneloop.ml.spec import TrainSpec
+    from tuneloop.trainer.loop import LoopConfig
+    from tuneloop.trainer.raytrain import fit
+
+    args = decode(argv[0])
+    ray.init(log_to_driver=False)  # RAY_ADDRESS, set by the job supervisor, is the cluster
+    queue = Queue(maxsize=10_000, actor_options={"num_cpus": 0})
+    config = LoopConfig(spec=TrainSpec(**args["spec"]), labels=args["labels"], dataset=args["dataset"],
+                        base_model=args["base_model"], services=args["services"], storage_url=args["storage_url"],
+                        threads=args["threads"], progress=queue)
+    done = threading.Event()
+
+    def drain() -> None:
+        while not done.is_set() or queue.qsize():
+            try:
+                _emit(EVENT, queue.get(timeout=0.5))
+            except Empty:
+                continue
+
+    drainer = threading.Thread(target=drain, name="progress", daemon=True)
+    drainer.start()
+    try:
+        result = fit(config, name=args["name"], workers=args["workers"], use_gpu=args["use_gpu"],
+                     max_failures=args["max_failures"])
+    finally:
+        done.set()
+        drainer.join(timeout=30)
+    _emit(RESULT, asdict(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,52 @@
+"""The trainer against a remote Ray cluster's Jobs API that is not there (yet): it retries,
+can be cancelled meanwhile, and fails naming why once its connect window is spent. A real
+cluster (two nodes, S3, no shared disk) is in tests/cluster.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import child_env, free_port, seed_bbc_and_minilm, start_up, stop_process, wait_serving, wait_until
+from tuneloop.client import Client
+from tuneloop.client.trainer import state_name
+from tuneloop.core.settings import TrainerSettings
+
+
+@pytest.mark.timeout(300)
+def test_a_job_waiting_for_an_unreachable_cluster_is_cancellable_and_fails_after_the_connect_window(tmp_path):
+    """Nothing listens at the Ray address. A cancelled waiting job is CANCELLED at once (not
+    after the connect window); an uncancelled one FAILS once the window is spent, naming why."""
+    port, nowhere = free_port(), free_port()
+    up_log = tmp_path / "up.log"
+    env = child_env(TUNELOOP_RAY_ADDRESS=f"http://127.0.0.1:{nowhere}", TUNELOOP_TRAINER_RAY_CONNECT_SECONDS="40")
+    up = start_up(tmp_path / "state", port, env=env, log=up_log)
+    try:
+        with Client(f"127.0.0.1:{port}", timeout=120) as client:
+            wait_serving(client, up)
+            seed_bbc_and_minilm(client, tmp_path, every=20)
+            spec = dict(dataset="bbc", base_model="minilm", model="news", epochs=1, max_train_samples=32)
+            waiting = client.trainer.submit(**spec)
+            wait_until("the trainer to report the cluster unreachable",
+                       lambda: "is not reachable" in up_log.read_text(errors="replace"), timeout=60, every=0.5)
+            client.trainer.cancel(waiting.id)
+            started = time.monotonic()
+            assert state_name(client.trainer.wait(waiting.id, timeout=60).state) == "CANCELLED"
+            assert time.monotonic() - started < 15, "the cancel waited for the connect window"
+
+            failing = client.trainer.submit(**spec)
+            started = time.monotonic()
+            done = client.trainer.wait(failing.id, timeout=150)
+            assert state_name(done.state) == "FAILED"
+            assert "ConnectionError" in done.error and f"127.0.0.1:{nowhere}" in done.error, done.error
+            assert 25 < time.monotonic() - started < 110, "the job did not keep retrying for its connect window"
+    finally:
+        stop_process(up, group=True)
+
+
+def test_a_ray_client_address_is_refused_naming_the_jobs_api():
+    with pytest.raises(ValueError, match="dashboard's http"):
+        TrainerSettings(ray_address="ray://head:10001")
+    assert TrainerSettings(ray_address="http://head:8265").ray_address == "http://head:8265"
