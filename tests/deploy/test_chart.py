@@ -77,8 +77,8 @@ def test_production_values_wire_postgres_s3_auth_and_tls_from_secrets():
     env = container_env(dep)
     assert env["TUNELOOP_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "tuneloop-postgres", "key": "url"}
     assert env["TUNELOOP_ARTIFACT_URL"]["value"] == "s3://ml-artifacts/tuneloop"
-    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "tuneloop-s3"
-    assert env["AWS_ENDPOINT_URL"]["value"] == "http://minio.storage.svc:9000"
+    assert env["TUNELOOP_S3_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "tuneloop-s3"
+    assert env["TUNELOOP_S3_ENDPOINT_URL"]["value"] == "http://minio.storage.svc:9000"
     assert env["TUNELOOP_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "tuneloop-auth"
     assert env["TUNELOOP_TLS_CERT_FILE"]["value"].startswith("/etc/tuneloop/tls/")
     assert by_kind(objects, "PersistentVolumeClaim") == [], "artifacts live in S3: no volume"
@@ -100,13 +100,56 @@ def test_the_raycluster_parses_with_kuberays_autoscaling_config_parser(rendered)
     limits = gpu_group["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] == gpus
     env = container_env(deployment(objects, "trainer"))
-    assert env["TUNELOOP_RAY_ADDRESS"]["value"] == f"ray://{cluster['metadata']['name']}-head-svc:10001"
+    assert env["TUNELOOP_RAY_ADDRESS"]["value"] == f"http://{cluster['metadata']['name']}-head-svc:8265"
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert cluster["spec"]["rayVersion"] == chart["annotations"]["tuneloop.dev/ray-version"]
+
+
+def _ray_pods(cluster: dict) -> list[dict]:
+    return [cluster["spec"]["headGroupSpec"]["template"]] + [g["template"] for g in cluster["spec"]["workerGroupSpecs"]]
+
+
+def test_ray_pods_get_the_image_the_storage_and_its_credentials_like_the_services(rendered):
+    """Ray workers on other nodes write checkpoints and fetch inputs themselves: every Ray pod
+    needs what the trainer has (the image, the storage URL and settings, the credentials)."""
+    _, objects = rendered
+    (cluster,) = by_kind(objects, "RayCluster")
+    trainer = deployment(objects, "trainer")
+    service_env = container_env(trainer)
+    storage = [k for k in service_env if k == "TUNELOOP_ARTIFACT_URL" or k.startswith("TUNELOOP_S3_")]
+    assert "TUNELOOP_S3_ACCESS_KEY_ID" in storage
+    for pod in _ray_pods(cluster):
+        container = pod["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert {k: env[k] for k in storage} == {k: service_env[k] for k in storage}
+        image = trainer["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert container["image"].split(":")[0] == image.split(":")[0]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_a_readwritemany_volume_instead_of_s3_is_mounted_wherever_artifacts_are_written():
+    objects = helm_template("--set", "artifacts.url=/artifacts", "--set", "artifacts.persistence.enabled=true")
+    (claim,) = by_kind(objects, "PersistentVolumeClaim")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+
+    def mounts(template: dict) -> list[str]:
+        return [m["mountPath"] for m in template["spec"]["containers"][0]["volumeMounts"]]
+
+    for name in ("dataprep", "registry", "trainer"):
+        assert "/artifacts" in mounts(deployment(objects, name)["spec"]["template"]), name
+    for name in ("evaluator", "controller"):
+        assert "/artifacts" not in mounts(deployment(objects, name)["spec"]["template"]), name
+    (cluster,) = by_kind(objects, "RayCluster")
+    assert all("/artifacts" in mounts(pod) for pod in _ray_pods(cluster))
+    assert "TUNELOOP_S3_ACCESS_KEY_ID" not in container_env(deployment(helm_template(
+        "--set", "artifacts.url=/artifacts", "--set", "artifacts.persistence.enabled=true",
+        "--set", "artifacts.s3.existingSecret="), "trainer"))
 
 
 def test_external_and_local_ray_deploy_no_raycluster():
-    external = helm_template("--set", "ray.mode=external", "--set", "ray.address=ray://head.ray:10001")
+    external = helm_template("--set", "ray.mode=external", "--set", "ray.address=http://head.ray:8265")
     assert by_kind(external, "RayCluster") == []
-    assert container_env(deployment(external, "trainer"))["TUNELOOP_RAY_ADDRESS"]["value"] == "ray://head.ray:10001"
+    assert container_env(deployment(external, "trainer"))["TUNELOOP_RAY_ADDRESS"]["value"] == "http://head.ray:8265"
     local = helm_template("--set", "ray.mode=local", "--set", "services.trainer.gpu=1")
     assert by_kind(local, "RayCluster") == []
     trainer = deployment(local, "trainer")
@@ -120,7 +163,9 @@ def test_external_and_local_ray_deploy_no_raycluster():
     (("--set", "monitoring.prometheusRule.noRetrainWindow=a week"), "noRetrainWindow"),
     (("--set", "servics.dataprep.replicas=2"), "servics"),
     (("--set", "database.existingSecret="), "/database/existingSecret"),
-    (("--set", "artifacts.url=s3://bucket/x"), "set artifacts.persistence.enabled=false"),
+    (("--set", "artifacts.persistence.enabled=true"), "set artifacts.persistence.enabled=false"),
+    (("--set", "artifacts.url=/artifacts"), "enable artifacts.persistence"),
+    (("--set", "ray.mode=external", "--set", "ray.address=ray://head:10001"), "/ray/address"),
     (("--set", "ray.mode=external"), "ray.mode=external needs ray.address"),
     (("--set", "services.trainer.gpu=1"), "only applies to ray.mode=local"),
 ])

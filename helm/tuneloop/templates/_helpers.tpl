@@ -47,7 +47,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{- define "tuneloop.rayAddress" -}}
 {{- if eq .Values.ray.mode "kuberay" -}}
-{{- printf "ray://%s-ray-head-svc:10001" (include "tuneloop.fullname" .) -}}
+{{- printf "http://%s-ray-head-svc:8265" (include "tuneloop.fullname" .) -}}
 {{- else if eq .Values.ray.mode "external" -}}
 {{- .Values.ray.address -}}
 {{- end -}}
@@ -68,8 +68,6 @@ app.kubernetes.io/component: {{ .component }}
     secretKeyRef:
       name: {{ .Values.database.existingSecret }}
       key: {{ .Values.database.secretKey }}
-- name: TUNELOOP_ARTIFACT_URL
-  value: {{ .Values.artifacts.url | quote }}
 {{- range $name := list "dataprep" "registry" "trainer" "evaluator" "controller" }}
 - name: TUNELOOP_{{ upper $name }}_ADDRESS
   value: "{{ include "tuneloop.fullname" $ }}-{{ $name }}:{{ $.Values.ports.grpc }}"
@@ -78,22 +76,7 @@ app.kubernetes.io/component: {{ .component }}
 - name: TUNELOOP_RAY_ADDRESS
   value: {{ . | quote }}
 {{- end }}
-{{- if .Values.artifacts.s3.existingSecret }}
-- name: AWS_ACCESS_KEY_ID
-  valueFrom:
-    secretKeyRef: {name: {{ .Values.artifacts.s3.existingSecret }}, key: AWS_ACCESS_KEY_ID}
-- name: AWS_SECRET_ACCESS_KEY
-  valueFrom:
-    secretKeyRef: {name: {{ .Values.artifacts.s3.existingSecret }}, key: AWS_SECRET_ACCESS_KEY}
-{{- end }}
-{{- with .Values.artifacts.s3.endpoint }}
-- name: AWS_ENDPOINT_URL
-  value: {{ . | quote }}
-{{- end }}
-{{- with .Values.artifacts.s3.region }}
-- name: AWS_DEFAULT_REGION
-  value: {{ . | quote }}
-{{- end }}
+{{ include "tuneloop.storageEnv" . }}
 {{- if .Values.auth.existingSecret }}
 - name: TUNELOOP_AUTH_TOKEN
   valueFrom:
@@ -124,4 +107,37 @@ app.kubernetes.io/component: {{ .component }}
 {{- else if hasSuffix "m" $d -}}{{ mul $n 60 }}
 {{- else -}}{{ $n }}
 {{- end -}}
+{{- end -}}
+
+{{/* where artifacts, checkpoints and TensorBoard logs live, and the S3 credentials: every
+     service and every Ray pod gets the same (Ray workers write checkpoints themselves) */}}
+{{- define "tuneloop.storageEnv" -}}
+- name: TUNELOOP_ARTIFACT_URL
+  value: {{ .Values.artifacts.url | quote }}
+{{- if .Values.artifacts.s3.existingSecret }}
+- name: TUNELOOP_S3_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef: {name: {{ .Values.artifacts.s3.existingSecret }}, key: AWS_ACCESS_KEY_ID}
+- name: TUNELOOP_S3_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ .Values.artifacts.s3.existingSecret }}, key: AWS_SECRET_ACCESS_KEY}
+{{- end }}
+{{- with .Values.artifacts.s3.endpoint }}
+- name: TUNELOOP_S3_ENDPOINT_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.artifacts.s3.region }}
+- name: TUNELOOP_S3_REGION
+  value: {{ . | quote }}
+{{- end }}
+{{- if ne .Values.artifacts.s3.pathStyle nil }}
+- name: TUNELOOP_S3_PATH_STYLE
+  value: {{ .Values.artifacts.s3.pathStyle | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* the Ray version of the image and of the RayCluster: one source, Chart.yaml's annotation,
+     which the Dockerfile installs too */}}
+{{- define "tuneloop.rayVersion" -}}
+{{- index .Chart.Annotations "tuneloop.dev/ray-version" -}}
 {{- end -}}

@@ -28,6 +28,10 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 KINDS = {"base": registry_pb2.MODEL_KIND_BASE, "fine-tuned": registry_pb2.MODEL_KIND_FINE_TUNED}
 
 
+def _open_binary(path: Path) -> IO[bytes]:
+    return path.open("rb")
+
+
 class Source(NamedTuple):
     """One file to upload: its path in the version, its size, and how to open it for reading."""
 
@@ -111,7 +115,7 @@ class RegistryClient(ServiceClient):
         directory = Path(directory)
         files = model_files(directory, allow_pickle=options.get("allow_pickle", False))
         return self.upload_files([Source(p.relative_to(directory).as_posix(), p.stat().st_size,
-                                         functools.partial(p.open, "rb")) for p in files], model=model, **options)
+                                         functools.partial(_open_binary, p)) for p in files], model=model, **options)
 
     def upload_files(self, sources: Sequence[Source], *, model: str, kind: str = "fine-tuned",
                      create_model: bool = True, tags: dict[str, str] | None = None,

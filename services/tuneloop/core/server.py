@@ -77,6 +77,39 @@ class Server:
         self.grpc_server.wait_for_termination()
 
 
+def watch_storage(server: Server, url: str, services: Sequence[str], every: float) -> Callable[[], None]:
+    """Check every `every` seconds that storage at `url` answers (`core.storage.check_reachable`);
+    while it does not, `services` (and the server as a whole) report NOT_SERVING and the reason
+    is logged once. Returns the function that stops watching."""
+    from tuneloop.core.storage import check_reachable
+
+    stop = threading.Event()
+
+    def watch() -> None:
+        last: str | None = None
+        while True:
+            try:
+                check_reachable(url)
+                reason = None
+            except Exception as exc:  # noqa: BLE001 - any failure of the store is the reason
+                reason = str(exc)
+            if reason != last and not stop.is_set():
+                status = health_pb2.HealthCheckResponse.SERVING if reason is None else \
+                    health_pb2.HealthCheckResponse.NOT_SERVING
+                for name in ["", *services]:
+                    server.health.set(name, status)
+                if reason is not None:
+                    log.error("%s: %s NOT_SERVING", reason, ", ".join(services))
+                elif last is not None:
+                    log.info("storage %s is reachable again: %s SERVING", url, ", ".join(services))
+                last = reason
+            if stop.wait(every):
+                return
+
+    threading.Thread(target=watch, name="storage-health", daemon=True).start()
+    return stop.set
+
+
 def catch_stop_signals() -> threading.Event:
     """An event that SIGTERM and SIGINT set. Installed before the server starts: a signal that
     came after the server answered its first health check but before the handlers existed

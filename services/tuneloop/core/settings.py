@@ -33,6 +33,9 @@ class ServerSettings(BaseSettings):
         default=None,
         description="Folder or fsspec URL (s3://, gs://, file://) for artifacts; default <data_dir>/artifacts.",
     )
+    storage_check_seconds: float = Field(
+        default=15.0, gt=0, le=3600, description="How often services that keep artifacts check that the storage "
+        "answers; while it does not, they report NOT_SERVING on health.")
     address: str = Field(default="127.0.0.1:50051", description="gRPC bind address HOST:PORT.")
     metrics_port: int | None = Field(
         default=None, description="Port of the Prometheus /metrics endpoint; unset disables it."

@@ -107,12 +107,17 @@ def ray_storage(url: str, settings: StorageSettings | None = None) -> tuple[str,
 
 
 def check_reachable(url: str, settings: StorageSettings | None = None) -> None:
-    """Raise (with the store's own reason) unless `url` can be listed: the bucket exists and
-    the credentials are accepted. Health checks and jobs call this before they depend on it."""
-    fs, root = open_fs(url, settings)
-    if is_remote(url):
-        fs.invalidate_cache()
-        bucket = root.split("/", 1)[0]
-        fs.ls(bucket, detail=False)
-    elif not os.path.isdir(root):
-        os.makedirs(root, exist_ok=True)
+    """Raise Unavailable, naming `url` and the store's own reason, unless it can be listed (the
+    bucket exists, the credentials are accepted) or, for a folder, made. Health checks and jobs
+    call this before they depend on it."""
+    from tuneloop.errors import Unavailable
+
+    try:
+        fs, root = open_fs(url, settings)
+        if is_remote(url):
+            fs.invalidate_cache()
+            fs.ls(root.split("/", 1)[0], detail=False)
+        else:
+            os.makedirs(root, exist_ok=True)
+    except Exception as exc:  # noqa: BLE001 - whatever the store says is the reason
+        raise Unavailable(f"storage {url} is not reachable: {type(exc).__name__}: {exc}") from exc
