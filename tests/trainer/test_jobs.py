@@ -110,11 +110,22 @@ def test_two_workers_train_and_frozen_layers_stay_bit_identical(env, tmp_path):
     # then wait silently for it (issue 12 asks for that wait to be visible)
     wait_until("2 free CPUs in the local Ray", lambda: ray.available_resources().get("CPU", 0) >= 2, timeout=120,
                every=1)
-    spec = {**QUICK, "epochs": 1, "max_train_samples": 64, "batch_size": 8, "workers": 2}
+    # same data, same global batch (2 x 8 = 16), so the same number of optimizer steps
+    spec = {**QUICK, "epochs": 2, "max_train_samples": 128, "batch_size": 8, "workers": 2, "freeze_layers": 4}
     done = client.trainer.wait(client.trainer.submit(dataset="bbc", base_model="minilm", model="dp", **spec).id,
                                timeout=600)
     assert state_name(done.state) == "SUCCEEDED", done.error
     assert [v.version for v in client.registry.search(model="dp")] == [1]
+    tensorboard = [p.name for p in Path(done.tensorboard).iterdir()]
+    assert len(tensorboard) == 1, f"rank 0 alone writes TensorBoard files: {tensorboard}"
+    single = client.trainer.wait(client.trainer.submit(dataset="bbc", base_model="minilm", model="single",
+                                                       **{**spec, "batch_size": 16, "workers": 1}).id, timeout=600)
+    assert state_name(single.state) == "SUCCEEDED", single.error
+    # about the same model: both learned (5 classes: chance is 0.2) and their validation accuracy is
+    # within 0.15 (about 8 of the ~55 validation examples: the batches, and so the steps, differ)
+    accuracy = {"2 workers": done.metrics["val_accuracy"], "1 worker": single.metrics["val_accuracy"]}
+    assert min(accuracy.values()) >= 0.5, accuracy
+    assert abs(accuracy["2 workers"] - accuracy["1 worker"]) <= 0.15, accuracy
     client.registry.download("dp@1", tmp_path / "dp")
     client.registry.download("minilm@1", tmp_path / "base")
     tuned, base = load_file(tmp_path / "dp" / "model.safetensors"), load_file(tmp_path / "base" / "model.safetensors")
@@ -203,3 +214,18 @@ def test_a_killed_worker_resumes_from_its_checkpoint(env):
     assert resumed and resumed[0]["step"] >= 3, "the worker group restarted from step 0"
     steps = [d["step"] for t, d in _events(client, job.id) if t == "step"]
     assert steps.count(1) == 1, "step 1 ran twice: training restarted from scratch"
+
+
+def test_a_job_needing_more_cpus_than_the_cluster_has_says_it_waits_and_can_be_cancelled(env):
+    """The local Ray has 2 CPUs; 3 workers cannot start. Ray Train would wait for its placement
+    group without a word: the job says what it waits for, and a cancel ends it."""
+    client = env["client"]
+    job = client.trainer.submit(dataset="bbc", base_model="minilm", model="too-big", **{**QUICK, "workers": 3})
+    waiting = _wait_for(client.trainer.watch(job.id, timeout=300), lambda t, d: t == "waiting", seconds=240)
+    assert waiting["message"].startswith("waiting for 3 workers with 1 CPU each"), waiting
+    assert state_name(client.trainer.get(job.id).state) == "RUNNING"
+    asked = time.monotonic()
+    client.trainer.cancel(job.id)
+    done = client.trainer.wait(job.id, timeout=120)
+    assert state_name(done.state) == "CANCELLED" and time.monotonic() - asked < 60
+    assert client.registry.search(model="too-big") == []

@@ -46,7 +46,9 @@ def test_a_job_waiting_for_an_unreachable_cluster_is_cancellable_and_fails_after
         stop_process(up, group=True)
 
 
-def test_a_ray_client_address_is_refused_naming_the_jobs_api():
+def test_a_ray_client_address_is_refused_naming_the_jobs_api(monkeypatch):
+    monkeypatch.setenv("TUNELOOP_RAY_ADDRESS", "ray://head:10001")
     with pytest.raises(ValueError, match="dashboard's http"):
-        TrainerSettings(ray_address="ray://head:10001")
-    assert TrainerSettings(ray_address="http://head:8265").ray_address == "http://head:8265"
+        TrainerSettings()
+    monkeypatch.setenv("TUNELOOP_RAY_ADDRESS", "http://head:8265")
+    assert TrainerSettings().ray_address == "http://head:8265"

@@ -94,8 +94,10 @@ def settings() -> None:
     from rich.table import Table
 
     table = Table("variable", "value", "meaning")
-    for obj in (ServerSettings(), DataprepSettings(), RegistrySettings(), TrainerSettings(), ControllerSettings(),
-                ClientSettings()):
+    from tuneloop.core.storage import StorageSettings
+
+    for obj in (ServerSettings(), StorageSettings(), DataprepSettings(), RegistrySettings(), TrainerSettings(),
+                ControllerSettings(), ClientSettings()):
         prefix = obj.model_config["env_prefix"]
         for name, field in type(obj).model_fields.items():
             value = getattr(obj, name)
