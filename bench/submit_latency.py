@@ -54,6 +54,9 @@ def first_steps(workdir: Path, env: dict) -> list[float]:
 
 
 def main() -> None:
+    import os
+
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # read once, when Ray is imported
     from ray.job_submission import JobSubmissionClient
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -65,7 +68,7 @@ def main() -> None:
         local = first_steps(root / "local", child_env())
         ray_tmp = Path(tempfile.mkdtemp(prefix="rb-", dir="/tmp"))  # Ray's socket paths must stay short
         gcs, dashboard = free_port(), free_port()
-        env = child_env(RAY_USAGE_STATS_ENABLED="0")
+        env = child_env(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")  # loopback only; auth is not measured
         head = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
                                  f"--port={gcs}", "--num-cpus=2", "--include-dashboard=true",
                                  "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",

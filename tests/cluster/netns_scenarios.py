@@ -4,7 +4,7 @@ Run only inside the network namespace that `test_two_nodes.py` creates: pytest c
 `test_*.py` files, so this one is never collected on its own. The scenarios share one
 cluster and run in order: a 2-worker job through the Ray Jobs API; a worker node killed
 mid-training (the job resumes from its S3 checkpoint); the trainer killed mid-job (it
-re-attaches to the same Ray job).
+re-attaches to the same Ray job); a cancel (it stops the Ray job).
 """
 
 from __future__ import annotations
@@ -123,3 +123,16 @@ def test_a_restarted_trainer_reattaches_to_the_same_ray_job(cluster):
     steps = [d["step"] for t, d in _events(client, job.id) if t == "step"]
     assert steps == sorted(set(steps)), "progress lines were recorded twice after re-attaching"
     assert [v.version for v in client.registry.search(model="reattached")] == [1]
+
+
+def test_cancel_stops_the_ray_job_and_registers_nothing(cluster):
+    client = cluster.client
+    job = client.trainer.submit(dataset="bbc", base_model="minilm", model="cancelled",
+                                **{**SPEC, "epochs": 20, "max_train_samples": 0})
+    _wait_event(client, job.id, "step", timeout=600)
+    client.trainer.cancel(job.id)
+    done = client.trainer.wait(job.id, timeout=180)
+    assert state_name(done.state) == "CANCELLED", done.error
+    (submission,) = _submissions(cluster, job.id)
+    assert str(getattr(submission.status, "value", submission.status)) == "STOPPED"
+    assert client.registry.search(model="cancelled") == []

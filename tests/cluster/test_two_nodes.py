@@ -28,4 +28,4 @@ def test_training_on_two_nodes_without_a_shared_disk(tmp_path):
                           capture_output=True, text=True, timeout=2300)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-12000:]
-    assert "3 passed" in output, output[-4000:]
+    assert "4 passed" in output, output[-4000:]
