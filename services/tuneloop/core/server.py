@@ -10,7 +10,10 @@ period before returning.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
@@ -52,6 +55,7 @@ class Server:
     port: int
     grace: float
     metrics_port: int | None = None
+    local_address: str | None = None  # with TLS: a Unix socket its own services dial each other on
     on_stop: list[Callable[[], None]] = field(default_factory=list)  # background work, stopped first
     _stopped: threading.Event = field(default_factory=threading.Event)
     _metrics_http: Any = None  # the metrics HTTP server, shut down at stop
@@ -67,6 +71,8 @@ class Server:
         self.grpc_server.stop(self.grace).wait()
         if self._metrics_http is not None:
             self._metrics_http.shutdown()
+        if self.local_address:
+            shutil.rmtree(os.path.dirname(self.local_address.removeprefix("unix:")), ignore_errors=True)
 
     def wait(self, stop_requested: threading.Event | None = None) -> None:
         """Block until stopped; once `stop_requested` is set (see `catch_stop_signals`), stop
@@ -151,16 +157,22 @@ def build_server(settings: ServerSettings, registrations: Sequence[Registration]
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
     creds = _credentials(settings)
+    local = None
     if creds is None:
         port = server.add_insecure_port(settings.address)
     else:
         port = server.add_secure_port(settings.address, creds)
+        # the services hosted here call each other; over TLS they would need a CA and a name the
+        # certificate covers for 127.0.0.1. A Unix socket in a private folder needs neither (the
+        # token is still checked on it)
+        local = f"unix:{tempfile.mkdtemp(prefix='tuneloop-')}/grpc.sock"
+        server.add_insecure_port(local)
     if port == 0:
         raise OSError(f"could not bind gRPC address {settings.address}")
     server.start()
     for name in ["", *names]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    running = Server(server, health_servicer, names, port, settings.shutdown_grace_seconds)
+    running = Server(server, health_servicer, names, port, settings.shutdown_grace_seconds, local_address=local)
     if settings.metrics_port is not None:
         http_server, _thread = start_metrics_server(settings.metrics_host, settings.metrics_port)
         running._metrics_http = http_server
