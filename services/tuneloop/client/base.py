@@ -20,7 +20,8 @@ CHUNK = 4 << 20  # bytes per upload message: large enough that per-message costs
 
 
 def open_channel(address: str, settings: ClientSettings) -> grpc.Channel:
-    opts = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    opts: list[tuple[str, int | str]] = [("grpc.max_receive_message_length", 64 << 20),
+                                         ("grpc.max_send_message_length", 64 << 20)]
     if settings.tls_ca_file is None or address.startswith("unix:"):
         # no TLS asked for; or a server's own local socket (core.server), reachable only from its host
         return grpc.insecure_channel(address, options=opts)

@@ -139,9 +139,14 @@ def _credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
 def build_server(settings: ServerSettings, registrations: Sequence[Registration]) -> Server:
     """Create, bind and start a server hosting every registration."""
     limit = settings.max_message_bytes
+    # every open stream holds a thread; `max_streams` more than `workers` keeps `workers` threads
+    # for unary calls and health checks however many streams are open (past it: RESOURCE_EXHAUSTED)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="tuneloop-rpc"),
-        interceptors=[ServiceInterceptor(settings.auth_token)],
+        futures.ThreadPoolExecutor(max_workers=settings.workers + settings.max_streams,
+                                   thread_name_prefix="tuneloop-rpc"),
+        interceptors=[ServiceInterceptor(settings.auth_token, max_streams=settings.max_streams,
+                                         max_streams_per_client=settings.max_streams_per_client,
+                                         upload_idle_seconds=settings.upload_idle_seconds)],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),

@@ -42,6 +42,14 @@ class ServerSettings(BaseSettings):
     )
     metrics_host: str = Field(default="127.0.0.1", description="Bind host of the metrics endpoint.")
     workers: int = Field(default=8, ge=1, le=256, description="gRPC worker threads.")
+    max_streams: int = Field(
+        default=256, ge=1, le=4096, description="Streaming calls open at once (watches, uploads, downloads); each "
+        "has a thread of its own beside the `workers`, so streams never starve other calls. RESOURCE_EXHAUSTED past it.")
+    max_streams_per_client: int = Field(
+        default=100, ge=1, le=4096, description="Streaming calls one client address may hold open at once.")
+    upload_idle_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="An upload that sends nothing for this long is ended "
+        "(DEADLINE_EXCEEDED) and what it sent is discarded.")
     max_message_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Largest gRPC message accepted or sent."
     )
