@@ -52,3 +52,14 @@ def test_a_ray_client_address_is_refused_naming_the_jobs_api(monkeypatch):
         TrainerSettings()
     monkeypatch.setenv("TUNELOOP_RAY_ADDRESS", "http://head:8265")
     assert TrainerSettings().ray_address == "http://head:8265"
+
+
+def test_a_failed_ray_jobs_reason_is_its_last_traceback_not_rays_status_lines():
+    from tuneloop.trainer.rayjobs import _why
+
+    log = "\n".join(["@@tuneloop-event {}", "Traceback (most recent call last):", '  File "d.py", line 3, in main',
+                     "    fit()", "RuntimeError: the worker group failed", "  - objects in use: 0",
+                     "  - bytes in use: 0"])
+    assert _why(log).splitlines()[-1] == "RuntimeError: the worker group failed"
+    assert "objects in use" not in _why(log) and "@@tuneloop" not in _why(log)
+    assert _why("a\nb") == "a\nb"

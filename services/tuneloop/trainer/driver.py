@@ -36,15 +36,15 @@ def _emit(prefix: str, payload: dict) -> None:
 
 def main(argv: list[str]) -> None:
     import ray
-    from ray.util.queue import Empty, Queue
+    from ray.util.queue import Empty
 
     from tuneloop.ml.spec import TrainSpec
     from tuneloop.trainer.loop import LoopConfig
-    from tuneloop.trainer.raytrain import fit
+    from tuneloop.trainer.raytrain import fit, progress_queue
 
     args = decode(argv[0])
     ray.init(log_to_driver=False)  # RAY_ADDRESS, set by the job supervisor, is the cluster
-    queue = Queue(maxsize=10_000, actor_options={"num_cpus": 0})
+    queue = progress_queue()
     config = LoopConfig(spec=TrainSpec(**args["spec"]), labels=args["labels"], dataset=args["dataset"],
                         base_model=args["base_model"], services=args["services"], storage_url=args["storage_url"],
                         threads=args["threads"], progress=queue)

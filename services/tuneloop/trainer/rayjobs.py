@@ -24,6 +24,18 @@ log = logging.getLogger(__name__)
 _TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
+def _why(log: str, limit: int = 40) -> str:
+    """What a failed driver's log says about it: its last traceback (Ray's own status lines
+    come after it), else its last lines."""
+    lines = [line for line in log.splitlines() if line.strip() and not line.startswith((EVENT, RESULT))]
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
+    if starts:
+        block = lines[starts[-1]:]
+        end = next((i for i, line in enumerate(block) if i and not line.startswith((" ", "\t", "Traceback"))), None)
+        return "\n".join(block[:end + 1 if end is not None else limit][-limit:])
+    return "\n".join(lines[-15:])
+
+
 def submission_id(job_id: str) -> str:
     return f"tuneloop-{job_id}"
 
@@ -82,8 +94,7 @@ class RayJobHandle:
             return result
         if status == "STOPPED":
             raise RuntimeError(f"Ray job {self.id} was stopped")
-        tail = [line for line in self.client.get_job_logs(self.id).splitlines() if line.strip()][-15:]
-        raise RuntimeError(f"Ray job {self.id} ended {status}: {info.message}\n" + "\n".join(tail))
+        raise RuntimeError(f"Ray job {self.id} ended {status}: {_why(self.client.get_job_logs(self.id))}")
 
     def _read_log(self) -> RunResult | None:
         """Deliver the event lines not delivered yet; the result line, once printed."""

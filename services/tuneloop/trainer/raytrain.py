@@ -183,14 +183,23 @@ def _checkpoint_events(queue):
     return CheckpointEvents()
 
 
+def progress_queue():
+    """The queue rank 0 sends progress to, pinned to this (the driver's) node, as Ray Train pins
+    its controller: left to the scheduler it may land on a worker node, and losing that node
+    would then fail the whole run instead of the workers resuming from their checkpoint."""
+    from ray.util.queue import Queue
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return Queue(maxsize=10_000, actor_options={"num_cpus": 0, "scheduling_strategy": here})
+
+
 class RunHandle:
     """A training run in flight: `wait()` for its result, `cancel()` to stop it."""
 
     def __init__(self, config: LoopConfig, *, name: str, workers: int, use_gpu: bool,
                  max_failures: int, on_progress: Callable[[dict], None]) -> None:
-        from ray.util.queue import Queue
-
-        self._queue = Queue(maxsize=10_000, actor_options={"num_cpus": 0})
+        self._queue = progress_queue()
         config = replace(config, progress=self._queue)
         task = ray.remote(num_cpus=0, max_retries=0)(fit)
         self._ref = task.remote(config, name=name, workers=workers, use_gpu=use_gpu, max_failures=max_failures)
