@@ -15,6 +15,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from conftest import wait_until
 from tuneloop.app import start
 from tuneloop.core.settings import ServerSettings
 from tuneloop.v1 import dataprep_pb2, dataprep_pb2_grpc, registry_pb2, registry_pb2_grpc
@@ -63,25 +64,20 @@ def test_streams_past_the_per_client_limit_are_refused_and_a_slot_frees_when_one
     with server_stopped(server), grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         registry = registry_pb2_grpc.RegistryServiceStub(channel)
         open_ = [registry.WatchEvents(registry_pb2.WatchEventsRequest(follow=True)) for _ in range(3)]
-        extra = registry.WatchEvents(registry_pb2.WatchEventsRequest(follow=True))
-        with pytest.raises(grpc.RpcError) as err:
-            next(extra)
-        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "3 open streams" in err.value.details()
-        open_.pop().cancel()
 
-        def one_more_opens() -> bool:
-            stream = registry.WatchEvents(registry_pb2.WatchEventsRequest(follow=False), timeout=5)
+        def another_opens() -> tuple[bool, str]:
             try:
-                list(stream)
-                return True
+                list(registry.WatchEvents(registry_pb2.WatchEventsRequest(follow=False), timeout=5))
+                return True, ""
             except grpc.RpcError as exc:
-                assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-                return False
+                assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, exc
+                return False, exc.details()
 
-        from conftest import wait_until
-
-        wait_until("a freed stream slot", one_more_opens, timeout=10, every=0.2)
+        # the three may reach the server after a probe: wait until it holds them, then one more is refused
+        refused = wait_until("3 streams held", lambda: (lambda ok, why: why)(*another_opens()), timeout=10, every=0.1)
+        assert "3 open streams" in refused
+        open_.pop().cancel()
+        wait_until("a freed stream slot", lambda: another_opens()[0], timeout=10, every=0.2)
         for stream in open_:
             stream.cancel()
 

@@ -36,7 +36,9 @@ class ControllerServicer(controller_pb2_grpc.ControllerServiceServicer):
         try:
             spec = json.loads(request.spec_json or "{}")
         except json.JSONDecodeError as exc:
-            raise InvalidArgument(f"spec_json is not JSON: {exc}") from exc
+            raise InvalidArgument(f"spec_json is not JSON: {exc.msg} at character {exc.pos}") from None
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number; nesting deeper than Python's stack
+            raise InvalidArgument(f"spec_json is not acceptable JSON: {str(exc)[:120]}") from None
         if not isinstance(spec, dict):
             raise InvalidArgument("spec_json must be a JSON object")
         return controller_pb2.CreatePolicyResponse(policy=policy_to_proto(self.core.create_policy(request.name,

@@ -14,11 +14,13 @@ Every handler of every service passes through `ServiceInterceptor`, which
 
 from __future__ import annotations
 
+import errno
 import hmac
 import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -103,11 +105,47 @@ class _IdleLimit:
             raise StopIteration
         if isinstance(item, BaseException):
             raise item
+        if isinstance(item, _Undecodable):
+            raise _BadMessage()
         return item
 
 
 class _Idle(Exception):
     pass
+
+
+class _BadMessage(Exception):
+    pass
+
+
+class _Undecodable:
+    """What a request that is not a valid message of its method decodes to (gRPC itself would
+    answer INTERNAL 'Exception deserializing request!'); the handler refuses it."""
+
+
+def _lenient(deserialize: Callable | None) -> Callable | None:
+    if deserialize is None:
+        return None
+
+    def decode(data: bytes):
+        try:
+            return deserialize(data)
+        except Exception:  # noqa: BLE001 - any decoding failure is the client's bad message
+            return _Undecodable()
+
+    return decode
+
+
+def _no_space(exc: BaseException | None) -> bool:
+    """ENOSPC anywhere in the chain of causes (an fsspec or SQLite error wraps the OSError)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        if "database or disk is full" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 class _Call:
@@ -140,12 +178,24 @@ class _Call:
             self.fail(exc.status, exc.message)
         if isinstance(exc, _Idle):
             self.fail(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
+        if isinstance(exc, _BadMessage):
+            self.fail(grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid message of this method")
         set_code = self.context.code()
         if set_code is not None and set_code != grpc.StatusCode.OK:
             self.code = set_code  # the servicer aborted on purpose
             raise exc
-        log.exception("unexpected error in %s/%s", self.service, self.method, exc_info=exc)
-        self.fail(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
+        if not self.context.is_active():  # the client cancelled or went away: nothing went wrong here
+            self.code = grpc.StatusCode.CANCELLED
+            log.info("%s/%s: the client left (%s)", self.service, self.method, type(exc).__name__)
+            raise exc
+        if _no_space(exc):
+            log.error("%s/%s: storage full: %s", self.service, self.method, exc)
+            self.fail(grpc.StatusCode.RESOURCE_EXHAUSTED, "no space left on the server's storage; nothing was kept")
+        reference = uuid.uuid4().hex[:12]
+        log.error("unexpected error in %s/%s (reference %s)", self.service, self.method, reference, exc_info=exc)
+        # the message names the error's type only: its text may carry SQL, parameters or paths
+        self.fail(grpc.StatusCode.INTERNAL, f"internal error {type(exc).__name__} (reference {reference} in the "
+                                            "server's log)")
 
     def finish(self) -> None:
         if self.code == grpc.StatusCode.OK and self.context.code() not in (None, grpc.StatusCode.OK):
@@ -169,6 +219,8 @@ def _wrap(behavior: Callable, method: str, limits: _Limits, *, streams_in: bool,
 
     def enter(call: _Call, request, context):
         call.authenticate()
+        if isinstance(request, _Undecodable):
+            raise _BadMessage()
         client = _client_of(context) if streaming else ""
         if streaming and (refused := limits.slots.acquire(client)):
             call.fail(grpc.StatusCode.RESOURCE_EXHAUSTED, refused)
@@ -218,6 +270,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
         method, limits = handler_call_details.method, self.limits
+        handler = handler._replace(request_deserializer=_lenient(handler.request_deserializer))
         if handler.unary_unary:
             return handler._replace(unary_unary=_wrap(handler.unary_unary, method, limits,
                                                       streams_in=False, streams_out=False))

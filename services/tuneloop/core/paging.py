@@ -8,6 +8,7 @@ from tuneloop.errors import InvalidArgument
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
+MAX_OFFSET = 2**62
 
 
 def page_bounds(page_size: int, token: str) -> tuple[int, int]:
@@ -17,12 +18,13 @@ def page_bounds(page_size: int, token: str) -> tuple[int, int]:
     limit = min(page_size or DEFAULT_PAGE, MAX_PAGE)
     if not token:
         return limit, 0
+    shown = token if len(token) <= 40 else token[:40] + "..."
     try:
         offset = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("o:"))
     except ValueError as exc:
-        raise InvalidArgument(f"invalid page_token {token!r}") from exc
-    if offset < 0:
-        raise InvalidArgument(f"invalid page_token {token!r}")
+        raise InvalidArgument(f"invalid page_token {shown!r}") from exc
+    if not 0 <= offset <= MAX_OFFSET:  # a forged huge offset overflowed the database's integer
+        raise InvalidArgument(f"invalid page_token {shown!r}")
     return limit, offset
 
 

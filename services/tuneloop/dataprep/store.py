@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -28,6 +29,9 @@ FILES = (*SPLITS, "dropped")
 def _record(row: sa.Row) -> VersionRecord:
     return VersionRecord(row.dataset, row.version, row.sequence, row.parent, row.content_hash,
                          row.rows_in, row.rows_out, row.report, row.location, row.created_at)
+
+
+_HEX = re.compile(r"[0-9a-f]*")
 
 
 class DatasetStore:
@@ -65,6 +69,9 @@ class DatasetStore:
             return [DatasetRecord(r.name, r.created_at, r.version, r.n) for r in conn.execute(query)]
 
     def get_version(self, dataset: str, version: str = "") -> VersionRecord:
+        if len(version) > 64 or not _HEX.fullmatch(version):
+            raise InvalidArgument(f"version {version[:20]!r}{'...' if len(version) > 20 else ''}: "
+                                  "a version (or its prefix) is up to 64 hex digits")
         """The version whose id starts with `version` (the latest when empty)."""
         v = dataset_versions
         query = sa.select(v).where(v.c.dataset == dataset)

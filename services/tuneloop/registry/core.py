@@ -10,6 +10,7 @@ cursor, woken at once by this process's own writes and re-reading at least every
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -65,6 +66,15 @@ def _check_ref(ref: Ref) -> Ref:
     return ref
 
 
+def check_metrics(values: dict[str, float]) -> None:
+    """Metric names of 1 to 128 characters; values finite numbers (NaN and infinity compare as nothing)."""
+    for name, value in values.items():
+        if not 0 < len(name) <= 128:
+            raise InvalidArgument(f"metric name {name[:40]!r}: 1 to 128 characters")
+        if not math.isfinite(value):
+            raise InvalidArgument(f"metric {name!r} is {value}: metrics must be finite numbers")
+
+
 class RegistryCore:
     def __init__(self, store: RegistryStore, artifacts: ArtifactStore, settings: RegistrySettings) -> None:
         self.store = store
@@ -95,6 +105,7 @@ class RegistryCore:
         for key in spec.tags or {}:
             check_name(key, what="tag key")
         check_manifest(spec.files, limit=self.settings.max_artifact_bytes, allow_pickle=spec.allow_pickle)
+        check_metrics(spec.metrics or {})
         try:
             self.store.get_model(spec.model)
         except NotFound:
@@ -156,6 +167,7 @@ class RegistryCore:
     def set_metrics(self, ref: Ref, values: dict[str, float], *, actor: str = "") -> VersionRecord:
         if not values:
             raise InvalidArgument("no metrics given")
+        check_metrics(values)
         record = self.store.set_metrics(_check_ref(ref), values, actor=actor)
         self._notify()
         return record
