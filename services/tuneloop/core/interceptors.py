@@ -32,6 +32,7 @@ from tuneloop.errors import TuneloopError
 log = logging.getLogger(__name__)
 
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+_MAX_MESSAGE = 1000
 
 
 def _split_method(full: str) -> tuple[str, str]:
@@ -170,6 +171,8 @@ class _Call:
 
     def fail(self, code: grpc.StatusCode, message: str) -> None:
         self.code = code
+        if len(message) > _MAX_MESSAGE:  # a message that echoes input never outgrows gRPC's metadata limit
+            message = f"{message[:_MAX_MESSAGE]}... ({len(message) - _MAX_MESSAGE} characters cut)"
         self.context.abort(code, message)
 
     def handle(self, exc: BaseException) -> None:

@@ -18,13 +18,25 @@ def check_name(name: str, *, what: str = "name") -> str:
     if not name:
         raise InvalidArgument(f"{what} must not be empty")
     if "/" in name or "\\" in name or ".." in name:
-        raise InvalidArgument(f"{what} {name!r} contains path characters")
+        raise InvalidArgument(f"{what} {shown(name)} contains path characters")
     if not _NAME.match(name):
         raise InvalidArgument(
-            f"{what} {name!r} is invalid: use letters, digits, '.', '_' and '-' "
+            f"{what} {shown(name)} is invalid: use letters, digits, '.', '_' and '-' "
             "(at most 128, starting with a letter or digit)"
         )
     return name
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """`value` quoted for a message, cut to `limit` characters: input is never echoed unbounded."""
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
+
+
+def check_length(value: str, limit: int, what: str) -> str:
+    """Refuse text longer than the column that stores it (PostgreSQL enforces it, SQLite not)."""
+    if len(value) > limit:
+        raise InvalidArgument(f"{what} is {len(value)} characters long: at most {limit}")
+    return value
 
 
 def split_ref(ref: str) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from tuneloop.core.artifacts import ArtifactStore
-from tuneloop.core.names import check_name
+from tuneloop.core.names import check_length, check_name
 from tuneloop.core.settings import RegistrySettings
 from tuneloop.core.streams import follow_log
 from tuneloop.errors import AlreadyExists, InvalidArgument, NotFound
@@ -66,6 +66,12 @@ def _check_ref(ref: Ref) -> Ref:
     return ref
 
 
+def check_tags(tags: dict[str, str]) -> None:
+    for key, value in tags.items():
+        check_name(key, what="tag key")
+        check_length(value, 512, f"tag {key} value")
+
+
 def check_metrics(values: dict[str, float]) -> None:
     """Metric names of 1 to 128 characters; values finite numbers (NaN and infinity compare as nothing)."""
     for name, value in values.items():
@@ -102,8 +108,11 @@ class RegistryCore:
     def upload(self, spec: UploadSpec, chunks: Iterable[tuple[str, bytes, str]], *, actor: str = "") -> VersionRecord:
         """Receive and verify every file, then record the version (which makes it visible)."""
         check_name(spec.model, what="model name")
-        for key in spec.tags or {}:
-            check_name(key, what="tag key")
+        check_tags(spec.tags or {})
+        lin = spec.lineage
+        for value, limit, what in ((lin.base_model, 200, "lineage.base_model"), (lin.dataset, 200, "lineage.dataset"),
+                                   (lin.job, 128, "lineage.job")):
+            check_length(value, limit, what)
         check_manifest(spec.files, limit=self.settings.max_artifact_bytes, allow_pickle=spec.allow_pickle)
         check_metrics(spec.metrics or {})
         try:
@@ -158,7 +167,8 @@ class RegistryCore:
         return record, chunks()
 
     def set_tags(self, ref: Ref, set_: dict[str, str], remove: list[str], *, actor: str = "") -> VersionRecord:
-        for key in [*set_, *remove]:
+        check_tags(set_)
+        for key in remove:
             check_name(key, what="tag key")
         record = self.store.set_tags(_check_ref(ref), set_, remove, actor=actor)
         self._notify()

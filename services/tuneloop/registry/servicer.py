@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import grpc
 
+from tuneloop.core.names import check_length
 from tuneloop.core.paging import next_token, page_bounds
 from tuneloop.core.server import Registration
 from tuneloop.core.server import registration as register_servicer
@@ -70,7 +71,8 @@ def ref_from_proto(ref: registry_pb2.VersionRef) -> Ref:
 
 
 def _actor(context: grpc.ServicerContext, given: str = "") -> str:
-    return given or dict(context.invocation_metadata()).get("x-tuneloop-actor", "")
+    """Who acts: the request's actor field, else the x-tuneloop-actor metadata; at most 200 characters."""
+    return check_length(given or dict(context.invocation_metadata()).get("x-tuneloop-actor", ""), 200, "actor")
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
