@@ -121,7 +121,8 @@ class RegistryCore:
             if not spec.create_model:
                 raise
             self._create_if_missing(spec.model, actor)
-        files = receive(self.artifacts, spec.files, metrics.count_bytes(chunks, metrics.BYTES_UPLOADED))
+        files = receive(self.artifacts, spec.files, metrics.count_bytes(chunks, metrics.BYTES_UPLOADED),
+                        allow_pickle=spec.allow_pickle)
         new = NewVersion(model=spec.model, kind=spec.kind, sha256=manifest_sha256(files), files=files,
                          tags=dict(spec.tags or {}), metrics=dict(spec.metrics or {}), lineage=spec.lineage,
                          description=spec.description)
