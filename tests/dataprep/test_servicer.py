@@ -145,7 +145,7 @@ def test_split_file_arrives_as_stored_and_verified(client, tmp_path):
     client keeps the file only when they match."""
     rows = labeled_rows(300)
     version = client.dataprep.ingest(write_jsonl(tmp_path / "d.jsonl", rows), dataset="news", seed=5)
-    stored = next((tmp_path / "state").rglob(f"datasets/news/{version.version}/train.parquet"))
+    stored = next((tmp_path / "state").rglob(f"datasets/news/{version.version}-*/train.parquet"))
     header = client.dataprep.download_split("news", "", "train", tmp_path / "train.parquet")
     assert (header.version, header.split, header.size_bytes) == (version.version, "train", stored.stat().st_size)
     assert header.sha256 == hashlib.sha256(stored.read_bytes()).hexdigest()

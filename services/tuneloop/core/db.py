@@ -81,8 +81,34 @@ def alembic_config(engine: sa.Engine) -> Config:
 
 
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
-    """Upgrade the schema of `engine`'s database to `revision`."""
-    command.upgrade(alembic_config(engine), revision)
+    """Upgrade the schema of `engine`'s database to `revision`, one process at a time (several
+    replicas start together: without the lock one crashed with "database is locked")."""
+    with _migration_lock(engine):
+        command.upgrade(alembic_config(engine), revision)
+
+
+_PG_MIGRATION_LOCK = 0x7475_6E65  # "tune": the advisory lock id every tuneloop process agrees on
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: sa.Engine) -> Iterator[None]:
+    """A file lock beside a SQLite file; a session advisory lock on PostgreSQL."""
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if not path or path == ":memory:":
+            yield
+            return
+        from filelock import FileLock
+
+        with FileLock(f"{path}.migrate.lock", timeout=300):
+            yield
+        return
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": _PG_MIGRATION_LOCK})
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _PG_MIGRATION_LOCK})
 
 
 def downgrade(engine: sa.Engine, revision: str) -> None:

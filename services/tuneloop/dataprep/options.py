@@ -23,7 +23,7 @@ class PrepareOptions(BaseModel):
     label_column: str = "label"
     format: str | None = Field(default=None, description="csv, jsonl or parquet; None guesses from filename")
     filename: str = ""
-    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="seed of the split (and near-dedupe hashing)")
+    seed: int = Field(default=0, ge=0, le=2**63 - 1, description="seed of the split (and near-dedupe hashing)")
     casefold_labels: bool = False
     fill_label: str | None = Field(default=None, description="label given to rows missing one; None drops them")
     conflict_policy: ConflictPolicy = ConflictPolicy.MAJORITY

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -137,16 +138,17 @@ class DatasetStore:
             encoded[name] = buf.getvalue()
         stored = {name: {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
                   for name, data in encoded.items()}
-        record = replace(record, report={**record.report, "files": stored})
-        existed = self.artifacts.exists(record.location)
+        # a folder of this writer's own: two writers of the same content (two replicas, one Ingest)
+        # must not share one, or the loser's clean-up deletes what the winner committed
+        location = f"{record.location}-{uuid.uuid4().hex[:12]}"
+        record = replace(record, report={**record.report, "files": stored}, location=location)
         try:
             for name, data in encoded.items():
-                with self.artifacts.writer(f"{record.location}/{name}.parquet") as fh:
+                with self.artifacts.writer(f"{location}/{name}.parquet") as fh:
                     fh.write(data)
             self._insert(record, new_dataset=new_dataset)
         except BaseException:
-            if not existed:
-                self.artifacts.delete_prefix(record.location)
+            self.artifacts.delete_prefix(location)
             raise
         return record
 
