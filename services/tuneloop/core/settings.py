@@ -75,8 +75,13 @@ class DataprepSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TUNELOOP_DATAPREP_", extra="ignore")
 
     max_upload_bytes: int = Field(
-        default=2 * 1024**3, ge=1, description="Largest file accepted by ingest/append (RESOURCE_EXHAUSTED beyond)."
+        default=2 * 1024**3, ge=1, description="Largest file accepted by ingest/append, as sent and once "
+        "decompressed (a compressed CSV, a Parquet file's columns); RESOURCE_EXHAUSTED beyond."
     )
+    max_rows: int = Field(default=20_000_000, ge=1, description="Most rows one upload may hold (RESOURCE_EXHAUSTED "
+                          "beyond).")
+    max_text_bytes: int = Field(default=1_000_000, ge=1, description="Longest text or label cell, in UTF-8 bytes "
+                                "(RESOURCE_EXHAUSTED beyond).")
     read_batch_rows: int = Field(default=1000, ge=1, le=100_000, description="Default rows per ReadSplit message.")
     near_num_perm: int = Field(default=64, ge=16, le=512, description="MinHash permutations for near-dup removal.")
 

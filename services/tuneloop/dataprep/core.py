@@ -22,7 +22,7 @@ from tuneloop.core.names import check_name
 from tuneloop.core.settings import DataprepSettings
 from tuneloop.dataprep import metrics
 from tuneloop.dataprep.clean import dedupe_key
-from tuneloop.dataprep.formats import read_table
+from tuneloop.dataprep.formats import Limits, read_table
 from tuneloop.dataprep.options import PrepareOptions
 from tuneloop.dataprep.pipeline import Prepared, prepare
 from tuneloop.dataprep.records import DatasetRecord, StoredFile, VersionRecord
@@ -58,6 +58,7 @@ class DataprepCore:
     def __init__(self, store: DatasetStore, settings: DataprepSettings) -> None:
         self.store = store
         self.settings = settings
+        self.limits = Limits(settings.max_upload_bytes, settings.max_rows, settings.max_text_bytes)
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
     # -- writes ------------------------------------------------------------------------
@@ -66,7 +67,7 @@ class DataprepCore:
         with self._locks[dataset], metrics.INGEST_SECONDS.labels("ingest").time():
             if self.store.dataset_exists(dataset):
                 raise AlreadyExists(f"dataset {dataset!r} already exists; use append to add rows")
-            raw = read_table(path, options)
+            raw = read_table(path, options, self.limits)
             prepared = self._prepare(raw, options)
             return self._save(dataset, prepared.new_rows, prepared, parent=None, parent_rows=None,
                               rows_in=raw.height, options=options)
@@ -79,7 +80,7 @@ class DataprepCore:
                 **parent.report["options"],
                 **options.model_dump(include={"text_column", "label_column", "format", "filename", "fill_label"}),
             })
-            raw = read_table(path, inherited)
+            raw = read_table(path, inherited, self.limits)
             existing = self.rows(parent)
             prepared = self._prepare(raw, inherited, existing=existing)
             if prepared.new_rows.height == 0:

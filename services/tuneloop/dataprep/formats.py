@@ -4,6 +4,11 @@ The file lies on disk (the servicer streams it there); only the two needed colum
 are materialized. Anything wrong with the file itself becomes InvalidArgument with a
 message naming the problem: a format that is not what it claims, a missing column,
 an empty file. Mis-encoded bytes are replaced (U+FFFD), never fatal.
+
+`Limits` hold before anything is materialized, whatever the compression: a compressed CSV
+or JSONL (zstd, gzip, bz2, xz, lz4) is decompressed to disk while its bytes are counted; a
+Parquet file's declared uncompressed column sizes and row count are read from its footer
+first. Past a limit: RESOURCE_EXHAUSTED naming the setting (a 24 KB zstd CSV was a 200 MB cell).
 """
 
 from __future__ import annotations
@@ -11,17 +16,82 @@ from __future__ import annotations
 import codecs
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from tuneloop.dataprep.options import PrepareOptions
-from tuneloop.errors import InvalidArgument
+from tuneloop.errors import InvalidArgument, ResourceExhausted
 
 FORMATS = ("csv", "jsonl", "parquet")
 _SUFFIXES = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
              ".parquet": "parquet", ".pq": "parquet"}
 _PARQUET_MAGIC = b"PAR1"
+_COMPRESSED = {b"\x28\xb5\x2f\xfd": "zstd", b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz",
+               b"\x04\x22\x4d\x18": "lz4"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 2 * 1024**3  # decompressed
+    max_rows: int = 20_000_000
+    max_text_bytes: int = 1_000_000
+
+    def exceeded(self, what: str, setting: str, limit: int) -> ResourceExhausted:
+        return ResourceExhausted(f"{what} exceeds TUNELOOP_DATAPREP_{setting}={limit}")
+
+
+def _decompressed(path: Path, limits: Limits) -> Path | None:
+    """A decompressed copy of a compressed text file (None if it is not compressed), written in
+    1 MiB pieces and abandoned as soon as it outgrows the byte limit."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    codec = next((c for magic, c in _COMPRESSED.items() if head.startswith(magic)), None)
+    if codec is None:
+        return None
+    import pyarrow as pa
+
+    fd, tmp = tempfile.mkstemp(suffix=".decompressed", dir=path.parent)
+    written = 0
+    try:
+        with pa.input_stream(str(path), compression=codec) as src, os.fdopen(fd, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                written += len(chunk)
+                if written > limits.max_bytes:
+                    raise limits.exceeded(f"the {codec}-compressed file, decompressed,", "MAX_UPLOAD_BYTES",
+                                          limits.max_bytes)
+                dst.write(chunk)
+    except ResourceExhausted:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    except (OSError, pa.ArrowException) as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InvalidArgument(f"cannot decompress the {codec} file: {str(exc).splitlines()[0][:200]}") from exc
+    return Path(tmp)
+
+
+def _check_parquet_size(path: Path, columns: list[str], limits: Limits) -> None:
+    """What reading `columns` would take, from the footer, before reading them."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    if meta.num_rows > limits.max_rows:
+        raise limits.exceeded(f"{meta.num_rows} rows", "MAX_ROWS", limits.max_rows)
+    names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+    wanted = [i for i, name in enumerate(names) if name in columns]
+    size = sum(meta.row_group(g).column(i).total_uncompressed_size
+               for g in range(meta.num_row_groups) for i in wanted)
+    if size > limits.max_bytes:
+        raise limits.exceeded(f"the Parquet columns' {size} uncompressed bytes", "MAX_UPLOAD_BYTES", limits.max_bytes)
+
+
+def _suffix(filename: str) -> str:
+    """The format's suffix: data.csv.gz is CSV, compressed."""
+    name = Path(filename)
+    if name.suffix.lower() in (".zst", ".zstd", ".gz", ".bz2", ".xz", ".lz4"):
+        name = name.with_suffix("")
+    return name.suffix.lower()
 
 
 def detect_format(options: PrepareOptions) -> str:
@@ -30,7 +100,7 @@ def detect_format(options: PrepareOptions) -> str:
         if fmt not in FORMATS:
             raise InvalidArgument(f"unknown format {options.format!r}: use one of {', '.join(FORMATS)}")
         return fmt
-    fmt = _SUFFIXES.get(Path(options.filename).suffix.lower())
+    fmt = _SUFFIXES.get(_suffix(options.filename))
     if fmt is None:
         raise InvalidArgument(
             f"cannot tell the format of {options.filename or 'the upload'!r}: name it .csv, .jsonl or "
@@ -73,15 +143,16 @@ def _columns(names: list[str], options: PrepareOptions) -> None:
         raise InvalidArgument(f"missing column {', '.join(repr(m) for m in missing)}; the file has {shown}")
 
 
-def _read(path: Path, fmt: str, options: PrepareOptions) -> pl.DataFrame:
+def _read(path: Path, fmt: str, options: PrepareOptions, limits: Limits) -> pl.DataFrame:
     cols = [options.text_column, options.label_column]
     if fmt == "csv":
-        sep = "\t" if Path(options.filename).suffix.lower() == ".tsv" else ","
+        sep = "\t" if _suffix(options.filename) == ".tsv" else ","
         header = pl.read_csv(path, n_rows=0, encoding="utf8-lossy", separator=sep)
         _columns(header.columns, options)
         return pl.read_csv(path, columns=cols, infer_schema=False, encoding="utf8-lossy", separator=sep)
     if fmt == "parquet":
         _columns(pl.read_parquet_schema(path).names(), options)
+        _check_parquet_size(path, cols, limits)
         return pl.read_parquet(path, columns=cols)
     clean = _lossy_utf8_copy(path)
     try:
@@ -100,19 +171,36 @@ def _as_text(col: pl.Series) -> pl.Series:
     return col.cast(pl.String)
 
 
-def read_table(path: Path, options: PrepareOptions) -> pl.DataFrame:
+def read_table(path: Path, options: PrepareOptions, limits: Limits = Limits()) -> pl.DataFrame:
     """Read `path` as a frame of `row` (source position), `text` and `label` (strings, may be null)."""
     fmt = detect_format(options)
+    plain = _decompressed(path, limits) if fmt != "parquet" else None
+    try:
+        return _read_checked(plain or path, fmt, options, limits)
+    finally:
+        if plain is not None:
+            plain.unlink(missing_ok=True)
+
+
+def _read_checked(path: Path, fmt: str, options: PrepareOptions, limits: Limits) -> pl.DataFrame:
     _check_content(path, fmt)
     try:
-        frame = _read(path, fmt, options)
-    except InvalidArgument:
+        frame = _read(path, fmt, options, limits)
+    except (InvalidArgument, ResourceExhausted):
         raise
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise InvalidArgument(f"cannot read the file as {fmt.upper()}: {str(exc).splitlines()[0]}") from exc
+        raise InvalidArgument(f"cannot read the file as {fmt.upper()}: {str(exc).splitlines()[0][:300]}") from exc
     if frame.height == 0:
         raise InvalidArgument("the file has no rows")
+    if frame.height > limits.max_rows:
+        raise limits.exceeded(f"{frame.height} rows", "MAX_ROWS", limits.max_rows)
     text = _as_text(frame[options.text_column])
     label = _as_text(frame[options.label_column])
+    for name, col in ((options.text_column, text), (options.label_column, label)):
+        longest = col.str.len_bytes().max()
+        if longest is not None and int(longest) > limits.max_text_bytes:  # type: ignore[arg-type]
+            row = int(col.str.len_bytes().arg_max() or 0)
+            raise limits.exceeded(f"a {name!r} cell of {longest} bytes (row {row})", "MAX_TEXT_BYTES",
+                                  limits.max_text_bytes)
     return pl.DataFrame({"row": pl.int_range(frame.height, eager=True, dtype=pl.Int64),
                          "text": text, "label": label})
