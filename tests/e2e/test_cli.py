@@ -56,6 +56,18 @@ def test_ingest_append_show_export(cli, tmp_path):
     assert second["version"] in human.stdout and "validation" in human.stdout
 
 
+def test_append_uses_the_columns_the_dataset_was_ingested_with(cli, tmp_path):
+    """The README's own example (issue 13): after an ingest naming its columns, a plain append
+    failed with "missing column 'text', 'label'" because the CLI sent its defaults."""
+    rows = [{"body": r["text"], "stars": r["label"]} for r in labeled_rows(60)]
+    first = json.loads(cli("data", "ingest", str(write_jsonl(tmp_path / "r.jsonl", rows)), "--dataset", "reviews",
+                           "--text-column", "body", "--label-column", "stars", "--json").stdout)
+    more = [{"body": r["text"], "stars": r["label"]} for r in labeled_rows(12, prefix="more")]
+    second = json.loads(cli("data", "append", str(write_jsonl(tmp_path / "more.jsonl", more)), "--dataset",
+                            "reviews", "--json").stdout)
+    assert second["parent"] == first["version"] and second["rows_out"] == 72
+
+
 def test_errors_go_to_stderr_with_nonzero_exit(cli, tmp_path):
     proc = cli("data", "show", "missing", "--json", ok=False)
     assert proc.returncode != 0 and proc.stdout == ""

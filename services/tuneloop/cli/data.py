@@ -81,8 +81,8 @@ def ingest(
 def append(
     path: Path,
     dataset: Annotated[str, typer.Option(help="Dataset to add rows to.")],
-    text_column: TextColumnOpt = "text",
-    label_column: LabelColumnOpt = "label",
+    text_column: Annotated[str | None, typer.Option(help="Column holding the text (default: the dataset's).")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Column holding the label (default: the dataset's).")] = None,
     fmt: FormatOpt = None,
     fill_label: FillLabelOpt = None,
     address: ServerOpt = None,
@@ -90,7 +90,8 @@ def append(
 ) -> None:
     """Add a file's rows to a dataset as a new version; old rows keep their split."""
     with errors_to_exit(), Client(address) as client:
-        resp = client.dataprep.append(path, dataset=dataset, text_column=text_column, label_column=label_column,
+        resp = client.dataprep.append(path, dataset=dataset, text_column=text_column or "",
+                                      label_column=label_column or "",
                                       format=fmt or "", fill_label=fill_label or "")
         obj = version_dict(resp.version) | {"rows_in": resp.rows_in, "dropped": dict(sorted(resp.dropped.items())),
                                             "created": resp.created}

@@ -76,10 +76,9 @@ class DataprepCore:
         check_name(dataset, what="dataset name")
         with self._locks[dataset], metrics.INGEST_SECONDS.labels("append").time():
             parent = self.store.get_version(dataset)
-            inherited = PrepareOptions(**{
-                **parent.report["options"],
-                **options.model_dump(include={"text_column", "label_column", "format", "filename", "fill_label"}),
-            })
+            # what this upload names overrides what the dataset was made with; the rest is inherited
+            given = {"text_column", "label_column", "format", "filename", "fill_label"} & options.model_fields_set
+            inherited = PrepareOptions(**{**parent.report["options"], **options.model_dump(include=given)})
             raw = read_table(path, inherited, self.limits)
             existing = self.rows(parent)
             prepared = self._prepare(raw, inherited, existing=existing)
