@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tuneloop.client.settings import ClientSettings
+from tuneloop.core import janitor
 from tuneloop.core.artifacts import ArtifactStore
 from tuneloop.core.db import open_database
 from tuneloop.core.server import Registration, Server, build_server, watch_storage
@@ -76,24 +77,29 @@ class Hosted:
     on_start: Callable[[], None] | None = None
     on_stop: Callable[[], None] | None = None
     uses_storage: bool = False  # NOT_SERVING while the storage does not answer
+    janitor: Callable[[], dict[str, int]] | None = None  # collects what failed writes left (core.janitor)
 
 
 def _dataprep(ctx: Context) -> Hosted:
+    from tuneloop.dataprep import gc
     from tuneloop.dataprep.core import DataprepCore
     from tuneloop.dataprep.servicer import registration
     from tuneloop.dataprep.store import DatasetStore
 
-    return Hosted(registration(DataprepCore(DatasetStore(ctx.engine, ctx.artifacts), DataprepSettings())),
-                  uses_storage=True)
+    store = DatasetStore(ctx.engine, ctx.artifacts)
+    return Hosted(registration(DataprepCore(store, DataprepSettings())), uses_storage=True,
+                  janitor=lambda: gc.collect(store, ctx.artifacts, ctx.settings.gc_grace_seconds))
 
 
 def _registry(ctx: Context) -> Hosted:
+    from tuneloop.registry import gc
     from tuneloop.registry.core import RegistryCore
     from tuneloop.registry.servicer import registration
     from tuneloop.registry.store import RegistryStore
 
-    return Hosted(registration(RegistryCore(RegistryStore(ctx.engine), ctx.artifacts, RegistrySettings())),
-                  uses_storage=True)
+    store = RegistryStore(ctx.engine)
+    return Hosted(registration(RegistryCore(store, ctx.artifacts, RegistrySettings())), uses_storage=True,
+                  janitor=lambda: gc.collect(store, ctx.artifacts, ctx.settings.gc_grace_seconds))
 
 
 def _trainer(ctx: Context) -> Hosted:
@@ -150,7 +156,9 @@ def start(settings: ServerSettings, services: Sequence[str] = tuple(SERVICES)) -
     if storage_users:
         server.on_stop.insert(0, watch_storage(server, settings.resolved_artifact_url(), storage_users,
                                                settings.storage_check_seconds))
-    for h in hosted:
+    for h, name in zip(hosted, server.services, strict=True):
         if h.on_start:
             h.on_start()
+        if h.janitor:
+            server.on_stop.insert(0, janitor.every(name.rsplit(".", 1)[-1], h.janitor, settings.gc_every_seconds))
     return server

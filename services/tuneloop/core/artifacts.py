@@ -9,6 +9,7 @@ row that points at a set of files is written last, which is what makes them visi
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
 from typing import IO
@@ -57,15 +58,30 @@ class ArtifactStore:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm(self.path(key))
 
+    def entries(self, prefix: str) -> list[tuple[str, float]]:
+        """(key, age in seconds) of every file under `prefix` (what garbage collection looks at)."""
+        path = self.path(prefix)
+        if not self.fs.exists(path):
+            return []
+        now = time.time()
+        return [(full[len(self.root) + 1:], now - _modified(info))
+                for full, info in self.fs.find(path, detail=True).items() if info.get("type") == "file"]
+
     def delete_prefix(self, prefix: str) -> None:
         path = self.path(prefix)
         if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
 
 
+def _modified(info: dict) -> float:
+    """A listed file's modification time as a timestamp (local: mtime; S3: LastModified)."""
+    value = info.get("mtime") or info.get("LastModified") or info.get("created") or 0
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
+
+
 class PendingFile:
-    """A file being written under a temporary name; `commit(key)` moves it to `key` (keeping
-    an existing `key` as it is: keys are content-addressed or immutable), `discard()` removes it."""
+    """A file being written under a temporary name; `commit(key)` moves it to `key`, `discard()`
+    removes it."""
 
     def __init__(self, store: ArtifactStore, near: str) -> None:
         self.store = store
@@ -75,11 +91,10 @@ class PendingFile:
         self.fh: IO[bytes] = store.fs.open(path, "wb")
 
     def commit(self, key: str) -> None:
+        """Move into place. An existing `key` (content-addressed: the same bytes) is replaced, which
+        renews its modification time: garbage collection spares what an upload just reused."""
         self.fh.close()
         final = self.store.path(key)
-        if self.store.fs.exists(final):
-            self.store.delete(self.tmp)
-            return
         self.store.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
         self.store.fs.mv(self.store.path(self.tmp), final)
 

@@ -33,6 +33,11 @@ class ServerSettings(BaseSettings):
         default=None,
         description="Folder or fsspec URL (s3://, gs://, file://) for artifacts; default <data_dir>/artifacts.",
     )
+    gc_grace_seconds: float = Field(
+        default=86400.0, ge=0, description="Files a failed or killed write left in storage are removed once they are "
+        "this old (younger ones may belong to a write in flight).")
+    gc_every_seconds: float = Field(default=3600.0, gt=0, description="How often dataprep and the registry look "
+                                    "for such files (and once at start).")
     storage_check_seconds: float = Field(
         default=15.0, gt=0, le=3600, description="How often services that keep artifacts check that the storage "
         "answers; while it does not, they report NOT_SERVING on health.")

@@ -128,6 +128,11 @@ class DatasetStore:
                 yield batch.to_pydict()
 
     # -- writes ------------------------------------------------------------------------
+    def referenced_locations(self) -> set[str]:
+        """The folder of every version (what garbage collection must keep)."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(dataset_versions.c.location)).scalars())
+
     def save(self, record: VersionRecord, files: dict[str, pl.DataFrame], *, new_dataset: bool) -> VersionRecord:
         """Write the files, then the row(s); on any failure nothing stays visible. The returned
         record's report lists each file's sha256 and size (what `ReadSplitFile` sends)."""

@@ -117,12 +117,15 @@ class RegistryCore:
         check_metrics(spec.metrics or {})
         try:
             self.store.get_model(spec.model)
+            missing = False
         except NotFound:
             if not spec.create_model:
                 raise
-            self._create_if_missing(spec.model, actor)
+            missing = True
         files = receive(self.artifacts, spec.files, metrics.count_bytes(chunks, metrics.BYTES_UPLOADED),
                         allow_pickle=spec.allow_pickle)
+        if missing:  # only now: a failed upload leaves no empty model behind
+            self._create_if_missing(spec.model, actor)
         new = NewVersion(model=spec.model, kind=spec.kind, sha256=manifest_sha256(files), files=files,
                          tags=dict(spec.tags or {}), metrics=dict(spec.metrics or {}), lineage=spec.lineage,
                          description=spec.description)

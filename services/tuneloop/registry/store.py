@@ -141,6 +141,11 @@ class RegistryStore:
             raise NotFound(f"model {name!r} not found")
         return found[0]
 
+    def referenced_blobs(self) -> set[str]:
+        """The sha256 of every file some version holds (what garbage collection must keep)."""
+        with self.engine.connect() as conn:
+            return {f["sha256"] for (files,) in conn.execute(sa.select(mv.c.files)) for f in files}
+
     def list_models(self, *, limit: int, offset: int) -> list[ModelRecord]:
         with self.engine.connect() as conn:
             return self._models(conn, sa.select(models).order_by(models.c.name).limit(limit).offset(offset))
