@@ -68,6 +68,24 @@ def test_append_uses_the_columns_the_dataset_was_ingested_with(cli, tmp_path):
     assert second["parent"] == first["version"] and second["rows_out"] == 72
 
 
+def test_piped_output_is_never_wrapped_or_truncated(server, tmp_path):
+    """Issue 13: output that was not a terminal wrapped at 80 columns: an error broke over lines,
+    `tuneloop settings` cut its values."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"TUNELOOP_ADDRESS": f"127.0.0.1:{server.port}"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tuneloop.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    from tuneloop.core.storage import StorageSettings
+
+    description = StorageSettings.model_fields["path_style"].description
+    lines = run("settings").stdout.splitlines()
+    assert any("TUNELOOP_S3_PATH_STYLE" in line and description in line for line in lines), lines[:5]
+    err = run("models", "show", "m" * 300).stderr
+    assert err.count("\n") == 1 and err.startswith("error: INVALID_ARGUMENT: model name"), err
+
+
 def test_errors_go_to_stderr_with_nonzero_exit(cli, tmp_path):
     proc = cli("data", "show", "missing", "--json", ok=False)
     assert proc.returncode != 0 and proc.stdout == ""

@@ -13,8 +13,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+def _console(*, stderr: bool = False) -> Console:
+    """A terminal gets rich's width; piped output is never wrapped or truncated (one error line,
+    whole table cells, in a log or a pipe)."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=100_000, soft_wrap=True)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def emit(obj: dict, as_json: bool, render: Callable[[dict], None]) -> None:
