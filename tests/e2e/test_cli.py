@@ -68,6 +68,23 @@ def test_append_uses_the_columns_the_dataset_was_ingested_with(cli, tmp_path):
     assert second["parent"] == first["version"] and second["rows_out"] == 72
 
 
+def test_report_reads_as_tables_and_as_plain_json_and_dropped_rows_say_why(cli, tmp_path):
+    """Issue 13: `data report` without --json printed JSON; its JSON had counts as strings and the
+    options as an escaped string; the dropped split's export had no reason."""
+    rows = labeled_rows(60) + [{"text": "Row number 0 about a!", "label": "a"}, {"text": "x", "label": None}]
+    cli("data", "ingest", str(write_jsonl(tmp_path / "d.jsonl", rows)), "--dataset", "rep", "--json")
+    report = json.loads(cli("data", "report", "rep", "--json").stdout)
+    assert isinstance(report["label_conflicts"], int) and isinstance(report["new_rows"], int)
+    assert all(isinstance(n, int) for counts in report["split_labels"].values() for n in counts["counts"].values())
+    assert report["options"]["text_column"] == "text" and "options_json" not in report
+    human = cli("data", "report", "rep").stdout
+    assert not human.lstrip().startswith("{") and "labels per split" in human and "validation" in human
+    out = tmp_path / "dropped.jsonl"
+    cli("data", "export", "rep", "--split", "dropped", "--output", str(out))
+    dropped = sorted((json.loads(line) for line in out.read_text().splitlines()), key=lambda d: d["row"])
+    assert [(d["reason"], d["row"]) for d in dropped] == [("duplicate_normalized", 60), ("missing_label", 61)]
+
+
 def test_piped_output_is_never_wrapped_or_truncated(server, tmp_path):
     """Issue 13: output that was not a terminal wrapped at 80 columns: an error broke over lines,
     `tuneloop settings` cut its values."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from google.protobuf.json_format import MessageToDict
+from rich.table import Table
 
 from tuneloop.cli.options import JsonOpt, ServerOpt
-from tuneloop.cli.output import console, counts_table, emit, errors_to_exit
+from tuneloop.cli.output import console, counts_table, emit, errors_to_exit, plain
 from tuneloop.client import Client
 from tuneloop.core.names import split_ref
 
@@ -134,11 +135,35 @@ def report(ref: Annotated[str, typer.Argument(help="NAME[@VERSION]")], address: 
     name, version = split_ref(ref)
     with errors_to_exit(), Client(address) as client:
         rep = client.dataprep.report(name, version)
-    obj = version_dict(rep.version) | MessageToDict(rep, preserving_proto_field_name=True,
-                                                    always_print_fields_with_no_presence=True)
-    obj.pop("version")
+    obj = version_dict(rep.version) | plain(rep)
     obj["version"] = rep.version.version
-    emit(obj, as_json, lambda o: console.print_json(data=o))
+    obj["options"] = json.loads(obj.pop("options_json") or "{}")
+    emit(obj, as_json, render_report)
+
+
+def render_report(o: dict) -> None:
+    render_version(o)
+    labels = sorted({label for counts in o["split_labels"].values() for label in counts.get("counts", {})})
+    table = Table(title="labels per split", title_justify="left")
+    table.add_column("split")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for split, counts in o["split_labels"].items():
+        table.add_row(split, *(f"{counts.get('counts', {}).get(label, 0):,}" for label in labels))
+    console.print(table)
+    lengths = Table(title="text length (characters)", title_justify="left")
+    stats = sorted({k for v in o["lengths"].values() for k in v})
+    lengths.add_column("split")
+    for k in stats:
+        lengths.add_column(k, justify="right")
+    for split, values in o["lengths"].items():
+        lengths.add_row(split, *(f"{values.get(k, 0):,.1f}" if isinstance(values.get(k), float) else
+                                 f"{values.get(k, 0):,}" for k in stats))
+    console.print(lengths)
+    console.print(f"label conflicts: {o['label_conflicts']:,}   new rows: {o['new_rows']:,}")
+    if o.get("drift"):
+        console.print(counts_table("drift against the parent", o["drift"], "measure", "value"))
+    console.print(counts_table("preparation options", o["options"], "option", "value"))
 
 
 @app.command()

@@ -10,8 +10,11 @@ from collections.abc import Callable, Iterator
 
 import grpc
 import typer
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table
+
 
 def _console(*, stderr: bool = False) -> Console:
     """A terminal gets rich's width; piped output is never wrapped or truncated (one error line,
@@ -44,6 +47,35 @@ def errors_to_exit() -> Iterator[None]:
     except (FileNotFoundError, IsADirectoryError, PermissionError, ValueError) as exc:
         err_console.print(f"[red]error[/red]: {exc}", highlight=False)
         raise typer.Exit(2) from None
+
+
+_INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
+          FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64}
+
+
+def plain(msg: Message) -> dict:
+    """A message as plain JSON values, every field present: unlike protobuf's JSON mapping,
+    64-bit integers stay numbers (not strings)."""
+    def value(field: FieldDescriptor, v):
+        if field.message_type is not None:
+            return plain(v)
+        if field.enum_type is not None:
+            return field.enum_type.values_by_number[v].name if v in field.enum_type.values_by_number else v
+        return int(v) if field.type in _INT64 else v
+
+    out: dict = {}
+    for field in msg.DESCRIPTOR.fields:
+        v = getattr(msg, field.name)
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            entry = field.message_type.fields_by_name["value"]
+            out[field.name] = {k: value(entry, item) for k, item in v.items()}
+        elif field.is_repeated:
+            out[field.name] = [value(field, item) for item in v]
+        elif field.message_type is not None and not msg.HasField(field.name):
+            out[field.name] = None
+        else:
+            out[field.name] = value(field, v)
+    return out
 
 
 def counts_table(title: str, counts: dict, key: str = "", value: str = "rows") -> Table:

@@ -78,13 +78,16 @@ class DataprepClient(ServiceClient):
         return self._call("GetReport", req)
 
     def export(self, dataset: str, version: str, split: str, output: str | Path) -> int:
-        """Write a split as JSONL (`{"text", "label"}` a line); returns the row count.
-
-        The file appears only when the whole split was read: a failed read leaves nothing."""
+        """Write a split as JSONL (`{"text", "label"}` a line; the `dropped` split adds why each
+        row was dropped and its 0-based row in the uploaded file: `reason`, `row`); returns the
+        row count. The file appears only when the whole split was read: a failed read leaves nothing."""
         n = 0
         with _whole_file(Path(output)) as partial, partial.open("w", encoding="utf-8") as fh:
             for row in self.read_split(dataset, version, split):
-                fh.write(json.dumps({"text": row.text, "label": row.label}, ensure_ascii=False) + "\n")
+                line = {"text": row.text, "label": row.label}
+                if split == "dropped":
+                    line |= {"reason": row.reason, "row": row.source_row}
+                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
                 n += 1
         return n
 
