@@ -84,7 +84,7 @@ class DataprepClient(ServiceClient):
         n = 0
         with _whole_file(Path(output)) as partial, partial.open("w", encoding="utf-8") as fh:
             for row in self.read_split(dataset, version, split):
-                line = {"text": row.text, "label": row.label}
+                line: dict[str, str | int] = {"text": row.text, "label": row.label}
                 if split == "dropped":
                     line |= {"reason": row.reason, "row": row.source_row}
                 fh.write(json.dumps(line, ensure_ascii=False) + "\n")
