@@ -126,4 +126,10 @@ def test_demo_runs_to_its_end(tmp_path):
     assert "(initial) is training" in out and "bbc-news@1" in out
     assert "append the other half" in out and "(new_data) is training" in out
     assert "champion history: v- → v1 (controller/" in out
-    assert "the story" in out and out.rstrip().endswith("─")
+    assert "the story" in out and f"everything is kept in {tmp_path}" in out.splitlines()[-1]
+    # the second run's whole decision (issue 13): F1 change with its interval, p-value, per-class limit
+    assert "95% interval [" in out and "McNemar p = " in out and "per-class F1 change (a drop beyond 0.05" in out
+    # and no noise: Ray's start-up notes, model-loading bars, rules as wide as a pipe's console
+    noise = ("SIGTERM handler", "Token authentication is enabled", "Loading weights")
+    assert not [n for n in noise if n in out + proc.stderr], proc.stderr[-2000:]
+    assert max(len(line) for line in out.splitlines()) < 400

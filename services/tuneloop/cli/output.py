@@ -29,6 +29,14 @@ console = _console()
 err_console = _console(stderr=True)
 
 
+def rule(title: str = "") -> None:
+    """A section rule: the terminal's width, or 100 columns off a terminal (where the console
+    is as wide as a line needs, and a rule would be 100,000 characters)."""
+    from rich.rule import Rule
+
+    console.print(Rule(title), width=min(console.width, 100))
+
+
 def emit(obj: dict, as_json: bool, render: Callable[[dict], None]) -> None:
     if as_json:
         sys.stdout.write(json.dumps(obj, ensure_ascii=False, sort_keys=False) + "\n")

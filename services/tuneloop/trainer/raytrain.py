@@ -94,12 +94,24 @@ def _start_owned(address: str | None, timeout: float) -> None:
         raise failure[0]
 
 
+class _ExpectedNotes(logging.Filter):
+    """Drops two notes a local Ray prints at every start that are by design here: it is started
+    from a thread (see `ensure_ray`), and on loopback with the token Ray made for itself."""
+
+    NOTES = ("SIGTERM handler is not set because current thread", "Token authentication is enabled for this Ray")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.NOTES)
+
+
 def _init(address: str | None) -> None:
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     if address:
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     else:
+        for name in ("ray._private.worker", "ray._private.authentication.authentication_token_setup"):
+            logging.getLogger(name).addFilter(_ExpectedNotes())
         ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", ignore_reinit_error=True,
                  log_to_driver=False, configure_logging=False)
 
