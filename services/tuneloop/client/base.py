@@ -1,5 +1,6 @@
-"""What every service client shares: channels (plain or TLS), the bearer token, timeouts,
-the stub, and the one place where a failed call becomes a domain error.
+"""What every service client shares: channels (plain or TLS, round-robin over every address
+of a name, retrying a call whose server is gone), the bearer token, timeouts, the stub, and
+the one place where a failed call becomes a domain error.
 
 `ServiceClient._call` runs a unary (or client-streaming) method; `_stream` opens a
 server stream. Either way a `grpc.RpcError` comes out as the `tuneloop.errors` class of
@@ -8,6 +9,7 @@ its status code (`NotFound`, `InvalidArgument`, ...), which is still a `grpc.Rpc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -19,9 +21,23 @@ from tuneloop.errors import from_rpc
 CHUNK = 4 << 20  # bytes per upload message: large enough that per-message costs vanish
 
 
+# Calls spread over every address a name resolves to (a headless Service gives one per pod;
+# one ClusterIP would pin the HTTP/2 connection, and so every call, to one pod), and a call
+# that found its server gone (UNAVAILABLE: nothing was done) is retried on another.
+SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{
+        "name": [{}],  # every method of every service
+        "retryPolicy": {"maxAttempts": 4, "initialBackoff": "0.2s", "maxBackoff": "2s", "backoffMultiplier": 2,
+                        "retryableStatusCodes": ["UNAVAILABLE"]},
+    }],
+})
+
+
 def open_channel(address: str, settings: ClientSettings) -> grpc.Channel:
     opts: list[tuple[str, int | str]] = [("grpc.max_receive_message_length", 64 << 20),
-                                         ("grpc.max_send_message_length", 64 << 20)]
+                                         ("grpc.max_send_message_length", 64 << 20),
+                                         ("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1)]
     if settings.tls_ca_file is None or address.startswith("unix:"):
         # no TLS asked for; or a server's own local socket (core.server), reachable only from its host
         return grpc.insecure_channel(address, options=opts)

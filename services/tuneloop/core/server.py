@@ -153,6 +153,8 @@ def build_server(settings: ServerSettings, registrations: Sequence[Registration]
             # gRPC sets SO_REUSEPORT by default: a second server on a taken port would then start
             # and silently share it; without it, binding a port in use fails, as it should
             ("grpc.so_reuseport", 0),
+            # round-robin clients learn of new pods only when they resolve the name again
+            ("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
         ],
     )
     names = [register(server) for register in registrations]

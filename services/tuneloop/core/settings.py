@@ -58,6 +58,9 @@ class ServerSettings(BaseSettings):
     max_message_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Largest gRPC message accepted or sent."
     )
+    max_connection_age_seconds: float = Field(
+        default=300.0, gt=0, description="A client connection is asked to go (GOAWAY, its open calls finish) after "
+        "this long, so clients resolve the service's name again and spread over pods started since.")
     tls_cert_file: Path | None = Field(default=None, description="PEM certificate; with the key, enables TLS.")
     tls_key_file: Path | None = Field(default=None, description="PEM private key for TLS.")
     auth_token: str | None = Field(
