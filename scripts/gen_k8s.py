@@ -35,8 +35,8 @@ def render() -> dict[str, str]:
                          check=True, capture_output=True, text=True).stdout
     by_kind: dict[str, list[dict]] = defaultdict(list)
     for doc in yaml.safe_load_all(out):
-        if not doc:
-            continue
+        if not doc or doc["metadata"].get("annotations", {}).get("helm.sh/hook") == "test":
+            continue  # `helm test` pods are Helm's; the migration Job stays (it runs on apply)
         _strip_helm(doc)
         by_kind[doc["kind"]].append(doc)
     files = {}

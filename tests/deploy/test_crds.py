@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from deploytools import CI_VALUES, ROOT, helm_template, tool
+from deploytools import CI_VALUES, MONITORING_ON, ROOT, helm_template, tool
 
 MODELS = ROOT / ".tools" / "node" / "node_modules"
 SCRIPT = Path(__file__).parent / "validate_crds.mjs"
@@ -23,16 +23,17 @@ def validate(objects: list[dict]) -> subprocess.CompletedProcess:
 
 
 def monitoring(*extra: str) -> list[dict]:
-    return [o for o in helm_template(*extra) if o["kind"] in ("ServiceMonitor", "PrometheusRule")]
+    kinds = ("ServiceMonitor", "PodMonitor", "PrometheusRule")
+    return [o for o in helm_template(*MONITORING_ON, *extra) if o["kind"] in kinds]
 
 
 @pytest.mark.parametrize("extra", [(), ("-f", str(CI_VALUES))], ids=["defaults", "gpu-postgres-s3"])
 def test_servicemonitors_and_rules_match_the_operator_schema(extra):
     objects = monitoring(*extra)
-    assert len(objects) == 6
+    assert len(objects) == 7
     result = validate(objects)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("ok ") == 6
+    assert result.stdout.count("ok ") == 7
 
 
 def test_the_validator_rejects_a_wrong_object():

@@ -41,7 +41,8 @@ def test_the_overlay_moves_namespace_image_and_replicas_everywhere():
     (cluster,) = by_kind(objects, "RayCluster")
     groups = [cluster["spec"]["headGroupSpec"], *cluster["spec"]["workerGroupSpecs"]]
     images += [c["image"] for g in groups for c in g["template"]["spec"]["containers"]]
-    assert len(images) == 8 and set(images) == {"registry.example.com/ml/tuneloop:0.1.0"}
+    service, ml = "registry.example.com/ml/tuneloop:0.1.0", "registry.example.com/ml/tuneloop-ml:0.1.0"
+    assert sorted(images) == sorted([service] * 3 + [ml] * 4 + [ml + "-cuda"]), images
     controller = next(d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "tuneloop-controller")
     assert controller["spec"]["replicas"] == 3
-    assert cluster["spec"]["workerGroupSpecs"][1]["replicas"] == 1
+    assert cluster["spec"]["workerGroupSpecs"][1]["replicas"] == cluster["spec"]["workerGroupSpecs"][1]["maxReplicas"] == 1

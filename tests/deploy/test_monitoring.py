@@ -22,7 +22,7 @@ from pathlib import Path
 import grpc
 import pytest
 import yaml
-from deploytools import CHART, by_kind, helm_template, tool
+from deploytools import CHART, MONITORING_ON, by_kind, helm_template, tool
 
 from conftest import child_env, free_port, stop_process, wait_until
 from tuneloop import bbc
@@ -47,7 +47,7 @@ def stack(tmp_path_factory):
     up_log = (tmp / "up.log").open("wb")
     up = subprocess.Popen([TUNELOOP, "up", "--data-dir", str(tmp / "state"), "--address", f"127.0.0.1:{port}",
                            "--metrics-port", str(metrics_port)], env=env, stdout=up_log, stderr=subprocess.STDOUT)
-    (rule,) = by_kind(helm_template(), "PrometheusRule")
+    (rule,) = by_kind(helm_template(*MONITORING_ON), "PrometheusRule")
     (tmp / "rules.yaml").write_text(yaml.safe_dump(rule["spec"]))
     (tmp / "prometheus.yml").write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},

@@ -8,7 +8,8 @@ import { pathToFileURL } from "node:url";
 
 const root = path.join(process.argv[2], "@kubernetes-models", "prometheus-operator", "monitoring.coreos.com", "v1");
 const load = async (kind) => (await import(pathToFileURL(path.join(root, `${kind}.js`)).href))[kind];
-const kinds = { ServiceMonitor: await load("ServiceMonitor"), PrometheusRule: await load("PrometheusRule") };
+const kinds = { ServiceMonitor: await load("ServiceMonitor"), PodMonitor: await load("PodMonitor"),
+  PrometheusRule: await load("PrometheusRule") };
 let bad = 0;
 for (const obj of JSON.parse(fs.readFileSync(0, "utf8"))) {
   try {

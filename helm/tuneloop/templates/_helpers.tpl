@@ -38,11 +38,52 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
-{{/* the image; (dict "root" $ "gpu" true) picks the GPU variant's tag */}}
+{{/* an image: (dict "root" $ "ml" true "gpu" true); the service image unless `ml`, the ML image's
+     CUDA tag with `gpu` (validate.yaml fails the install when GPUs can be asked for without one;
+     a GPU group that can never start keeps the CPU tag, so the manifest stays valid) */}}
 {{- define "tuneloop.image" -}}
 {{- $tag := default .root.Chart.AppVersion .root.Values.image.tag -}}
 {{- if and .gpu .root.Values.image.gpuTag -}}{{- $tag = .root.Values.image.gpuTag -}}{{- end -}}
-{{- printf "%s:%s" .root.Values.image.repository $tag -}}
+{{- $repository := .root.Values.image.repository -}}
+{{- if or .ml .gpu -}}{{- $repository = .root.Values.image.mlRepository -}}{{- end -}}
+{{- printf "%s:%s" $repository $tag -}}
+{{- end -}}
+
+{{/* A pod's placement, from a component's values (services.<name>, ray.<group>) over the chart-wide
+     defaults: (dict "root" $ "c" $values) */}}
+{{- define "tuneloop.placement" -}}
+{{- with (default .root.Values.nodeSelector .c.nodeSelector) }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (default .root.Values.tolerations .c.tolerations) }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (default .root.Values.affinity .c.affinity) }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .c.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .c.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* a pod template's extra labels and its annotations: (dict "root" $ "c" $values) */}}
+{{- define "tuneloop.podLabels" -}}
+{{- with .c.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+{{- define "tuneloop.podAnnotations" -}}
+{{- with (merge (deepCopy (default dict .c.podAnnotations)) (default dict .root.Values.podAnnotations)) }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}
 
 {{- define "tuneloop.rayAddress" -}}
@@ -72,10 +113,12 @@ app.kubernetes.io/component: {{ .component }}
 - name: TUNELOOP_{{ upper $name }}_ADDRESS
   value: "{{ include "tuneloop.fullname" $ }}-{{ $name }}:{{ $.Values.ports.grpc }}"
 {{- end }}
-{{- with include "tuneloop.rayAddress" . }}
-- name: TUNELOOP_RAY_ADDRESS
-  value: {{ . | quote }}
-{{- end }}
+- name: TUNELOOP_DB_MIGRATE
+  value: "false"  # the migration Job did it, before any pod started
+- name: TUNELOOP_DB_POOL_SIZE
+  value: {{ .Values.database.pool.size | quote }}
+- name: TUNELOOP_DB_MAX_OVERFLOW
+  value: {{ .Values.database.pool.maxOverflow | quote }}
 {{ include "tuneloop.storageEnv" . }}
 {{- if .Values.auth.existingSecret }}
 - name: TUNELOOP_AUTH_TOKEN
@@ -140,4 +183,42 @@ app.kubernetes.io/component: {{ .component }}
      which the Dockerfile installs too */}}
 {{- define "tuneloop.rayVersion" -}}
 {{- index .Chart.Annotations "tuneloop.dev/ray-version" -}}
+{{- end -}}
+
+{{/* the trainer's own environment: where and how it runs training jobs */}}
+{{- define "tuneloop.trainerEnv" -}}
+- name: TUNELOOP_TRAINER_RAY_PYTHON
+  value: /opt/venv/bin/python  # the image's: the Ray job's driver runs in a Ray pod of the same image
+{{- with include "tuneloop.rayAddress" . }}
+- name: TUNELOOP_RAY_ADDRESS
+  value: {{ . | quote }}
+{{- end }}
+{{- if and (eq .Values.ray.mode "kuberay") .Values.ray.auth.enabled }}
+{{ include "tuneloop.rayAuthEnv" . }}
+{{- end }}
+{{- if eq .Values.ray.mode "rayjob" }}
+- name: TUNELOOP_TRAINER_BACKEND
+  value: rayjob
+- name: TUNELOOP_RAYJOB_TEMPLATE
+  value: /etc/tuneloop/rayjob/rayjob.yaml
+- name: TUNELOOP_RAYJOB_SUBMISSION_MODE
+  value: {{ .Values.ray.rayjob.submissionMode | quote }}
+- name: TUNELOOP_RAYJOB_TTL_SECONDS
+  value: {{ .Values.ray.rayjob.ttlSecondsAfterFinished | quote }}
+- name: TUNELOOP_RAYJOB_AUTH
+  value: {{ .Values.ray.auth.enabled | quote }}
+{{- if .Values.ray.rayjob.activeDeadlineSeconds }}
+- name: TUNELOOP_RAYJOB_ACTIVE_DEADLINE_SECONDS
+  value: {{ .Values.ray.rayjob.activeDeadlineSeconds | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Ray's token authentication, from the chart's Secret (the RayCluster's pods and the trainer) */}}
+{{- define "tuneloop.rayAuthEnv" -}}
+- name: RAY_AUTH_MODE
+  value: token
+- name: RAY_AUTH_TOKEN
+  valueFrom:
+    secretKeyRef: {name: {{ .Values.ray.auth.existingSecret }}, key: {{ .Values.ray.auth.secretKey }}}
 {{- end -}}
