@@ -147,7 +147,8 @@ def start(settings: ServerSettings, services: Sequence[str] = tuple(SERVICES)) -
     if unknown:
         raise ValueError(f"unknown service {', '.join(unknown)}: choose from {', '.join(SERVICES)}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ctx = Context(settings, open_database(settings.resolved_database_url()))
+    ctx = Context(settings, open_database(settings.resolved_database_url(), migrate_schema=settings.db_migrate,
+                                          pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow))
     hosted = [SERVICES[name](ctx) for name in services]
     server = build_server(settings, [h.register for h in hosted])
     ctx.server = server

@@ -78,6 +78,16 @@ class FakeKube:
             obj["status"] = {**obj.get("status", {}), **status}
             self._record("MODIFIED", obj)
 
+    def caught_up(self, timeout: float = 20) -> None:
+        """Wait until a client watches from the newest version (it has seen every change)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            watches = [q for m, _, q in self.requests if m == "GET" and q.get("watch") == ["true"]]
+            if watches and int(watches[-1].get("resourceVersion", ["0"])[0]) >= self.version:
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"no watch from version {self.version} within {timeout} s")
+
     def delete(self, namespace: str, name: str) -> tuple[int, dict]:
         with self.changed:
             obj = self.objects.pop((namespace, name), None)

@@ -20,7 +20,7 @@ from typing import Annotated  # noqa: E402
 import typer  # noqa: E402
 
 from tuneloop.app import SERVICES, start  # noqa: E402
-from tuneloop.cli import data, evaluate, loop, models, train  # noqa: E402
+from tuneloop.cli import data, evaluate, loop, models, ops, train  # noqa: E402
 from tuneloop.cli.demo import demo  # noqa: E402
 from tuneloop.cli.options import BindOpt  # noqa: E402
 from tuneloop.cli.output import console, err_console  # noqa: E402
@@ -29,6 +29,7 @@ from tuneloop.core.server import catch_stop_signals  # noqa: E402
 from tuneloop.core.settings import (  # noqa: E402
     ControllerSettings,
     DataprepSettings,
+    RayJobSettings,
     RegistrySettings,
     ServerSettings,
     TrainerSettings,
@@ -43,6 +44,8 @@ app.add_typer(evaluate.app, name="eval")
 app.add_typer(loop.app, name="loop")
 app.command(help="Fine-tune a registered model on a dataset version with Ray Train.")(train.train)
 app.command(help="Run the demo: prepare BBC News on embedded defaults and print the story.")(demo)
+app.command()(ops.migrate)
+app.command()(ops.health)
 
 
 def _server_settings(data_dir: Path | None, address: str | None, metrics_port: int | None,
@@ -97,7 +100,7 @@ def settings() -> None:
     from tuneloop.core.storage import StorageSettings
 
     for obj in (ServerSettings(), StorageSettings(), DataprepSettings(), RegistrySettings(), TrainerSettings(),
-                ControllerSettings(), ClientSettings()):
+                RayJobSettings(), ControllerSettings(), ClientSettings()):
         prefix = obj.model_config["env_prefix"]
         for name, field in type(obj).model_fields.items():
             value = getattr(obj, name)

@@ -60,8 +60,9 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
         yield conn
 
 
-def create_engine(url: str) -> sa.Engine:
-    """An engine for `url`; the SQLite file's folder is created when missing."""
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> sa.Engine:
+    """An engine for `url` (a PostgreSQL one keeps up to pool_size + max_overflow connections);
+    the SQLite file's folder is created when missing."""
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
@@ -70,7 +71,7 @@ def create_engine(url: str) -> sa.Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def alembic_config(engine: sa.Engine) -> Config:
@@ -116,7 +117,27 @@ def downgrade(engine: sa.Engine, revision: str) -> None:
     command.downgrade(alembic_config(engine), revision)
 
 
-def open_database(url: str) -> sa.Engine:
-    engine = create_engine(url)
-    migrate(engine)
+def check_current(engine: sa.Engine) -> str:
+    """The schema's revision, when it is the newest this code knows; else an error that says
+    to migrate (on Kubernetes the chart's hook Job does, before any pod starts)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current is None or current != head:
+        raise RuntimeError(f"the database schema is at {current or 'nothing'} and this tuneloop needs {head}: run "
+                           "`tuneloop migrate` (the Helm chart's migration Job does, at install and upgrade)")
+    return current
+
+
+def open_database(url: str, *, migrate_schema: bool = True, pool_size: int = 10, max_overflow: int = 20) -> sa.Engine:
+    """The engine, its schema migrated to the newest revision (or, with `migrate_schema`
+    False, checked to be there already)."""
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    if migrate_schema:
+        migrate(engine)
+    else:
+        check_current(engine)
     return engine

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +30,11 @@ class ServerSettings(BaseSettings):
         description="SQLAlchemy URL of the metadata database; default sqlite:///<data_dir>/tuneloop.db. "
         "PostgreSQL: postgresql+psycopg://user@host:5432/db",
     )
+    db_migrate: bool = Field(default=True, description="Migrate the database schema at start (one process at a "
+                             "time); false: only check it is current, as on Kubernetes, where a hook Job migrates.")
+    db_pool_size: int = Field(default=10, ge=1, le=1000, description="PostgreSQL connections a process keeps open.")
+    db_max_overflow: int = Field(default=20, ge=0, le=1000, description="PostgreSQL connections a process may open "
+                                 "past db_pool_size under load.")
     artifact_url: str | None = Field(
         default=None,
         description="Folder or fsspec URL (s3://, gs://, file://) for artifacts; default <data_dir>/artifacts.",
@@ -114,6 +120,9 @@ class TrainerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TUNELOOP_TRAINER_", extra="ignore")
 
+    backend: Literal["ray", "rayjob"] = Field(
+        default="ray", description="How jobs run: `ray`, on a local Ray (or, with ray_address, as Ray jobs on that "
+        "cluster); `rayjob`, each as a KubeRay RayJob with a Ray cluster of its own (see RayJobSettings).")
     ray_address: str | None = Field(
         default=None, validation_alias=AliasChoices("TUNELOOP_RAY_ADDRESS", "TUNELOOP_TRAINER_RAY_ADDRESS"),
         description="Ray cluster to train on: its dashboard's Jobs API, e.g. http://raycluster-head:8265 (each job "
@@ -136,12 +145,46 @@ class TrainerSettings(BaseSettings):
                              "through the Ray Jobs API (Ray Client, ray://, is not used for training)")
         return value or None
 
+    @model_validator(mode="after")
+    def _one_backend(self) -> TrainerSettings:
+        if self.backend == "rayjob" and self.ray_address:
+            raise ValueError("TUNELOOP_TRAINER_BACKEND=rayjob gives each job its own Ray cluster: unset "
+                             "TUNELOOP_RAY_ADDRESS (a shared cluster's Jobs API is the `ray` backend)")
+        return self
+
     max_running: int = Field(default=1, ge=1, le=64, description="Jobs running at once; the rest wait QUEUED.")
     max_failures: int = Field(default=3, ge=0, le=100, description="Worker-group restarts a job survives (resumes "
                               "from its last checkpoint each time).")
     threads_per_worker: int = Field(default=2, ge=1, le=256, description="torch threads per Ray worker on CPU.")
     poll_seconds: float = Field(default=1.0, gt=0, le=60, description="How often the dispatcher and WatchJob re-read "
                                 "the job tables (changes in this process wake them at once).")
+
+
+class RayJobSettings(BaseSettings):
+    """The `rayjob` trainer backend: one KubeRay RayJob per training job, through the Kubernetes API."""
+
+    model_config = SettingsConfigDict(env_prefix="TUNELOOP_RAYJOB_", extra="ignore")
+
+    template: Path | None = Field(
+        default=None, description="YAML of a RayJob whose spec.rayClusterSpec has the Ray pods (image, storage "
+        "settings, resources) and worker groups named `cpu` and `gpu`; each job's copy gets its entrypoint, its name "
+        "and labels, and the group its spec asks for sized to its workers (the Helm chart mounts one).")
+    namespace: str | None = Field(default=None, description="Namespace of the RayJobs; unset: the trainer pod's own "
+                                  "(its service account's), else `default`.")
+    kubeconfig: Path | None = Field(default=None, description="kubeconfig to reach the API server with; unset: the "
+                                    "pod's service account in a cluster, else $KUBECONFIG or ~/.kube/config.")
+    submission_mode: Literal["K8sJobMode", "HTTPMode", "SidecarMode"] = Field(
+        default="SidecarMode", description="How KubeRay submits the job: SidecarMode (KubeRay >= 1.5) runs the "
+        "submitter in the head pod, with no second pod to schedule or image to pull, and KubeRay reads its state "
+        "from the pod instead of polling the dashboard.")
+    ttl_seconds: int = Field(default=60, ge=0, le=86400, description="ttlSecondsAfterFinished: how long the job's "
+                             "Ray cluster (and its GPUs) outlives the job; shutdownAfterJobFinishes is always on.")
+    active_deadline_seconds: int | None = Field(default=None, gt=0, description="Fail a job still running after "
+                                                "this long (activeDeadlineSeconds); unset: no limit.")
+    watch_seconds: float = Field(default=15, gt=0, le=300, description="How long one watch of the RayJob lasts "
+                                 "before it is resumed (and the job's progress files are read again).")
+    auth: bool = Field(default=True, description="Ray token authentication on the job's cluster (authOptions "
+                       "mode=token: KubeRay >= 1.5.1 makes the token and gives it to every Ray pod).")
 
 
 class ControllerSettings(BaseSettings):

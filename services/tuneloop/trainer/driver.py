@@ -5,8 +5,10 @@ It runs on the cluster, not in the trainer: it fits the TorchTrainer (`raytrain.
 same code the local path runs) and prints what the trainer must know as lines of its log,
 which the trainer follows through the Jobs API: one `EVENT` line per progress event (in
 order, so a re-attaching trainer skips the ones it has recorded) and one `RESULT` line at
-the end. ARGS is one base64 JSON object (`encode`): the loop's config without secrets,
-which every node takes from its own environment.
+the end. It also writes them to the job's storage (`Outbox`: events/NNNNNN.json, result.json,
+or failure.json), where the trainer reads them when the job is a KubeRay RayJob: that Ray
+cluster, and its logs, are deleted soon after the job ends. ARGS is one base64 JSON object
+(`encode`): the loop's config without secrets, which every node takes from its own environment.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import base64
 import json
 import sys
 import threading
+import traceback
 from dataclasses import asdict
 
 EVENT = "@@tuneloop-event "
@@ -34,6 +37,33 @@ def _emit(prefix: str, payload: dict) -> None:
     sys.stdout.flush()
 
 
+class Outbox:
+    """What the driver tells the trainer, as files under `<job storage>/driver/`."""
+
+    def __init__(self, storage_url: str) -> None:
+        from tuneloop.core.storage import join, open_fs
+
+        self.url = join(storage_url, "driver")
+        self.fs, self.root = open_fs(self.url)
+        self.count = 0
+
+    def _write(self, name: str, payload: dict) -> None:
+        path = f"{self.root}/{name}"
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        with self.fs.open(path, "wb") as out:
+            out.write(json.dumps(payload, sort_keys=True, default=str).encode())
+
+    def event(self, payload: dict) -> None:
+        self.count += 1
+        self._write(f"events/{self.count:06d}.json", payload)
+
+    def result(self, payload: dict) -> None:
+        self._write("result.json", payload)
+
+    def failure(self, message: str) -> None:
+        self._write("failure.json", {"error": message})
+
+
 def main(argv: list[str]) -> None:
     import ray
     from ray.util.queue import Empty
@@ -48,24 +78,30 @@ def main(argv: list[str]) -> None:
     config = LoopConfig(spec=TrainSpec(**args["spec"]), labels=args["labels"], dataset=args["dataset"],
                         base_model=args["base_model"], services=args["services"], storage_url=args["storage_url"],
                         threads=args["threads"], progress=queue)
-    done = threading.Event()
+    done, outbox = threading.Event(), Outbox(args["storage_url"])
 
     def drain() -> None:
         while not done.is_set() or queue.qsize():
             try:
-                _emit(EVENT, queue.get(timeout=0.5))
+                event = queue.get(timeout=0.5)
             except Empty:
                 continue
+            _emit(EVENT, event)
+            outbox.event(event)
 
     drainer = threading.Thread(target=drain, name="progress", daemon=True)
     drainer.start()
     try:
         result = fit(config, name=args["name"], workers=args["workers"], use_gpu=args["use_gpu"],
                      max_failures=args["max_failures"])
+    except BaseException as exc:
+        outbox.failure("".join(traceback.format_exception_only(exc)).strip())
+        raise
     finally:
         done.set()
         drainer.join(timeout=30)
     _emit(RESULT, asdict(result))
+    outbox.result(asdict(result))
 
 
 if __name__ == "__main__":

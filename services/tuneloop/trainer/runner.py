@@ -1,11 +1,11 @@
 """Executes queued training jobs, at most `max_running` at a time, each on its own thread.
 
-A job: resolve its inputs, run the TorchTrainer (on the local Ray, see raytrain; or as a Ray
-job on the configured cluster, see rayjobs), register the best checkpoint from storage with
-its lineage, end SUCCEEDED. Any error ends it FAILED with the message; a cancel ends
-it CANCELLED and registers nothing. When the service stops, running jobs are left RUNNING
-on purpose: the next start requeues them; a local run resumes from its last checkpoint, a Ray
-job (which kept running) is re-attached to.
+A job: resolve its inputs, run the TorchTrainer (on the local Ray, see raytrain; as a Ray job
+on the configured cluster, see rayjobs; or as a KubeRay RayJob of its own, see kuberay),
+register the best checkpoint from storage with its lineage, end SUCCEEDED. Any error ends it
+FAILED with the message; a cancel ends it CANCELLED and registers nothing. When the service
+stops, running jobs are left RUNNING on purpose: the next start requeues them; a local run
+resumes from its last checkpoint, a Ray job or RayJob (which kept running) is re-attached to.
 Registering is idempotent (a version tagged with the job id is reused), so a job that
 resumes after the upload but before its final state never registers twice.
 """
@@ -19,11 +19,13 @@ import logging
 import threading
 
 from tuneloop.client.registry import Source
-from tuneloop.core.settings import TrainerSettings
+from tuneloop.core.settings import RayJobSettings, TrainerSettings
 from tuneloop.core.storage import check_reachable, join, open_fs
 from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.spec import TrainSpec
-from tuneloop.trainer import metrics
+from tuneloop.trainer import kuberay, metrics
+from tuneloop.trainer.driver import encode
+from tuneloop.trainer.kuberay import RayJobResource
 from tuneloop.trainer.loop import LoopConfig
 from tuneloop.trainer.rayjobs import RayJobHandle
 from tuneloop.trainer.raytrain import RunHandle, ensure_ray, retrying
@@ -43,7 +45,8 @@ class Runner:
         self.settings = settings
         self.changed = changed
         self._stop = threading.Event()
-        self._handles: dict[str, RunHandle | RayJobHandle] = {}
+        self._handles: dict[str, RunHandle | RayJobHandle | RayJobResource] = {}
+        self.rayjob_settings: RayJobSettings | None = None  # the rayjob backend's; None: from the environment
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self._dispatcher: threading.Thread | None = None
@@ -149,29 +152,47 @@ class Runner:
         settings = self.inputs.client().settings
         if self.settings.worker_services_address:
             settings = settings.model_copy(update={"address": self.settings.worker_services_address})
-        exclude = {"tls_ca_file"} | ({"auth_token"} if self.settings.ray_address else set())
+        remote = self.settings.ray_address or self.settings.backend == "rayjob"
+        exclude = {"tls_ca_file"} | ({"auth_token"} if remote else set())
         return settings.model_dump(mode="json", exclude_none=True, exclude=exclude)
 
     def _start(self, job: Job, config: LoopConfig):
-        """The run's handle: a Ray job on the configured cluster, else a task on the local Ray."""
+        """The run's handle: a RayJob of its own, a Ray job on the configured cluster, else a task
+        on the local Ray."""
         spec, cancelled = config.spec, lambda: self._stop.is_set() or self.jobs.get(job.id).cancel_requested
         run = {"name": job.id, "workers": spec.workers, "use_gpu": spec.gpu, "max_failures": self.settings.max_failures}
-        if address := self.settings.ray_address:
+        args = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "progress"}
+        args |= {"spec": spec.model_dump(mode="json"), **run}
+        follow = {"skip": job.ray_events, "on_progress": lambda event: self._progress(job.id, event),
+                  "on_lines": lambda n: self.jobs.update(job.id, ray_events=n)}
+        handle: RayJobHandle | RayJobResource
+        if self.settings.backend == "rayjob":
+            handle = self._rayjob(job.id, args, config.storage_url, follow)
+        elif address := self.settings.ray_address:
             from ray.job_submission import JobSubmissionClient
 
             client = retrying(lambda: JobSubmissionClient(address), address,
                               timeout=self.settings.ray_connect_seconds, give_up=cancelled)
-            args = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "progress"}
-            args |= {"spec": spec.model_dump(mode="json"), **run}
-            handle = RayJobHandle(client, job_id=job.id, args=args, python=self.settings.ray_python,
-                                  skip=job.ray_events, on_progress=lambda event: self._progress(job.id, event),
-                                  on_lines=lambda n: self.jobs.update(job.id, ray_events=n))
-            self.jobs.update(job.id, ray_submission=handle.id)
-            return handle
-        ensure_ray(timeout=self.settings.ray_connect_seconds, give_up=cancelled)
-        if cancelled():
-            raise RuntimeError("cancelled before training started")
-        return RunHandle(config, on_progress=lambda event: self._progress(job.id, event), **run)
+            handle = RayJobHandle(client, job_id=job.id, args=args, python=self.settings.ray_python, **follow)
+        else:
+            ensure_ray(timeout=self.settings.ray_connect_seconds, give_up=cancelled)
+            if cancelled():
+                raise RuntimeError("cancelled before training started")
+            return RunHandle(config, on_progress=lambda event: self._progress(job.id, event), **run)
+        self.jobs.update(job.id, ray_submission=handle.id)
+        return handle
+
+    def _rayjob(self, job_id: str, args: dict, storage_url: str, follow: dict) -> RayJobResource:
+        from kubernetes.client import CustomObjectsApi
+
+        rayjob = self.rayjob_settings or RayJobSettings()
+        template = kuberay.load_template(rayjob)
+        entrypoint = f"{self.settings.ray_python} -m tuneloop.trainer.driver {encode(args)}"
+        body = functools.partial(kuberay.build_rayjob, template, job_id=job_id, entrypoint=entrypoint,
+                                 workers=args["workers"], use_gpu=args["use_gpu"], settings=rayjob)
+        return RayJobResource(CustomObjectsApi(kuberay.api_client(rayjob)), namespace=kuberay.namespace(rayjob),
+                              job_id=job_id, body=body, storage_url=storage_url, watch_seconds=rayjob.watch_seconds,
+                              **follow)
 
     def _progress(self, job_id: str, event: dict) -> None:
         metrics.observe(job_id, event)
