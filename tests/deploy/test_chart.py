@@ -262,6 +262,7 @@ def test_notes_tell_how_to_connect(tmp_path):
     assert "port-forward svc/rel-tuneloop-registry" in notes
     assert "create secret generic tuneloop-database" in notes
     assert "ConfigMap rel-tuneloop-dashboard" in notes
+    assert "helm test rel -n ml" in notes and "rel-tuneloop-migrate" in notes
 
 
 def _leaves(values: dict, prefix: str = ""):

@@ -104,6 +104,8 @@ annotations:
   value: {{ .Values.ports.metrics | quote }}
 - name: TUNELOOP_DATA_DIR
   value: /data
+- name: HOME
+  value: /tmp/home  # the root filesystem is read-only; a local Ray (ray.mode=local) keeps files under ~
 - name: TUNELOOP_DATABASE_URL
   valueFrom:
     secretKeyRef:
