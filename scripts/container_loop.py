@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 import time
 
-from tuneloop.client import Client
 from tuneloop import bbc
+from tuneloop.client import Client
 
 TRAIN = {"max_train_samples": 160, "epochs": 1, "freeze_layers": 4, "learning_rate": 1e-4, "max_length": 64,
          "batch_size": 16}
