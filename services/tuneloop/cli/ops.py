@@ -15,12 +15,11 @@ import typer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.table import Table
 
+from tuneloop.app import SERVICES
 from tuneloop.cli.options import JsonOpt
 from tuneloop.cli.output import console, emit
-from tuneloop.client.base import open_channel
+from tuneloop.client.base import ServiceClient, open_channel
 from tuneloop.client.settings import ClientSettings
-
-SERVICES = ("dataprep", "registry", "trainer", "evaluator", "controller")
 
 
 def migrate(database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default: the services' "
@@ -41,13 +40,15 @@ def migrate(database_url: Annotated[str | None, typer.Option(help="SQLAlchemy UR
          lambda o: console.print(f"{o['database']} is at schema revision {o['revision']}"))
 
 
+class _HealthClient(ServiceClient):
+    stub_class = health_pb2_grpc.HealthStub
+
+
 def _status(address: str, service: str, settings: ClientSettings, timeout: float) -> str:
     channel = open_channel(address, settings)
-    metadata = [("authorization", f"Bearer {settings.auth_token}")] if settings.auth_token else []
     try:
-        reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=f"tuneloop.v1.{service.capitalize()}Service"), timeout=timeout,
-            metadata=metadata)
+        reply = _HealthClient(channel, settings.auth_token, timeout)._call(
+            "Check", health_pb2.HealthCheckRequest(service=f"tuneloop.v1.{service.capitalize()}Service"))
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     except grpc.RpcError as exc:
         return f"{exc.code().name}: {exc.details()}"

@@ -212,16 +212,19 @@ class RayJobResource:
         raise RuntimeError(f"RayJob {self.id} ended {deployment} (Ray job {job or 'never ran'}): {said or 'no reason'}")
 
     def _read(self, name: str) -> dict | None:
-        path = f"{self.root}/{name}"
-        if not self.fs.exists(path):
+        """A file the driver wrote, or None when it has not (one request: no separate exists)."""
+        try:
+            with self.fs.open(f"{self.root}/{name}", "rb") as f:
+                return json.loads(f.read())
+        except FileNotFoundError:
             return None
-        with self.fs.open(path, "rb") as f:
-            return json.loads(f.read())
 
     def _deliver(self) -> None:
         """Deliver the progress events the driver has written and this trainer has not recorded."""
-        folder = f"{self.root}/events"
-        names = sorted(p.rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False)) if self.fs.exists(folder) else []
+        try:
+            names = sorted(p.rsplit("/", 1)[-1] for p in self.fs.ls(f"{self.root}/events", detail=False))
+        except FileNotFoundError:  # no event yet
+            names = []
         for name in names[self.seen:]:
             event = self._read(f"events/{name}")
             if event is not None:

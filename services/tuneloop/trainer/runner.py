@@ -161,6 +161,13 @@ class Runner:
         on the local Ray."""
         spec, cancelled = config.spec, lambda: self._stop.is_set() or self.jobs.get(job.id).cancel_requested
         run = {"name": job.id, "workers": spec.workers, "use_gpu": spec.gpu, "max_failures": self.settings.max_failures}
+        address = self.settings.ray_address
+        if self.settings.backend == "ray" and not address:
+            ensure_ray(timeout=self.settings.ray_connect_seconds, give_up=cancelled)
+            if cancelled():
+                raise RuntimeError("cancelled before training started")
+            return RunHandle(config, on_progress=lambda event: self._progress(job.id, event), **run)
+        # on a remote cluster the driver gets the loop's config as arguments (the same for both backends)
         args = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "progress"}
         args |= {"spec": spec.model_dump(mode="json"), **run}
         follow = {"skip": job.ray_events, "on_progress": lambda event: self._progress(job.id, event),
@@ -168,17 +175,12 @@ class Runner:
         handle: RayJobHandle | RayJobResource
         if self.settings.backend == "rayjob":
             handle = self._rayjob(job.id, args, config.storage_url, follow)
-        elif address := self.settings.ray_address:
+        else:
             from ray.job_submission import JobSubmissionClient
 
             client = retrying(lambda: JobSubmissionClient(address), address,
                               timeout=self.settings.ray_connect_seconds, give_up=cancelled)
             handle = RayJobHandle(client, job_id=job.id, args=args, python=self.settings.ray_python, **follow)
-        else:
-            ensure_ray(timeout=self.settings.ray_connect_seconds, give_up=cancelled)
-            if cancelled():
-                raise RuntimeError("cancelled before training started")
-            return RunHandle(config, on_progress=lambda event: self._progress(job.id, event), **run)
         self.jobs.update(job.id, ray_submission=handle.id)
         return handle
 
