@@ -18,6 +18,7 @@ from kubefake import FakeKube
 from kubernetes.client import CustomObjectsApi
 from rayjob_api import check
 
+from conftest import s3_client
 from tuneloop.core.settings import RayJobSettings, TrainerSettings
 from tuneloop.trainer import kuberay
 from tuneloop.trainer.kuberay import JOB_LABEL, RayJobResource, build_rayjob, resource_name
@@ -65,10 +66,11 @@ class Trainer:
     """What the runner gives a RayJobResource, with what it received recorded."""
 
     def __init__(self, kube: FakeKube, tmp_path: Path, template: Path, *, job: str = "job-abc123", skip: int = 0,
-                 gpu: bool = False, workers: int = 2) -> None:
+                 gpu: bool = False, workers: int = 2, s3: tuple | None = None) -> None:
         self.events: list[dict] = []
         self.lines: list[int] = []
-        self.storage = str(tmp_path / "store" / "jobs" / job)
+        self.s3 = s3  # (boto3 client, bucket): the job's storage is on S3, written by another process
+        self.storage = f"s3://{s3[1]}/jobs/{job}" if s3 else str(tmp_path / "store" / "jobs" / job)
         rayjob = settings(kube, tmp_path, template)
         body = lambda: build_rayjob(kuberay.load_template(rayjob), job_id=job, entrypoint="python -m driver X",  # noqa: E731
                                     workers=workers, use_gpu=gpu, settings=rayjob)
@@ -77,6 +79,11 @@ class Trainer:
                                      on_lines=self.lines.append, watch_seconds=rayjob.watch_seconds)
 
     def driver_writes(self, name: str, payload: dict) -> None:
+        if self.s3:
+            client, bucket = self.s3
+            key = f"{self.storage.removeprefix(f's3://{bucket}/')}/driver/{name}"
+            client.put_object(Bucket=bucket, Key=key, Body=json.dumps(payload).encode())
+            return
         path = Path(self.storage) / "driver" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(payload))
@@ -149,6 +156,29 @@ def test_it_follows_the_status_through_watches_that_end_and_returns_the_drivers_
     versions = [int(q["resourceVersion"][0]) for q in watches]
     assert versions == sorted(versions) and len(set(versions)) == len(versions), versions
     assert all(q["fieldSelector"] == [f"metadata.name={trainer.handle.id}"] for q in watches)
+
+
+@pytest.mark.timeout(60)
+def test_on_s3_it_sees_what_the_driver_writes_after_it_first_looked(kube, tmp_path, template, s3_env, s3_endpoint):
+    """The driver writes to S3 from another process while the trainer follows: a cached listing
+    of the store must not hide the events and the result that came after the trainer's first look."""
+    trainer = Trainer(kube, tmp_path, template, s3=(s3_client(s3_endpoint), s3_env))
+    trainer.driver_writes("events/000001.json", {"type": "progress", "step": 1})
+
+    def later() -> None:
+        kube.caught_up()
+        kube.operator(NS, trainer.handle.id, jobDeploymentStatus="Running", jobStatus="RUNNING")
+        kube.caught_up()  # the trainer has listed the events by now, and seen no result
+        for i in (2, 3):
+            trainer.driver_writes(f"events/{i:06d}.json", {"type": "progress", "step": i})
+        trainer.driver_writes("result.json", RESULT)
+        kube.operator(NS, trainer.handle.id, jobDeploymentStatus="Complete", jobStatus="SUCCEEDED")
+
+    play = threading.Thread(target=later, daemon=True)
+    play.start()
+    assert trainer.handle.wait().best_checkpoint == RESULT["best_checkpoint"]
+    play.join(10)
+    assert [e["step"] for e in trainer.events if e["type"] == "progress"] == [1, 2, 3]
 
 
 @pytest.mark.timeout(60)

@@ -220,7 +220,10 @@ class RayJobResource:
             return None
 
     def _deliver(self) -> None:
-        """Deliver the progress events the driver has written and this trainer has not recorded."""
+        """Deliver the progress events the driver has written and this trainer has not recorded.
+        The listing is the store's now: s3fs would otherwise answer from the listing it cached the
+        first time, and never show an event written after it."""
+        self.fs.invalidate_cache(f"{self.root}/events")
         try:
             names = sorted(p.rsplit("/", 1)[-1] for p in self.fs.ls(f"{self.root}/events", detail=False))
         except FileNotFoundError:  # no event yet
