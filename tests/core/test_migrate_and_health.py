@@ -46,3 +46,14 @@ def test_health_reports_every_service_serving_and_exits_1_when_one_is_not(server
     report = json.loads(bad.stdout)
     assert report["controller"]["status"].startswith(("UNAVAILABLE", "DEADLINE_EXCEEDED"))
     assert report["registry"]["status"] == "SERVING"
+
+
+@pytest.mark.parametrize("url, code, says", [
+    ("not a url", 2, "error: the database URL: Could not parse SQLAlchemy URL"),
+    ("postgresql+psycopg://nobody@127.0.0.1:1/x", 1, "error: cannot reach postgresql+psycopg://nobody@127.0.0.1:1/x"),
+])
+def test_migrate_says_what_is_wrong_with_the_database_in_one_line(url, code, says):
+    done = subprocess.run([TUNELOOP, "migrate", "--database-url", url], capture_output=True, text=True,
+                          env=child_env(), timeout=120)
+    assert done.returncode == code
+    assert done.stderr.startswith(says) and "Traceback" not in done.stderr, done.stderr

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from tuneloop.app import SERVICES
 from tuneloop.cli.options import JsonOpt
-from tuneloop.cli.output import console, emit
+from tuneloop.cli.output import console, emit, err_console, errors_to_exit
 from tuneloop.client.base import ServiceClient, open_channel
 from tuneloop.client.settings import ClientSettings
 
@@ -26,16 +26,26 @@ def migrate(database_url: Annotated[str | None, typer.Option(help="SQLAlchemy UR
                                                                "(TUNELOOP_DATABASE_URL, else the embedded SQLite).")]
             = None, as_json: JsonOpt = False) -> None:
     """Migrate the database schema to the newest revision (once, under a lock)."""
+    import sqlalchemy as sa
+
     from tuneloop.core.db import check_current, create_engine
     from tuneloop.core.db import migrate as upgrade
     from tuneloop.core.settings import ServerSettings
 
-    engine = create_engine(database_url or ServerSettings().resolved_database_url())
-    try:
-        upgrade(engine)
-        revision = check_current(engine)
-    finally:
-        engine.dispose()
+    with errors_to_exit():
+        try:
+            engine = create_engine(database_url or ServerSettings().resolved_database_url())
+        except sa.exc.ArgumentError as exc:  # not a URL SQLAlchemy can parse: a usage error (exit 2)
+            raise ValueError(f"the database URL: {exc}") from None
+        try:
+            upgrade(engine)
+            revision = check_current(engine)
+        except sa.exc.OperationalError as exc:  # the server is not there, or refused us
+            err_console.print(f"[red]error[/red]: cannot reach {engine.url.render_as_string(hide_password=True)}: "
+                              f"{str(exc.orig).strip().splitlines()[0]}", highlight=False)
+            raise typer.Exit(1) from None
+        finally:
+            engine.dispose()
     emit({"database": engine.url.render_as_string(hide_password=True), "revision": revision}, as_json,
          lambda o: console.print(f"{o['database']} is at schema revision {o['revision']}"))
 
