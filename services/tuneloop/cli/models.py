@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -51,14 +52,25 @@ def render_version(o: dict) -> None:
 @app.command("import-base")
 def import_base(
     name: str,
-    path: Annotated[str, typer.Option(help="A Hugging Face model folder, or an installed package carrying one.")],
+    path: Annotated[str, typer.Option(help="A Hugging Face model folder, a GGUF file, or an installed package "
+                                            "carrying either.")],
     allow_pickle: Annotated[bool, typer.Option(help="Accept pickle-based weights (.bin/.pt).")] = False,
     address: ServerOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Register a pretrained model as a new base model."""
-    with errors_to_exit(), Client(address) as client:
-        emit(version_dict(client.registry.import_base(name, path, allow_pickle=allow_pickle)), as_json,
-             render_version)
+    """Register a pretrained model as a new base model. A GGUF file is converted once, here, to
+    float32 safetensors plus its tokenizer; its sha256 goes into the version's lineage."""
+    from tuneloop.ml.gguf import find_gguf
+
+    with errors_to_exit(), Client(address) as client, tempfile.TemporaryDirectory(prefix="tuneloop-gguf-") as tmp:
+        folder, source = None, None
+        if (gguf_file := find_gguf(path)) is not None:
+            from tuneloop.ml.gguf import convert
+
+            with console.status(f"converting {gguf_file.name} to safetensors"):
+                source = convert(gguf_file, Path(tmp))
+            folder = Path(tmp)
+        version = client.registry.import_base(name, path, allow_pickle=allow_pickle, folder=folder, source=source)
+        emit(version_dict(version), as_json, render_version)
 
 
 @app.command()

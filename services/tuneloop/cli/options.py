@@ -29,9 +29,10 @@ def _option(name: str, *, default: Any, aliases: tuple[str, ...]) -> inspect.Par
     flag = "--" + name.replace("_", "-")
     shown = default if default is not None else field.default
     described = field.description or name
+    shown = "unset" if shown is None else "empty" if shown == "" else shown
     help_text = f"{described[:1].upper()}{described[1:]} (default {shown})."
     kind = field.annotation
-    if kind is bool:
+    if kind is bool or kind == bool | None:  # a tri-state flag: --x, --no-x, or neither (the default)
         option = typer.Option(f"{flag}/--no-{flag[2:]}", *aliases, help=help_text)
         annotation: Any = Annotated[bool | None, option]
     elif get_origin(kind) is Literal:

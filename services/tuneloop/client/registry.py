@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import json
 import os
 import queue
 import threading
@@ -145,14 +146,18 @@ class RegistryClient(ServiceClient):
                         chunk=registry_pb2.UploadChunk(path=src.path, data=data, sha256=trailer))
 
     def import_base(self, name: str, path_or_package: str, *, allow_pickle: bool = False,
-                    description: str = "") -> registry_pb2.ModelVersion:
-        """Register a local Hugging Face model folder (or a package carrying one) as a new base model."""
-        directory = resolve_model_dir(path_or_package)
+                    description: str = "", folder: str | Path | None = None,
+                    source: dict | None = None) -> registry_pb2.ModelVersion:
+        """Register a local Hugging Face model folder (or a package carrying one) as a new base model.
+        `folder` overrides where the files are read from (a folder converted from `path_or_package`,
+        e.g. from GGUF); `source` describes the original file in the lineage (its sha256)."""
+        directory = Path(folder) if folder is not None else resolve_model_dir(path_or_package)
         if not (directory / "config.json").is_file():
             raise ValueError(f"{directory} is not a Hugging Face model folder (no config.json)")
         self.create_model(name, description or f"base model from {path_or_package}")
+        lineage = registry_pb2.Lineage(config_json=json.dumps({"source": source}, sort_keys=True)) if source else None
         return self.upload_dir(directory, model=name, kind="base", create_model=False, allow_pickle=allow_pickle,
-                               tags={"source": Path(path_or_package).name})
+                               tags={"source": Path(path_or_package).name}, lineage=lineage)
 
     # -- versions ----------------------------------------------------------------------
     def get_version(self, ref: str | registry_pb2.VersionRef) -> registry_pb2.ModelVersion:

@@ -137,6 +137,11 @@ class TrainerSettings(BaseSettings):
         default=300, gt=0, le=3600, description="How long a job keeps retrying an unreachable Ray cluster (a "
         "KubeRay head not up yet) before it fails.",
     )
+    worker_memory_gb: float = Field(
+        default=0, ge=0, description="Memory of one training worker (GPU memory for GPU jobs): a job whose estimated "
+        "peak exceeds it is refused with RESOURCE_EXHAUSTED. 0: with a local Ray, this machine's memory shared by "
+        "the job's workers; with a remote cluster, unchecked.")
+
     @field_validator("ray_address")
     @classmethod
     def _jobs_api(cls, value: str | None) -> str | None:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from tuneloop.ml.batching import tokenize
-from tuneloop.ml.modeling import predict
+from tuneloop.ml.modeling import ensure_pad, predict
 
 
 class Classifier:
@@ -19,6 +19,7 @@ class Classifier:
 
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        ensure_pad(self.tokenizer)
         self.model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(self.device).eval()
         self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
         self.max_length = min(max_length, getattr(self.tokenizer, "model_max_length", max_length) or max_length)
@@ -28,7 +29,7 @@ class Classifier:
         """Class probabilities (rows in input order, columns in `labels` order) and examples/s."""
         started = time.perf_counter()
         ids = tokenize(self.tokenizer, texts, self.max_length)
-        probs = predict(self.model, ids, pad_id=self.tokenizer.pad_token_id or 0, batch_size=self.batch_size,
+        probs = predict(self.model, ids, pad_id=self.tokenizer.pad_token_id, batch_size=self.batch_size,
                         device=self.device, autocast=self.device.type == "cuda")
         seconds = time.perf_counter() - started
         return probs.numpy(), len(texts) / seconds if seconds else 0.0

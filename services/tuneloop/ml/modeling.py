@@ -1,15 +1,23 @@
-"""Loading, freezing and running Hugging Face encoders for sequence classification.
+"""Loading, freezing and running Hugging Face models for sequence classification: BERT-style
+encoders and GPT-style decoders alike.
 
-`check_encoder` tells, from a model folder's config alone, whether it can be fine-tuned
-here: an encoder (it has a masked-LM head in transformers' mappings) with a
-sequence-classification head. `freeze` stops gradients in the embeddings and the first
-N encoder layers. `predict` is batched inference: inference mode, sorted by length,
-padded per batch.
+`inspect_model` tells, from a model folder's files alone, whether it can be fine-tuned here
+and as what: an `encoder` (transformers has a masked-LM head for its type) or a `decoder` (a
+causal-LM head and no masked one), either with a sequence-classification head, and a
+tokenizer beside it. Encoder-decoders (T5, BART) are refused. A decoder classifies from its
+last non-padding token through a new `score` head (transformers' *ForSequenceClassification
+finds that token from `pad_token_id`, so padding is on the right and the pad id must be set:
+`ensure_pad` gives a tokenizer without one its end-of-text token).
+
+`freeze` means the same for any architecture: the embeddings plus the first N transformer
+blocks stop getting gradients. `predict` is batched inference: inference mode, sorted by
+length, padded per batch.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,10 +25,28 @@ import torch
 from tuneloop.errors import FailedPrecondition, InvalidArgument
 from tuneloop.ml.batching import collate
 
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.txt", "vocab.json", "spiece.model")
+_BLOCK_PATHS = ("encoder.layer", "transformer.layer", "encoder.layers", "layers", "h", "decoder.layers", "blocks")
 
-def check_encoder(model_dir: Path) -> int:
-    """Raise FailedPrecondition unless the folder holds a fine-tunable encoder; return its depth."""
+
+@dataclass(frozen=True)
+class ModelInfo:
+    family: str  # "encoder" or "decoder"
+    model_type: str  # config.json's model_type: bert, llama, gpt2...
+    depth: int  # transformer blocks
+    hidden_size: int
+    vocab_size: int
+    heads: int
+
+
+def _config_int(config: dict, *names: str) -> int:
+    return next((int(config[n]) for n in names if config.get(n)), 0)
+
+
+def inspect_model(model_dir: Path) -> ModelInfo:
+    """Raise FailedPrecondition unless the folder holds a model this trainer can fine-tune."""
     from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
         MODEL_FOR_MASKED_LM_MAPPING_NAMES,
         MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
     )
@@ -30,49 +56,78 @@ def check_encoder(model_dir: Path) -> int:
         raise FailedPrecondition(f"{model_dir.name} has no config.json: not a Hugging Face model")
     config = json.loads(config_path.read_text())
     kind = config.get("model_type", "")
-    if kind not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES or kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES \
-            or config.get("is_encoder_decoder") or config.get("is_decoder"):
-        raise FailedPrecondition(f"model type {kind!r} is not an encoder that supports sequence classification")
-    return int(config.get("num_hidden_layers", 0))
+    if config.get("is_encoder_decoder") or kind not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:
+        raise FailedPrecondition(f"model type {kind!r} is not an encoder or decoder that supports sequence "
+                                 "classification")
+    if kind in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not config.get("is_decoder"):
+        family = "encoder"
+    elif kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        family = "decoder"
+    else:
+        raise FailedPrecondition(f"model type {kind!r} is neither an encoder nor a decoder")
+    if not any((model_dir / name).is_file() for name in _TOKENIZER_FILES):
+        raise FailedPrecondition(f"{model_dir.name} ({kind} {family}) has no tokenizer: expected one of "
+                                 f"{', '.join(_TOKENIZER_FILES)} beside config.json")
+    return ModelInfo(family=family, model_type=kind,
+                     depth=_config_int(config, "num_hidden_layers", "n_layer", "num_layers"),
+                     hidden_size=_config_int(config, "hidden_size", "n_embd", "d_model"),
+                     vocab_size=_config_int(config, "vocab_size"),
+                     heads=_config_int(config, "num_attention_heads", "n_head"))
 
 
-def encoder_layers(model) -> list:
-    """The encoder's layer list of a *ForSequenceClassification model (BERT, MPNet, RoBERTa...)."""
+def blocks(model) -> list:
+    """The transformer blocks of a model (BERT, MPNet, RoBERTa, Llama, GPT-2...), in order."""
     base = getattr(model, model.base_model_prefix, model)
-    for path in ("encoder.layer", "transformer.layer", "encoder.layers", "layers"):
+    for path in _BLOCK_PATHS:
         node = base
         for part in path.split("."):
             node = getattr(node, part, None)
             if node is None:
                 break
-        if node is not None:
+        if isinstance(node, torch.nn.ModuleList):
             return list(node)
-    raise InvalidArgument(f"cannot find the encoder layers of {type(model).__name__} to freeze")
+    raise InvalidArgument(f"cannot find the transformer blocks of {type(model).__name__} to freeze")
 
 
 def freeze(model, n_layers: int) -> int:
-    """Freeze the embeddings and the first `n_layers` encoder layers (0: train everything).
+    """Freeze the embeddings and the first `n_layers` transformer blocks (0: train everything).
     Returns the number of parameters left trainable."""
     if n_layers > 0:
         base = getattr(model, model.base_model_prefix, model)
-        for p in base.embeddings.parameters():
-            p.requires_grad = False
-        for layer in encoder_layers(model)[:n_layers]:
+        embeddings = getattr(base, "embeddings", None)
+        embeddings = model.get_input_embeddings() if embeddings is None else embeddings
+        for module in (embeddings, getattr(base, "wpe", None)):  # GPT-2 keeps positions apart
+            for p in module.parameters() if module is not None else ():
+                p.requires_grad = False
+        for layer in blocks(model)[:n_layers]:
             for p in layer.parameters():
                 p.requires_grad = False
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def load_classifier(model_dir: Path, labels: list[str]):
+def ensure_pad(tokenizer) -> None:
+    """Give a tokenizer without a pad token its end-of-text token as one (GPT-2 and Llama
+    tokenizers have none): padding sits right of the text, where no loss or pooling reads it."""
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token is None:
+            raise FailedPrecondition(f"{type(tokenizer).__name__} has neither a pad nor an end-of-text token")
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+
+
+def load_classifier(model_dir: Path, labels: list[str], *, pad_token_id: int | None = None):
     from transformers import AutoModelForSequenceClassification
 
     # ignore_mismatched_sizes: a base that already has a classification head (a fine-tuned model
     # trained again, continue_from_champion) may have another number of labels; its head is then
     # replaced by a fresh one of the right size instead of failing to load
-    return AutoModelForSequenceClassification.from_pretrained(
+    model = AutoModelForSequenceClassification.from_pretrained(
         model_dir, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True,
+        label2id={label: i for i, label in enumerate(labels)}, ignore_mismatched_sizes=True, dtype=torch.float32,
     )
+    if pad_token_id is not None:
+        model.config.pad_token_id = pad_token_id
+    return model
 
 
 @torch.inference_mode()

@@ -34,8 +34,15 @@ class TrainSpec(BaseModel):
     scheduler: Literal["linear", "cosine"] = Field(default="linear", description="learning-rate decay after warmup")
     optimizer: Literal["adamw"] = Field(default="adamw", description="the optimizer")
     grad_accum: int = Field(default=1, ge=1, le=1024, description="batches accumulated per optimizer step")
-    freeze_layers: int = Field(default=0, ge=0, description="freeze the embeddings and the first N encoder layers")
-    lora: bool = Field(default=False, description="train LoRA adapters (peft) instead of the weights")
+    freeze_layers: int = Field(default=0, ge=0, description="freeze the embeddings and the first N transformer blocks")
+    lora: bool | None = Field(default=None, description="train LoRA adapters (peft) instead of the weights; "
+                              "unset: on for decoders (unless freeze_layers is set), off for encoders")
+    lora_rank: int = Field(default=8, ge=1, le=1024, description="LoRA rank r")
+    lora_alpha: float = Field(default=16.0, gt=0, le=4096, description="LoRA alpha (the update is scaled by alpha/r)")
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1, description="dropout on the LoRA branch")
+    lora_targets: str = Field(default="", pattern=r"^[A-Za-z0-9_.,\- ]*$",
+                              description="modules given adapters, comma-separated, or all-linear; "
+                                          "empty: peft's default for the architecture")
     early_stopping_patience: int = Field(default=0, ge=0, description="epochs without a better val macro-F1; 0 off")
     seed: int = Field(default=0, description="random seed (sampling, batch order, initialisation)")
     max_train_samples: int = Field(default=0, ge=0, description="cap on training examples; 0: the whole train split")

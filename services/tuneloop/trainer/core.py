@@ -2,10 +2,12 @@
 at once), look up, list, cancel and watch jobs.
 
 Submit checks the inputs before queueing: the dataset and base model exist (NOT_FOUND),
-the dataset has at least two labels and the model is an encoder with a
-sequence-classification head (FAILED_PRECONDITION), `freeze_layers` fits the model's
-depth (INVALID_ARGUMENT). The base model is downloaded into the trainer's cache then,
-which the job needs anyway.
+the dataset has at least two labels and the model is an encoder or a decoder with a
+sequence-classification head and a tokenizer (FAILED_PRECONDITION), `freeze_layers` fits the
+model's depth (INVALID_ARGUMENT), and the job's estimated peak memory fits a worker
+(RESOURCE_EXHAUSTED, see `ml.memory`). The base model is downloaded into the trainer's cache
+then, which the job needs anyway. The stored spec is the effective one: an unset `lora` is
+resolved to the model family's default there.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from collections.abc import Callable, Iterator
 from tuneloop.core.names import check_name
 from tuneloop.core.settings import TrainerSettings
 from tuneloop.core.streams import follow_log
-from tuneloop.errors import FailedPrecondition, InvalidArgument
+from tuneloop.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
+from tuneloop.ml import memory
 from tuneloop.ml.inputs import Inputs
-from tuneloop.ml.modeling import check_encoder
+from tuneloop.ml.lora import lora_enabled
+from tuneloop.ml.modeling import ModelInfo, inspect_model
 from tuneloop.ml.spec import TrainSpec
 from tuneloop.trainer.records import Job, JobEvent, State
 from tuneloop.trainer.runner import Runner
@@ -42,13 +46,32 @@ class TrainerCore:
             raise FailedPrecondition(f"dataset {dataset.dataset}@{dataset.version} has "
                                      f"{len(dataset.labels)} label(s): classification needs at least 2")
         base = self.inputs.model(spec.base_model)
-        depth = check_encoder(self.inputs.model_dir(base))
-        if spec.freeze_layers > depth:
-            raise InvalidArgument(f"freeze_layers {spec.freeze_layers} exceeds the model's {depth} layers")
+        base_dir = self.inputs.model_dir(base)
+        info = inspect_model(base_dir)
+        if spec.freeze_layers > info.depth:
+            raise InvalidArgument(f"freeze_layers {spec.freeze_layers} exceeds the model's {info.depth} layers")
+        spec = spec.model_copy(update={"lora": lora_enabled(spec.lora, family=info.family,
+                                                            freeze_layers=spec.freeze_layers)})
+        self._check_memory(spec, info, base_dir)
         job = self.jobs.create(spec.model_dump(), dataset=f"{dataset.dataset}@{dataset.version}",
                                base_model=f"{base.model}@{base.version}", idempotency_key=idempotency_key)
         self.runner.wake()
         return job
+
+    def _check_memory(self, spec: TrainSpec, info: ModelInfo, base_dir) -> None:
+        """RESOURCE_EXHAUSTED when the job's estimated peak cannot fit one worker's memory."""
+        need = memory.estimate(info, memory.count_parameters(base_dir), batch_size=spec.batch_size,
+                               max_length=spec.max_length, lora=bool(spec.lora), lora_rank=spec.lora_rank,
+                               freeze_layers=spec.freeze_layers)
+        limit = self.settings.worker_memory_gb * memory.GB
+        if not limit and self.settings.backend == "ray" and not self.settings.ray_address and not spec.gpu:
+            import psutil
+
+            limit = psutil.virtual_memory().total / spec.workers
+        if limit and need.total > limit:
+            raise ResourceExhausted(
+                f"the job needs an estimated {need.describe()} per worker, more than the {limit / memory.GB:.2f} GB a "
+                "worker has: lower batch_size or max_length, use lora, or freeze layers")
 
     def get(self, job_id: str) -> Job:
         return self.jobs.get(job_id)

@@ -33,9 +33,9 @@ import polars as pl
 import torch
 
 from tuneloop.core.storage import open_fs
-from tuneloop.ml import batching
+from tuneloop.ml import batching, lora
 from tuneloop.ml.inputs import Inputs
-from tuneloop.ml.modeling import freeze, load_classifier, predict
+from tuneloop.ml.modeling import ensure_pad, freeze, load_classifier, predict
 from tuneloop.ml.spec import TrainSpec
 
 STATE = "state.pt"
@@ -126,12 +126,7 @@ class _Progress:
 
 
 def _save(model, tokenizer, path: Path, state: dict) -> None:
-    unwrapped = getattr(model, "module", model)
-    if hasattr(unwrapped, "merge_and_unload"):  # LoRA: save the merged weights
-        import copy
-
-        unwrapped = copy.deepcopy(unwrapped).merge_and_unload()
-    unwrapped.save_pretrained(path / "model", safe_serialization=True)
+    lora.save(getattr(model, "module", model), path / "model")  # with LoRA: merged, and the adapter apart
     tokenizer.save_pretrained(path / "model")
     torch.save(state, path / STATE)
 
@@ -168,12 +163,13 @@ class _Training:
         self.progress = _Progress(config, self.rank)
         data, base_dir = fetch_inputs(config)
         self.tokenizer = AutoTokenizer.from_pretrained(base_dir)
+        ensure_pad(self.tokenizer)
         texts, self.ys = _rows(data / "train.parquet", labels, spec.max_train_samples, spec.seed)
         val_texts, self.val_ys = _rows(data / "validation.parquet", labels, 0, spec.seed)
         self.ids = batching.tokenize(self.tokenizer, texts, spec.max_length)
         self.val_ids = batching.tokenize(self.tokenizer, val_texts, spec.max_length)
         self.lengths = [len(x) for x in self.ids]
-        self.pad_id = self.tokenizer.pad_token_id or 0
+        self.pad_id = self.tokenizer.pad_token_id
         self.state: dict = {"epoch": 0, "batch": 0, "step": 0, "best_f1": -1.0, "bad_epochs": 0}
         self.throughput = _Throughput()
 
@@ -181,12 +177,11 @@ class _Training:
         ckpt_dir = Path(checkpoint.to_directory()) if checkpoint is not None else None
         if ckpt_dir is not None:
             self.state = torch.load(ckpt_dir / STATE, weights_only=False)
-        model = load_classifier(ckpt_dir / "model" if ckpt_dir else base_dir, labels)
-        if spec.lora:
-            from peft import LoraConfig, TaskType, get_peft_model
-
-            model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, lora_dropout=0.1))
+        if spec.lora:  # the base's weights and the checkpoint's adapter (and head), or fresh ones
+            model = lora.wrap(load_classifier(base_dir, labels, pad_token_id=self.pad_id), spec, "SEQ_CLS",
+                              ckpt_dir / "model" / lora.ADAPTER_DIR if ckpt_dir else None)
         else:
+            model = load_classifier(ckpt_dir / "model" if ckpt_dir else base_dir, labels, pad_token_id=self.pad_id)
             freeze(model, spec.freeze_layers)
         self.model = ray.train.torch.prepare_model(model)
         self.device = ray.train.torch.get_device()

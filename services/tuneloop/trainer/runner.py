@@ -140,7 +140,8 @@ class Runner:
             raise RuntimeError("training ended without a validated checkpoint")
         best = result.best_metrics
         summary = {k: float(best[k]) for k in ("val_f1_macro", "val_accuracy", "train_loss") if k in best}
-        summary["samples_per_second"] = float(result.last_metrics.get("samples_per_second", 0.0))
+        for rate in ("samples_per_second", "tokens_per_second"):
+            summary[rate] = float(result.last_metrics.get(rate, 0.0))
         summary["epochs"] = float(result.last_metrics.get("epoch", 0) + 1)
         self.jobs.update(job.id, metrics=summary)
         version = self._register(job, spec, join(result.best_checkpoint, "model"), dataset, base, summary)

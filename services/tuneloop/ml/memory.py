@@ -1,0 +1,78 @@
+"""A training job's peak memory per worker, estimated before it starts.
+
+A job that cannot fit is refused at submit (RESOURCE_EXHAUSTED, with the estimate and its
+parts) instead of being killed by the kernel's OOM killer half-way through an epoch, which
+Ray reports as a lost worker and retries into the same wall.
+
+The estimate, for float32 training with AdamW:
+- weights: 4 bytes per parameter (counted from the safetensors headers, nothing loaded);
+- gradients and optimizer state: 4 + 8 bytes per *trainable* parameter (all of them; with
+  LoRA, the adapters and the head: rank x (in + out) per adapted matrix, bounded here by
+  2 x rank x hidden per targeted projection, 7 per block, plus the head);
+- activations kept for the backward pass: per block, 34·s·b·h + 5·a·s²·b bytes in half
+  precision (Korthikanti et al., 2022, "Reducing Activation Recomputation in Large
+  Transformer Models", eq. 1 without tensor parallelism), doubled for float32;
+- the logits: b·s·V floats three times over (logits, log-softmax, its gradient) for
+  a causal-LM loss; a classifier's are negligible;
+- 0.5 GB for the process itself (torch, transformers, the Ray worker).
+It overestimates a little (eager attention's buffers are freed as it goes), which is the safe
+side for a refusal.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tuneloop.ml.modeling import ModelInfo
+
+GB = 1024**3
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+_PROCESS_BYTES = GB // 2
+
+
+def count_parameters(model_dir: Path) -> int:
+    """Parameters in a folder's safetensors files, from their headers (8-byte length + JSON)."""
+    total = 0
+    for path in sorted(model_dir.glob("*.safetensors")):
+        with path.open("rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(length))
+        for name, entry in header.items():
+            if name != "__metadata__":
+                count = 1
+                for dim in entry["shape"]:
+                    count *= dim
+                total += count
+    return total
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    weights: int
+    optimizer: int  # gradients + AdamW state
+    activations: int
+    logits: int
+    process: int = _PROCESS_BYTES
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.optimizer + self.activations + self.logits + self.process
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{name} {value / GB:.2f}" for name, value in asdict(self).items())
+        return f"{self.total / GB:.2f} GB ({parts})"
+
+
+def estimate(info: ModelInfo, parameters: int, *, batch_size: int, max_length: int, lora: bool, lora_rank: int,
+             freeze_layers: int = 0, causal_lm: bool = False) -> MemoryEstimate:
+    b, s, h, a, depth = batch_size, max_length, info.hidden_size, max(info.heads, 1), max(info.depth, 1)
+    if lora:
+        trainable = 7 * depth * 2 * lora_rank * h + 64 * h  # adapters on every projection, plus a head
+    else:
+        trainable = int(parameters * (1 - min(freeze_layers, depth) / depth)) if freeze_layers else parameters
+    activations = depth * (34 * s * b * h + 5 * a * s * s * b) * 2
+    logits = 3 * b * s * info.vocab_size * 4 if causal_lm else 0
+    return MemoryEstimate(weights=4 * parameters, optimizer=12 * trainable, activations=activations, logits=logits)
