@@ -11,7 +11,7 @@ import pytest
 
 from conftest import labeled_rows, write_jsonl
 
-KEYS = {"dataset", "version", "parent", "rows_in", "rows_out", "dropped", "splits", "labels"}
+KEYS = {"dataset", "version", "parent", "rows_in", "rows_out", "dropped", "splits", "labels", "task"}
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_ingest_append_show_export(cli, tmp_path):
     rows = labeled_rows(100) + [{"text": "Row number 0 about a!", "label": "a"}, {"text": "x", "label": None}]
     path = write_jsonl(tmp_path / "d.jsonl", rows)
     first = json.loads(cli("data", "ingest", str(path), "--dataset", "news", "--seed", "3", "--json").stdout)
-    assert set(first) == KEYS
+    assert set(first) == KEYS and first["task"] == "text-classification"
     assert first["rows_in"] == 102 and first["rows_out"] == 100 and first["parent"] is None
     assert first["dropped"] == {"duplicate_normalized": 1, "missing_label": 1}
     assert sum(first["splits"].values()) == 100 and first["labels"] == {"a": 34, "b": 33, "c": 33}

@@ -23,29 +23,31 @@ def version_dict(v) -> dict:
         "dataset": v.dataset, "version": v.version, "parent": v.parent or None,
         "rows_in": v.rows_in, "rows_out": v.rows_out, "dropped": dict(sorted(v.dropped.items())),
         "splits": {s: v.splits.get(s, 0) for s in ("train", "validation", "test")},
-        "labels": dict(sorted(v.labels.items())),
+        "labels": dict(sorted(v.labels.items())), "task": v.task or "text-classification",
     }
 
 
 def render_version(obj: dict) -> None:
     parent = f" (parent {obj['parent']})" if obj.get("parent") else ""
-    console.print(f"[bold]{obj['dataset']}@{obj['version']}[/bold]{parent}: "
+    console.print(f"[bold]{obj['dataset']}@{obj['version']}[/bold]{parent} ({obj['task']}): "
                   f"{obj['rows_in']:,} rows in, {obj['rows_out']:,} rows in the version")
     if obj.get("created") is False:
         console.print("[yellow]no new rows: the dataset is unchanged[/yellow]")
     console.print(counts_table("dropped", obj["dropped"] or {"(none)": 0}, "reason"))
     console.print(counts_table("splits", obj["splits"], "split"))
-    console.print(counts_table("labels", obj["labels"], "label"))
+    if obj["task"] == "text-classification":
+        console.print(counts_table("labels", obj["labels"], "label"))
 
 
 PrepOpts = dict
 
 
 def _prep_options(text_column, label_column, fmt, seed, casefold_labels, fill_label, conflict_policy,
-                  near_dedupe, near_threshold) -> PrepOpts:
+                  near_dedupe, near_threshold, task, prompt_column, completion_column) -> PrepOpts:
     return dict(text_column=text_column, label_column=label_column, format=fmt or "", seed=seed,
                 casefold_labels=casefold_labels, fill_label=fill_label or "", conflict_policy=conflict_policy,
-                near_dedupe=near_dedupe, near_threshold=near_threshold)
+                near_dedupe=near_dedupe, near_threshold=near_threshold, task=task, prompt_column=prompt_column,
+                completion_column=completion_column)
 
 
 # the file options ingest and append share
@@ -53,6 +55,9 @@ TextColumnOpt = Annotated[str, typer.Option(help="Column holding the text.")]
 LabelColumnOpt = Annotated[str, typer.Option(help="Column holding the label.")]
 FormatOpt = Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet (default: from suffix).")]
 FillLabelOpt = Annotated[str | None, typer.Option(help="Label for rows missing one (default: drop).")]
+PromptColumnOpt = Annotated[str, typer.Option(help="text-generation: the column holding the prompt.")]
+CompletionColumnOpt = Annotated[str, typer.Option(help="text-generation: the column holding the completion.")]
+TASKS = ("text-classification", "text-generation")
 
 
 @app.command()
@@ -68,13 +73,17 @@ def ingest(
     conflict_policy: Annotated[str, typer.Option(help="majority or drop_all.")] = "majority",
     near_dedupe: Annotated[bool, typer.Option(help="Also drop near-duplicates (MinHash).")] = False,
     near_threshold: Annotated[float, typer.Option(help="Jaccard threshold for near-duplicates.")] = 0.9,
+    task: Annotated[str, typer.Option(help="text-classification (text, label) or text-generation (prompt, "
+                                           "completion).")] = "text-classification",
+    prompt_column: PromptColumnOpt = "prompt",
+    completion_column: CompletionColumnOpt = "completion",
     address: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Upload a CSV/JSONL/Parquet file and prepare it as a new dataset."""
     with errors_to_exit(), Client(address) as client:
         opts = _prep_options(text_column, label_column, fmt, seed, casefold_labels, fill_label,
-                             conflict_policy, near_dedupe, near_threshold)
+                             conflict_policy, near_dedupe, near_threshold, task, prompt_column, completion_column)
         emit(version_dict(client.dataprep.ingest(path, dataset=dataset, **opts)), as_json, render_version)
 
 
@@ -84,6 +93,9 @@ def append(
     dataset: Annotated[str, typer.Option(help="Dataset to add rows to.")],
     text_column: Annotated[str | None, typer.Option(help="Column holding the text (default: the dataset's).")] = None,
     label_column: Annotated[str | None, typer.Option(help="Column holding the label (default: the dataset's).")] = None,
+    prompt_column: Annotated[str | None, typer.Option(help="Column holding the prompt (default: the dataset's).")] = None,
+    completion_column: Annotated[str | None, typer.Option(
+        help="Column holding the completion (default: the dataset's).")] = None,
     fmt: FormatOpt = None,
     fill_label: FillLabelOpt = None,
     address: ServerOpt = None,
@@ -92,7 +104,8 @@ def append(
     """Add a file's rows to a dataset as a new version; old rows keep their split."""
     with errors_to_exit(), Client(address) as client:
         resp = client.dataprep.append(path, dataset=dataset, text_column=text_column or "",
-                                      label_column=label_column or "",
+                                      label_column=label_column or "", prompt_column=prompt_column or "",
+                                      completion_column=completion_column or "",
                                       format=fmt or "", fill_label=fill_label or "")
         obj = version_dict(resp.version) | {"rows_in": resp.rows_in, "dropped": dict(sorted(resp.dropped.items())),
                                             "created": resp.created}
@@ -143,6 +156,8 @@ def report(ref: Annotated[str, typer.Argument(help="NAME[@VERSION]")], address: 
 
 def render_report(o: dict) -> None:
     render_version(o)
+    if o["task"] == "text-generation":
+        o = {**o, "split_labels": {}}
     labels = sorted({label for counts in o["split_labels"].values() for label in counts.get("counts", {})})
     table = Table(title="labels per split", title_justify="left")
     table.add_column("split")
@@ -160,6 +175,15 @@ def render_report(o: dict) -> None:
         lengths.add_row(split, *(f"{values.get(k, 0):,.1f}" if isinstance(values.get(k), float) else
                                  f"{values.get(k, 0):,}" for k in stats))
     console.print(lengths)
+    if o.get("tokens"):
+        tokens = Table(title="tokens (approximate: words and punctuation)", title_justify="left")
+        for column in ("split", "prompt p50", "prompt p95", "prompt max", "completion p50", "completion p95",
+                       "completion max"):
+            tokens.add_column(column, justify="left" if column == "split" else "right")
+        for split, t in o["tokens"].items():
+            tokens.add_row(split, *(f"{t[part][k]:,.0f}" for part in ("prompt", "completion")
+                                    for k in ("p50", "p95", "max")))
+        console.print(tokens)
     console.print(f"label conflicts: {o['label_conflicts']:,}   new rows: {o['new_rows']:,}")
     if o.get("drift"):
         console.print(counts_table("drift against the parent", o["drift"], "measure", "value"))
@@ -174,7 +198,7 @@ def export(
     address: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write one split as JSONL, one {"text", "label"} object a line."""
+    """Write one split as JSONL, one {"text", "label"} object a line ({"prompt", "completion"} for text-generation)."""
     name, version = split_ref(ref)
     with errors_to_exit(), Client(address) as client:
         version = client.dataprep.get_version(name, version).version

@@ -32,10 +32,12 @@ class DataprepClient(ServiceClient):
     def options(path: str | Path, *, text_column: str = "", label_column: str = "", format: str = "",
                 seed: int = 0, casefold_labels: bool = False, fill_label: str = "", conflict_policy: str = "",
                 near_dedupe: bool = False, near_threshold: float = 0.0, train_fraction: float = 0.0,
-                validation_fraction: float = 0.0) -> dataprep_pb2.PrepareOptions:
+                validation_fraction: float = 0.0, task: str = "", prompt_column: str = "",
+                completion_column: str = "") -> dataprep_pb2.PrepareOptions:
         """Build PrepareOptions; empty/zero values mean the server's defaults."""
         return dataprep_pb2.PrepareOptions(
-            text_column=text_column, label_column=label_column,
+            text_column=text_column, label_column=label_column, task=task, prompt_column=prompt_column,
+            completion_column=completion_column,
             format=_FORMATS.get(format.lower(), dataprep_pb2.FILE_FORMAT_UNSPECIFIED),
             filename=Path(path).name, seed=seed, casefold_labels=casefold_labels, fill_label=fill_label,
             conflict_policy=_POLICIES.get(conflict_policy, dataprep_pb2.CONFLICT_POLICY_UNSPECIFIED),
@@ -78,13 +80,16 @@ class DataprepClient(ServiceClient):
         return self._call("GetReport", req)
 
     def export(self, dataset: str, version: str, split: str, output: str | Path) -> int:
-        """Write a split as JSONL (`{"text", "label"}` a line; the `dropped` split adds why each
+        """Write a split as JSONL (`{"text", "label"}` a line, `{"prompt", "completion"}` for a
+        text-generation dataset; the `dropped` split adds why each
         row was dropped and its 0-based row in the uploaded file: `reason`, `row`); returns the
         row count. The file appears only when the whole split was read: a failed read leaves nothing."""
         n = 0
+        generation = self.get_version(dataset, version).task == "text-generation"
+        keys = ("prompt", "completion") if generation else ("text", "label")
         with _whole_file(Path(output)) as partial, partial.open("w", encoding="utf-8") as fh:
             for row in self.read_split(dataset, version, split):
-                line: dict[str, str | int] = {"text": row.text, "label": row.label}
+                line: dict[str, str | int] = {keys[0]: row.text, keys[1]: row.label}
                 if split == "dropped":
                     line |= {"reason": row.reason, "row": row.source_row}
                 fh.write(json.dumps(line, ensure_ascii=False) + "\n")

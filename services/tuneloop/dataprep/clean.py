@@ -58,9 +58,28 @@ def dedupe_key(text: pl.Expr) -> pl.Expr:
     return pl.when(key == "").then(lower).otherwise(key)
 
 
+def clean_multiline(col: pl.Expr) -> pl.Expr:
+    """Prompts and completions keep their lines (a completion may be code or a list): NFKC,
+    invisible characters removed, CRLF to LF, runs of spaces to one, spaces around line breaks
+    and more than one blank line dropped, trimmed; empty is missing."""
+    text = (col.str.normalize("NFKC").str.replace_all(_INVISIBLE, "").str.replace_all(r"\r\n?", "\n")
+            .str.replace_all(r"[^\S\n]+", " ").str.replace_all(r" ?\n ?", "\n").str.replace_all(r"\n{3,}", "\n\n")
+            .str.strip_chars())
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def clean_pairs(frame: pl.DataFrame) -> pl.DataFrame:
+    """Clean a text-generation frame (text: the prompt, label: the completion), add the prompt's `key`."""
+    cleaned = frame.lazy().with_columns(text=clean_multiline(pl.col("text")), label=clean_multiline(pl.col("label")))
+    return cleaned.with_columns(label_filled=pl.lit(False), key=dedupe_key(pl.col("text").fill_null(""))) \
+        .collect(engine="streaming").sort("row")
+
+
 def clean_frame(frame: pl.DataFrame, options: PrepareOptions) -> pl.DataFrame:
     """Clean `text` and `label`, add `key`; fill missing labels when the options say so
     (`label_filled` marks the rows that got the fill label)."""
+    if options.generation:
+        return clean_pairs(frame)
     fill = options.fill_label
     label = clean_label(pl.col("label"), casefold=options.casefold_labels)
     lazy = frame.lazy()

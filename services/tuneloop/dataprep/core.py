@@ -1,8 +1,9 @@
 """The dataprep use cases, free of gRPC: ingest, append, look up, read back.
 
-A version's identity is the sha256 of its settings and its rows (text, label, split,
-in stored order); its id is the first 12 hex digits. Appending a file that adds no
-new row creates no version: the parent is returned with what the file's rows became.
+A version's identity is the sha256 of its settings and its rows (text, label, split, in stored
+order; a text-generation version's files call them prompt and completion); its id is the first
+12 hex digits. Appending a file that adds no new row creates no version: the parent is returned
+with what the file's rows became.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tuneloop.core.settings import DataprepSettings
 from tuneloop.dataprep import metrics
 from tuneloop.dataprep.clean import dedupe_key
 from tuneloop.dataprep.formats import Limits, read_table
-from tuneloop.dataprep.options import PrepareOptions
+from tuneloop.dataprep.options import COLUMN_OPTIONS, PrepareOptions
 from tuneloop.dataprep.pipeline import Prepared, prepare
 from tuneloop.dataprep.records import DatasetRecord, StoredFile, VersionRecord
 from tuneloop.dataprep.report import build_report
@@ -77,7 +78,7 @@ class DataprepCore:
         with self._locks[dataset], metrics.INGEST_SECONDS.labels("append").time():
             parent = self.store.get_version(dataset)
             # what this upload names overrides what the dataset was made with; the rest is inherited
-            given = {"text_column", "label_column", "format", "filename", "fill_label"} & options.model_fields_set
+            given = {*COLUMN_OPTIONS, "format", "filename", "fill_label"} & options.model_fields_set
             inherited = PrepareOptions(**{**parent.report["options"], **options.model_dump(include=given)})
             raw = read_table(path, inherited, self.limits)
             existing = self.rows(parent)
@@ -113,8 +114,11 @@ class DataprepCore:
             rows_out=rows.height, report=report, location=f"datasets/{dataset}/{version}",
             created_at=datetime.now(UTC),
         )
-        files = {s: rows.filter(pl.col("split") == s).select("text", "label") for s in SPLITS}
-        files["dropped"] = prepared.dropped.select("row", "text", "label", "reason")
+        names = stored_columns(options.generation)
+        files = {s: rows.filter(pl.col("split") == s).select("text", "label")
+                 .rename({"text": names[0], "label": names[1]}) for s in SPLITS}
+        files["dropped"] = prepared.dropped.select("row", "text", "label", "reason").rename(
+            {"text": names[0], "label": names[1]})
         record = self.store.save(record, files, new_dataset=parent is None)
         metrics.VERSIONS_CREATED.inc()
         return record
@@ -135,18 +139,34 @@ class DataprepCore:
     def rows(self, record: VersionRecord) -> pl.DataFrame:
         """Every row of a version: text, label, split, key."""
         parts = [self.store.read_frame(record, s).with_columns(split=pl.lit(s)) for s in SPLITS]
-        return pl.concat(parts).with_columns(key=dedupe_key(pl.col("text")))
+        frame = pl.concat(parts)
+        if "prompt" in frame.columns:  # a text-generation version's files name their columns
+            frame = frame.rename({"prompt": "text", "completion": "label"})
+        return frame.with_columns(key=dedupe_key(pl.col("text")))
 
     def read_split(self, dataset: str, version: str, split: str, batch_rows: int = 0) -> Iterator[dict[str, list]]:
-        """Batches of one split (or `dropped`) of a version, as column dicts."""
+        """Batches of one split (or `dropped`) of a version, as column dicts (`text` and `label`:
+        a text-generation version's prompt and completion)."""
         record = self.get_version(dataset, version)
-        return self.store.iter_batches(record, _file_name(split), batch_rows or self.settings.read_batch_rows)
+        batches = self.store.iter_batches(record, _file_name(split), batch_rows or self.settings.read_batch_rows)
+        return (_as_text_label(batch) for batch in batches)
 
     def split_file(self, dataset: str, version: str, split: str) -> tuple[VersionRecord, StoredFile, Iterator[bytes]]:
         """One split (or `dropped`) as its stored Parquet bytes, with the sha256 they must hash to."""
         record = self.get_version(dataset, version)
         stored = self.store.file(record, _file_name(split))
         return record, stored, self.store.iter_bytes(stored, FILE_CHUNK)
+
+
+def _as_text_label(batch: dict[str, list]) -> dict[str, list]:
+    if "prompt" in batch:
+        batch["text"], batch["label"] = batch.pop("prompt"), batch.pop("completion")
+    return batch
+
+
+def stored_columns(generation: bool) -> tuple[str, str]:
+    """The stored files' names for the frame's `text` and `label` columns."""
+    return ("prompt", "completion") if generation else ("text", "label")
 
 
 def _file_name(split: str) -> str:

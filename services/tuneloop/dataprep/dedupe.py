@@ -3,7 +3,9 @@
 Every function takes a frame with `row, text, label, key` and returns (kept, dropped)
 where `dropped` has `row, text, label, reason`. Reasons: `empty_text`, `missing_label`,
 `label_conflict`, `duplicate_exact`, `duplicate_normalized`, `duplicate_near`,
-`duplicate_existing`, `label_conflict_existing`. The first occurrence (lowest source
+`duplicate_existing`, `label_conflict_existing`; for text-generation, where `text` is the
+prompt and `label` the completion, `empty_prompt` and `missing_completion` instead of the
+first two, and no conflicts: duplicates are found on the prompt alone. The first occurrence (lowest source
 row) of a text is the one kept.
 
 Label conflicts (one normalized text, several labels) follow the policy: `majority`
@@ -25,10 +27,11 @@ def _dropped(frame: pl.DataFrame, mask: pl.Expr, reason: str) -> pl.DataFrame:
     return frame.filter(mask).select("row", "text", "label", pl.lit(reason).alias("reason"))
 
 
-def drop_missing(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+def drop_missing(frame: pl.DataFrame, *, generation: bool = False) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     no_text = pl.col("text").is_null() | (pl.col("text") == "")
     no_label = ~no_text & pl.col("label").is_null()
-    dropped = [_dropped(frame, no_text, "empty_text"), _dropped(frame, no_label, "missing_label")]
+    reasons = ("empty_prompt", "missing_completion") if generation else ("empty_text", "missing_label")
+    dropped = [_dropped(frame, no_text, reasons[0]), _dropped(frame, no_label, reasons[1])]
     return frame.filter(~no_text & ~no_label), dropped
 
 
@@ -62,15 +65,17 @@ def drop_duplicates(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFram
     return first_exact.filter(~normalized), dropped
 
 
-def drop_existing(frame: pl.DataFrame, existing: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Drop new rows whose key an earlier version already holds; a different label is a conflict.
+def drop_existing(frame: pl.DataFrame, existing: pl.DataFrame, *, conflicts: bool = True
+                  ) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Drop new rows whose key an earlier version already holds; a different label is a conflict
+    (unless `conflicts` is off: a prompt seen before is a duplicate whatever its completion).
 
     The existing row keeps its label and split: versions are immutable.
     """
     old = existing.select("key", _old_label=pl.col("label")).unique("key")
     joined = frame.join(old, on="key", how="left")
     seen = pl.col("_old_label").is_not_null()
-    same = seen & (pl.col("_old_label") == pl.col("label"))
+    same = seen & ((pl.col("_old_label") == pl.col("label")) | pl.lit(not conflicts))
     dropped = [_dropped(joined, same, "duplicate_existing"), _dropped(joined, seen & ~same, "label_conflict_existing")]
     return joined.filter(~seen).drop("_old_label"), dropped
 

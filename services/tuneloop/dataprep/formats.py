@@ -137,14 +137,14 @@ def _lossy_utf8_copy(path: Path) -> Path:
 
 
 def _columns(names: list[str], options: PrepareOptions) -> None:
-    missing = [c for c in (options.text_column, options.label_column) if c not in names]
+    missing = [c for c in options.source_columns() if c not in names]
     if missing:
         shown = ", ".join(repr(n) for n in names[:20])
         raise InvalidArgument(f"missing column {', '.join(repr(m) for m in missing)}; the file has {shown}")
 
 
 def _read(path: Path, fmt: str, options: PrepareOptions, limits: Limits) -> pl.DataFrame:
-    cols = [options.text_column, options.label_column]
+    cols = list(options.source_columns())
     if fmt == "csv":
         sep = "\t" if _suffix(options.filename) == ".tsv" else ","
         header = pl.read_csv(path, n_rows=0, encoding="utf8-lossy", separator=sep)
@@ -194,9 +194,10 @@ def _read_checked(path: Path, fmt: str, options: PrepareOptions, limits: Limits)
         raise InvalidArgument("the file has no rows")
     if frame.height > limits.max_rows:
         raise limits.exceeded(f"{frame.height} rows", "MAX_ROWS", limits.max_rows)
-    text = _as_text(frame[options.text_column])
-    label = _as_text(frame[options.label_column])
-    for name, col in ((options.text_column, text), (options.label_column, label)):
+    text_column, label_column = options.source_columns()
+    text = _as_text(frame[text_column])
+    label = _as_text(frame[label_column])
+    for name, col in ((text_column, text), (label_column, label)):
         longest = col.str.len_bytes().max()
         if longest is not None and int(longest) > limits.max_text_bytes:  # type: ignore[arg-type]
             row = int(col.str.len_bytes().arg_max() or 0)

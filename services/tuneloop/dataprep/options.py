@@ -1,4 +1,11 @@
-"""Preparation options: what a user may choose when ingesting or appending, with defaults."""
+"""Preparation options: what a user may choose when ingesting or appending, with defaults.
+
+A dataset's task decides what its two columns mean. `text-classification`: a text and its
+label, stratified by label. `text-generation`: a prompt and its completion; duplicates are
+found on the prompt alone (one prompt, one completion: a second completion for a prompt is a
+duplicate, not a conflict) and the split is not stratified. Inside dataprep both are the
+frame columns `text` and `label`; the stored files name them for what they are.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,17 @@ from pydantic import BaseModel, Field, model_validator
 from tuneloop.core.validation import build
 
 
+class Task(str, Enum):
+    CLASSIFICATION = "text-classification"  # text -> label
+    GENERATION = "text-generation"  # prompt -> completion
+
+
 class ConflictPolicy(str, Enum):
     MAJORITY = "majority"  # keep the label most rows agree on; a tie drops every row of the text
     DROP_ALL = "drop_all"  # drop every row of a text that carries more than one label
+
+
+COLUMN_OPTIONS = ("text_column", "label_column", "prompt_column", "completion_column")
 
 
 class PrepareOptions(BaseModel):
@@ -19,8 +34,12 @@ class PrepareOptions(BaseModel):
 
     model_config = {"frozen": True}
 
+    task: Task = Field(default=Task.CLASSIFICATION, description="text-classification (text, label columns) or "
+                       "text-generation (prompt, completion columns)")
     text_column: str = "text"
     label_column: str = "label"
+    prompt_column: str = "prompt"
+    completion_column: str = "completion"
     format: str | None = Field(default=None, description="csv, jsonl or parquet; None guesses from filename")
     filename: str = ""
     seed: int = Field(default=0, ge=0, le=2**63 - 1, description="seed of the split (and near-dedupe hashing)")
@@ -36,11 +55,26 @@ class PrepareOptions(BaseModel):
     def _fractions(self) -> PrepareOptions:
         if self.train_fraction + self.validation_fraction >= 1.0 + 1e-9:
             raise ValueError("train_fraction + validation_fraction must be below 1 (test gets the rest)")
-        if not self.text_column or not self.label_column:
-            raise ValueError("text_column and label_column must not be empty")
-        if self.text_column == self.label_column:
-            raise ValueError("text_column and label_column must differ")
+        first, second = self.column_options()
+        columns = getattr(self, first), getattr(self, second)
+        if not all(columns):
+            raise ValueError(f"{first} and {second} must not be empty")
+        if columns[0] == columns[1]:
+            raise ValueError(f"{first} and {second} must differ")
         return self
+
+    @property
+    def generation(self) -> bool:
+        return self.task == Task.GENERATION
+
+    def column_options(self) -> tuple[str, str]:
+        """The names of the two options naming the file's columns, for this task."""
+        return ("prompt_column", "completion_column") if self.generation else ("text_column", "label_column")
+
+    def source_columns(self) -> tuple[str, str]:
+        """The file's two columns read: (text or prompt, label or completion)."""
+        first, second = self.column_options()
+        return getattr(self, first), getattr(self, second)
 
     @property
     def test_fraction(self) -> float:
@@ -48,7 +82,7 @@ class PrepareOptions(BaseModel):
 
     def split_settings(self) -> dict:
         """The options that decide a version's content (hashed into its identity)."""
-        return self.model_dump(mode="json", exclude={"filename", "format", "text_column", "label_column"})
+        return self.model_dump(mode="json", exclude={"filename", "format", *COLUMN_OPTIONS})
 
 
 def make_options(**values) -> PrepareOptions:

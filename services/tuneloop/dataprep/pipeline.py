@@ -35,13 +35,15 @@ def prepare(raw: pl.DataFrame, options: PrepareOptions, *, existing: pl.DataFram
     frame = clean_frame(raw, options)
     filled = int(frame["label_filled"].sum())
     frame = frame.drop("label_filled")
-    frame, dropped = dedupe.drop_missing(frame)
-    frame, conflicts, n_conflicts = dedupe.resolve_conflicts(frame, options.conflict_policy)
-    dropped.append(conflicts)
+    frame, dropped = dedupe.drop_missing(frame, generation=options.generation)
+    n_conflicts = 0
+    if not options.generation:  # a prompt's second completion is a duplicate (below), not a conflict
+        frame, conflicts, n_conflicts = dedupe.resolve_conflicts(frame, options.conflict_policy)
+        dropped.append(conflicts)
     frame, dups = dedupe.drop_duplicates(frame)
     dropped += dups
     if existing is not None:
-        frame, seen = dedupe.drop_existing(frame, existing)
+        frame, seen = dedupe.drop_existing(frame, existing, conflicts=not options.generation)
         dropped += seen
     if options.near_dedupe:
         frame, near = dedupe.drop_near_duplicates(
@@ -49,7 +51,7 @@ def prepare(raw: pl.DataFrame, options: PrepareOptions, *, existing: pl.DataFram
         )
         dropped.append(near)
     split = assign_splits(frame, seed=options.seed, train=options.train_fraction,
-                          validation=options.validation_fraction)
+                          validation=options.validation_fraction, stratify=not options.generation)
     return Prepared(
         new_rows=split.select("row", "text", "label", "key", "split"),
         dropped=pl.concat(dropped).sort("row"),

@@ -1,4 +1,5 @@
-"""The report of a prepared version: counts by split and label, text lengths, drift vs parent."""
+"""The report of a prepared version: counts by split and label, text lengths, drift vs parent;
+for a text-generation version, prompt and completion lengths in tokens instead of labels."""
 
 from __future__ import annotations
 
@@ -36,12 +37,18 @@ def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(cdf_a - cdf_b)))
 
 
-def drift(parent: pl.DataFrame | None, new_rows: pl.DataFrame) -> dict:
+def tokens(col: pl.Series) -> pl.Series:
+    """Approximate token counts: words and punctuation marks (a pre-tokenizer's pieces; a
+    model's subword tokenizer makes ~1.3x as many for English). Dataprep has no model to ask."""
+    return col.str.count_matches(r"\w+|[^\w\s]")
+
+
+def drift(parent: pl.DataFrame | None, new_rows: pl.DataFrame, *, labelled: bool = True) -> dict:
     """How the rows a version adds differ from its parent's rows."""
     if parent is None or parent.height == 0 or new_rows.height == 0:
         return {"has_parent": parent is not None, "label_shift": 0.0, "length_shift": 0.0,
                 "mean_length_change": 0.0, "new_labels": []}
-    old, new = label_counts(parent), label_counts(new_rows)
+    old, new = (label_counts(parent), label_counts(new_rows)) if labelled else ({}, {})
     labels = sorted(set(old) | set(new))
     p = np.array([old.get(lab, 0) for lab in labels], dtype=float) / parent.height
     q = np.array([new.get(lab, 0) for lab in labels], dtype=float) / new_rows.height
@@ -61,7 +68,9 @@ def build_report(*, rows: pl.DataFrame, new_rows: pl.DataFrame, parent_rows: pl.
                  options: dict) -> dict:
     """Everything `GetReport` returns, as plain JSON-able values."""
     per_split = {s: rows.filter(pl.col("split") == s) for s in SPLITS}
-    return {
+    generation = options.get("task") == "text-generation"
+    counts = (lambda frame: {}) if generation else label_counts  # noqa: E731 (completions are no labels)
+    report = {
         "rows_in": rows_in,
         "rows_out": rows.height,
         "new_rows": new_rows.height,
@@ -69,9 +78,13 @@ def build_report(*, rows: pl.DataFrame, new_rows: pl.DataFrame, parent_rows: pl.
         "filled_labels": filled_labels,
         "label_conflicts": label_conflicts,
         "splits": {s: f.height for s, f in per_split.items()},
-        "labels": label_counts(rows),
-        "split_labels": {s: label_counts(f) for s, f in per_split.items()},
+        "labels": counts(rows),
+        "split_labels": {s: counts(f) for s, f in per_split.items()},
         "lengths": {s: length_stats(f["text"].str.len_chars()) for s, f in per_split.items()},
-        "drift": drift(parent_rows, new_rows),
+        "drift": drift(parent_rows, new_rows, labelled=not generation),
         "options": options,
     }
+    if generation:  # how long prompts and completions are, in (approximate) tokens, per split
+        report["tokens"] = {s: {"prompt": length_stats(tokens(f["text"])), "completion": length_stats(tokens(f["label"]))}
+                            for s, f in per_split.items()}
+    return report

@@ -40,6 +40,9 @@ def options_from_proto(msg: dataprep_pb2.PrepareOptions) -> PrepareOptions:
         near_threshold=msg.near_threshold or None,
         train_fraction=msg.train_fraction or None,
         validation_fraction=msg.validation_fraction or None,
+        task=msg.task or None,
+        prompt_column=msg.prompt_column or None,
+        completion_column=msg.completion_column or None,
     )
 
 
@@ -48,7 +51,7 @@ def version_to_proto(record: VersionRecord) -> dataprep_pb2.DatasetVersion:
         dataset=record.dataset, version=record.version, parent=record.parent or "",
         sequence=record.sequence, rows_in=record.rows_in, rows_out=record.rows_out,
         dropped=record.report["dropped"], splits=record.report["splits"], labels=record.report["labels"],
-        content_hash=record.content_hash,
+        content_hash=record.content_hash, task=record.report["options"].get("task", "text-classification"),
     )
     msg.created_at.FromDatetime(record.created_at)
     return msg
@@ -71,6 +74,9 @@ def report_to_proto(record: VersionRecord) -> dataprep_pb2.GetReportResponse:
         drift=dataprep_pb2.Drift(**rep["drift"]),
         options_json=json.dumps(rep["options"], sort_keys=True),
         new_rows=rep["new_rows"],
+        tokens={s: dataprep_pb2.TokenLengths(prompt=common_pb2.LengthStats(**t["prompt"]),
+                                             completion=common_pb2.LengthStats(**t["completion"]))
+                for s, t in rep.get("tokens", {}).items()},
     )
 
 

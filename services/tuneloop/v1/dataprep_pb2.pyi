@@ -32,7 +32,7 @@ CONFLICT_POLICY_MAJORITY: ConflictPolicy
 CONFLICT_POLICY_DROP_ALL: ConflictPolicy
 
 class PrepareOptions(_message.Message):
-    __slots__ = ("text_column", "label_column", "format", "filename", "seed", "casefold_labels", "fill_label", "conflict_policy", "near_dedupe", "near_threshold", "train_fraction", "validation_fraction")
+    __slots__ = ("text_column", "label_column", "format", "filename", "seed", "casefold_labels", "fill_label", "conflict_policy", "near_dedupe", "near_threshold", "train_fraction", "validation_fraction", "task", "prompt_column", "completion_column")
     TEXT_COLUMN_FIELD_NUMBER: _ClassVar[int]
     LABEL_COLUMN_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,9 @@ class PrepareOptions(_message.Message):
     NEAR_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     TRAIN_FRACTION_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_COLUMN_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_COLUMN_FIELD_NUMBER: _ClassVar[int]
     text_column: str
     label_column: str
     format: FileFormat
@@ -57,7 +60,10 @@ class PrepareOptions(_message.Message):
     near_threshold: float
     train_fraction: float
     validation_fraction: float
-    def __init__(self, text_column: _Optional[str] = ..., label_column: _Optional[str] = ..., format: _Optional[_Union[FileFormat, str]] = ..., filename: _Optional[str] = ..., seed: _Optional[int] = ..., casefold_labels: _Optional[bool] = ..., fill_label: _Optional[str] = ..., conflict_policy: _Optional[_Union[ConflictPolicy, str]] = ..., near_dedupe: _Optional[bool] = ..., near_threshold: _Optional[float] = ..., train_fraction: _Optional[float] = ..., validation_fraction: _Optional[float] = ...) -> None: ...
+    task: str
+    prompt_column: str
+    completion_column: str
+    def __init__(self, text_column: _Optional[str] = ..., label_column: _Optional[str] = ..., format: _Optional[_Union[FileFormat, str]] = ..., filename: _Optional[str] = ..., seed: _Optional[int] = ..., casefold_labels: _Optional[bool] = ..., fill_label: _Optional[str] = ..., conflict_policy: _Optional[_Union[ConflictPolicy, str]] = ..., near_dedupe: _Optional[bool] = ..., near_threshold: _Optional[float] = ..., train_fraction: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., task: _Optional[str] = ..., prompt_column: _Optional[str] = ..., completion_column: _Optional[str] = ...) -> None: ...
 
 class IngestHeader(_message.Message):
     __slots__ = ("dataset", "options")
@@ -121,7 +127,7 @@ class Dataset(_message.Message):
     def __init__(self, name: _Optional[str] = ..., latest_version: _Optional[str] = ..., version_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DatasetVersion(_message.Message):
-    __slots__ = ("dataset", "version", "parent", "sequence", "rows_in", "rows_out", "dropped", "splits", "labels", "content_hash", "created_at")
+    __slots__ = ("dataset", "version", "parent", "sequence", "rows_in", "rows_out", "dropped", "splits", "labels", "content_hash", "created_at", "task")
     class DroppedEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +160,7 @@ class DatasetVersion(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     version: str
     parent: str
@@ -165,7 +172,8 @@ class DatasetVersion(_message.Message):
     labels: _containers.ScalarMap[str, int]
     content_hash: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, dataset: _Optional[str] = ..., version: _Optional[str] = ..., parent: _Optional[str] = ..., sequence: _Optional[int] = ..., rows_in: _Optional[int] = ..., rows_out: _Optional[int] = ..., dropped: _Optional[_Mapping[str, int]] = ..., splits: _Optional[_Mapping[str, int]] = ..., labels: _Optional[_Mapping[str, int]] = ..., content_hash: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    task: str
+    def __init__(self, dataset: _Optional[str] = ..., version: _Optional[str] = ..., parent: _Optional[str] = ..., sequence: _Optional[int] = ..., rows_in: _Optional[int] = ..., rows_out: _Optional[int] = ..., dropped: _Optional[_Mapping[str, int]] = ..., splits: _Optional[_Mapping[str, int]] = ..., labels: _Optional[_Mapping[str, int]] = ..., content_hash: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task: _Optional[str] = ...) -> None: ...
 
 class GetDatasetRequest(_message.Message):
     __slots__ = ("name",)
@@ -321,7 +329,7 @@ class Drift(_message.Message):
     def __init__(self, has_parent: _Optional[bool] = ..., label_shift: _Optional[float] = ..., length_shift: _Optional[float] = ..., mean_length_change: _Optional[float] = ..., new_labels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetReportResponse(_message.Message):
-    __slots__ = ("version", "split_labels", "lengths", "label_conflicts", "drift", "options_json", "new_rows")
+    __slots__ = ("version", "split_labels", "lengths", "label_conflicts", "drift", "options_json", "new_rows", "tokens")
     class SplitLabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -336,6 +344,13 @@ class GetReportResponse(_message.Message):
         key: str
         value: _common_pb2.LengthStats
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.LengthStats, _Mapping]] = ...) -> None: ...
+    class TokensEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: TokenLengths
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[TokenLengths, _Mapping]] = ...) -> None: ...
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SPLIT_LABELS_FIELD_NUMBER: _ClassVar[int]
     LENGTHS_FIELD_NUMBER: _ClassVar[int]
@@ -343,6 +358,7 @@ class GetReportResponse(_message.Message):
     DRIFT_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_JSON_FIELD_NUMBER: _ClassVar[int]
     NEW_ROWS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
     version: DatasetVersion
     split_labels: _containers.MessageMap[str, LabelCounts]
     lengths: _containers.MessageMap[str, _common_pb2.LengthStats]
@@ -350,4 +366,13 @@ class GetReportResponse(_message.Message):
     drift: Drift
     options_json: str
     new_rows: int
-    def __init__(self, version: _Optional[_Union[DatasetVersion, _Mapping]] = ..., split_labels: _Optional[_Mapping[str, LabelCounts]] = ..., lengths: _Optional[_Mapping[str, _common_pb2.LengthStats]] = ..., label_conflicts: _Optional[int] = ..., drift: _Optional[_Union[Drift, _Mapping]] = ..., options_json: _Optional[str] = ..., new_rows: _Optional[int] = ...) -> None: ...
+    tokens: _containers.MessageMap[str, TokenLengths]
+    def __init__(self, version: _Optional[_Union[DatasetVersion, _Mapping]] = ..., split_labels: _Optional[_Mapping[str, LabelCounts]] = ..., lengths: _Optional[_Mapping[str, _common_pb2.LengthStats]] = ..., label_conflicts: _Optional[int] = ..., drift: _Optional[_Union[Drift, _Mapping]] = ..., options_json: _Optional[str] = ..., new_rows: _Optional[int] = ..., tokens: _Optional[_Mapping[str, TokenLengths]] = ...) -> None: ...
+
+class TokenLengths(_message.Message):
+    __slots__ = ("prompt", "completion")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_FIELD_NUMBER: _ClassVar[int]
+    prompt: _common_pb2.LengthStats
+    completion: _common_pb2.LengthStats
+    def __init__(self, prompt: _Optional[_Union[_common_pb2.LengthStats, _Mapping]] = ..., completion: _Optional[_Union[_common_pb2.LengthStats, _Mapping]] = ...) -> None: ...
