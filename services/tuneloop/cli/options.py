@@ -13,7 +13,8 @@ import enum
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import typer
 
@@ -32,6 +33,8 @@ def _option(name: str, *, default: Any, aliases: tuple[str, ...]) -> inspect.Par
     shown = "unset" if shown is None else "empty" if shown == "" else shown
     help_text = f"{described[:1].upper()}{described[1:]} (default {shown})."
     kind = field.annotation
+    if get_origin(kind) in (Union, UnionType) and type(None) in get_args(kind) and kind != bool | None:
+        kind = next(arg for arg in get_args(kind) if arg is not type(None))  # Optional[X]: the flag is X's
     if kind is bool or kind == bool | None:  # a tri-state flag: --x, --no-x, or neither (the default)
         option = typer.Option(f"{flag}/--no-{flag[2:]}", *aliases, help=help_text)
         annotation: Any = Annotated[bool | None, option]

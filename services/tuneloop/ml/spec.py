@@ -25,6 +25,8 @@ class TrainSpec(BaseModel):
     dataset: str = Field(min_length=1, description="NAME[@VERSION] of the dataset")
     base_model: str = Field(min_length=1, description="NAME[@VERSION|:ALIAS] to start from")
     model: str = Field(min_length=1, description="name to register the result as")
+    task: Literal["text-classification", "text-generation"] | None = Field(
+        default=None, description="what to train; unset: the dataset's task (a different one is refused)")
     epochs: int = Field(default=3, ge=1, le=1000, description="passes over the training split")
     learning_rate: float = Field(default=2e-5, gt=0, le=1.0, description="peak learning rate")
     batch_size: int = Field(default=16, ge=1, le=4096, description="examples per step and worker")
@@ -62,6 +64,7 @@ class TrainSpec(BaseModel):
 
 # every option but the three that name inputs and output
 HYPERPARAMETERS = tuple(name for name in TrainSpec.model_fields if name not in ("dataset", "base_model", "model"))
+TASKS = ("text-classification", "text-generation")
 
 
 def make_spec(**values) -> TrainSpec:

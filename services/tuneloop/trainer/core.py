@@ -2,7 +2,9 @@
 at once), look up, list, cancel and watch jobs.
 
 Submit checks the inputs before queueing: the dataset and base model exist (NOT_FOUND),
-the dataset has at least two labels and the model is an encoder or a decoder with a
+the job's task is the dataset's (FAILED_PRECONDITION; unset, it becomes the dataset's), a
+classification dataset has at least two labels, generation has a decoder, and the model is an
+encoder or a decoder with a
 sequence-classification head and a tokenizer (FAILED_PRECONDITION), `freeze_layers` fits the
 model's depth (INVALID_ARGUMENT), and the job's estimated peak memory fits a worker
 (RESOURCE_EXHAUSTED, see `ml.memory`). The base model is downloaded into the trainer's cache
@@ -28,6 +30,8 @@ from tuneloop.trainer.records import Job, JobEvent, State
 from tuneloop.trainer.runner import Runner
 from tuneloop.trainer.store import JobStore
 
+CLASSIFICATION = "text-classification"
+
 
 class TrainerCore:
     def __init__(self, jobs: JobStore, inputs: Inputs, settings: TrainerSettings, storage_url: str) -> None:
@@ -42,16 +46,22 @@ class TrainerCore:
         if idempotency_key and (earlier := self.jobs.by_key(idempotency_key)) is not None:
             return earlier
         dataset = self.inputs.dataset(spec.dataset)
-        if len(dataset.labels) < 2:
-            raise FailedPrecondition(f"dataset {dataset.dataset}@{dataset.version} has "
-                                     f"{len(dataset.labels)} label(s): classification needs at least 2")
+        task = dataset.task or CLASSIFICATION
+        ref = f"{dataset.dataset}@{dataset.version}"
+        if spec.task and spec.task != task:
+            raise FailedPrecondition(f"a {spec.task} job cannot train on {ref}, a {task} dataset")
+        if task == CLASSIFICATION and len(dataset.labels) < 2:
+            raise FailedPrecondition(f"dataset {ref} has {len(dataset.labels)} label(s): classification needs at least 2")
         base = self.inputs.model(spec.base_model)
         base_dir = self.inputs.model_dir(base)
         info = inspect_model(base_dir)
+        if task != CLASSIFICATION and info.family != "decoder":
+            raise FailedPrecondition(f"{task} needs a decoder (a causal LM); {base.model}@{base.version} is a "
+                                     f"{info.model_type} {info.family}")
         if spec.freeze_layers > info.depth:
             raise InvalidArgument(f"freeze_layers {spec.freeze_layers} exceeds the model's {info.depth} layers")
-        spec = spec.model_copy(update={"lora": lora_enabled(spec.lora, family=info.family,
-                                                            freeze_layers=spec.freeze_layers)})
+        spec = spec.model_copy(update={"task": task, "lora": lora_enabled(spec.lora, family=info.family,
+                                                                          freeze_layers=spec.freeze_layers)})
         self._check_memory(spec, info, base_dir)
         job = self.jobs.create(spec.model_dump(), dataset=f"{dataset.dataset}@{dataset.version}",
                                base_model=f"{base.model}@{base.version}", idempotency_key=idempotency_key)
@@ -62,7 +72,7 @@ class TrainerCore:
         """RESOURCE_EXHAUSTED when the job's estimated peak cannot fit one worker's memory."""
         need = memory.estimate(info, memory.count_parameters(base_dir), batch_size=spec.batch_size,
                                max_length=spec.max_length, lora=bool(spec.lora), lora_rank=spec.lora_rank,
-                               freeze_layers=spec.freeze_layers)
+                               freeze_layers=spec.freeze_layers, causal_lm=spec.task != CLASSIFICATION)
         limit = self.settings.worker_memory_gb * memory.GB
         if not limit and self.settings.backend == "ray" and not self.settings.ray_address and not spec.gpu:
             import psutil

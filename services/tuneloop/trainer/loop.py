@@ -6,8 +6,9 @@ autocast on GPU. After each epoch (and every `checkpoint_every_steps` steps, if 
 worker reports metrics, and rank 0 attaches a checkpoint: the model as `save_pretrained`
 (safetensors + tokenizer) plus the optimizer, scheduler and position. A restarted worker
 group (a lost worker, a restarted service) resumes from the latest checkpoint: same epoch,
-same batch order, the batches already trained on skipped. Early stopping watches
-validation macro-F1 with a patience in epochs.
+same batch order, the batches already trained on skipped. Early stopping watches the
+validation score (macro-F1 for classification, the completions' negative loss for generation:
+`ml.tasks`, which holds everything that differs between the two) with a patience in epochs.
 
 Every worker fetches its own inputs from the services, by content address (the dataset
 version, the base model version) into its node's cache: no path of the trainer's is used, so
@@ -29,17 +30,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import torch
 
 from tuneloop.core.storage import open_fs
 from tuneloop.ml import batching, lora
 from tuneloop.ml.inputs import Inputs
-from tuneloop.ml.modeling import ensure_pad, freeze, load_classifier, predict
+from tuneloop.ml.modeling import ensure_pad, freeze
 from tuneloop.ml.spec import TrainSpec
+from tuneloop.ml.tasks import make_task, wrap_or_load
 
 STATE = "state.pt"
-_POSITION = ("epoch", "batch", "step", "best_f1", "bad_epochs")
+_POSITION = ("epoch", "batch", "step", "best_score", "bad_epochs")
+_UNSCORED = -1e30  # the score of a checkpoint taken without validation (mid-epoch)
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,13 @@ class LoopConfig:
     """Everything a worker needs: the spec, the labels, and where to fetch the inputs from."""
 
     spec: TrainSpec
-    labels: list[str]
+    labels: list[str]  # text-classification's, sorted; empty for text-generation
     dataset: str  # NAME@VERSION: its split files come from dataprep
     base_model: str  # NAME@VERSION: its files come from the registry
     services: dict[str, Any] = field(default_factory=dict)  # ClientSettings fields: how to reach them
     storage_url: str = ""  # the job's storage folder (checkpoints under ray/, TensorBoard under tensorboard/)
     threads: int = 1
+    task: str = "text-classification"  # or "text-generation": see ml.tasks
     progress: Any = None  # a ray.util.queue.Queue, set by the run's handle
 
 
@@ -70,14 +73,6 @@ def fetch_inputs(config: LoopConfig) -> tuple[Path, Path]:
         return data_dir, inputs.model_dir(inputs.model(config.base_model))
     finally:
         client.close()
-
-
-def _rows(path: Path, labels: list[str], limit: int, seed: int) -> tuple[list[str], list[int]]:
-    frame = pl.read_parquet(path, columns=["text", "label"])
-    if limit and frame.height > limit:
-        frame = frame.sample(n=limit, seed=seed, shuffle=True)
-    index = {label: i for i, label in enumerate(labels)}
-    return frame["text"].to_list(), [index[lab] for lab in frame["label"].to_list()]
 
 
 def _optimizer(model, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
@@ -164,24 +159,20 @@ class _Training:
         data, base_dir = fetch_inputs(config)
         self.tokenizer = AutoTokenizer.from_pretrained(base_dir)
         ensure_pad(self.tokenizer)
-        texts, self.ys = _rows(data / "train.parquet", labels, spec.max_train_samples, spec.seed)
-        val_texts, self.val_ys = _rows(data / "validation.parquet", labels, 0, spec.seed)
-        self.ids = batching.tokenize(self.tokenizer, texts, spec.max_length)
-        self.val_ids = batching.tokenize(self.tokenizer, val_texts, spec.max_length)
-        self.lengths = [len(x) for x in self.ids]
         self.pad_id = self.tokenizer.pad_token_id
-        self.state: dict = {"epoch": 0, "batch": 0, "step": 0, "best_f1": -1.0, "bad_epochs": 0}
+        self.task = make_task(config.task, self.tokenizer, labels, spec.max_length)
+        self.ids, self.ys = self.task.examples(data / "train.parquet", spec.max_train_samples, spec.seed)
+        self.val_ids, self.val_ys = self.task.examples(data / "validation.parquet", 0, spec.seed)
+        self.lengths = [len(x) for x in self.ids]
+        self.state: dict = {"epoch": 0, "batch": 0, "step": 0, "best_score": _UNSCORED, "bad_epochs": 0}
         self.throughput = _Throughput()
 
         checkpoint = ray.train.get_checkpoint()
         ckpt_dir = Path(checkpoint.to_directory()) if checkpoint is not None else None
         if ckpt_dir is not None:
             self.state = torch.load(ckpt_dir / STATE, weights_only=False)
-        if spec.lora:  # the base's weights and the checkpoint's adapter (and head), or fresh ones
-            model = lora.wrap(load_classifier(base_dir, labels, pad_token_id=self.pad_id), spec, "SEQ_CLS",
-                              ckpt_dir / "model" / lora.ADAPTER_DIR if ckpt_dir else None)
-        else:
-            model = load_classifier(ckpt_dir / "model" if ckpt_dir else base_dir, labels, pad_token_id=self.pad_id)
+        model = wrap_or_load(self.task, spec, base_dir, ckpt_dir / "model" if ckpt_dir else None, self.pad_id)
+        if not spec.lora:
             freeze(model, spec.freeze_layers)
         self.model = ray.train.torch.prepare_model(model)
         self.device = ray.train.torch.get_device()
@@ -220,8 +211,8 @@ class _Training:
         """Forward and backward on batch `b`; the optimizer steps every `grad_accum` batches.
         Returns the batch's loss, samples and tokens (all workers) and seconds."""
         spec, started, idx = self.spec, time.perf_counter(), batches[b]
-        batch = {k: v.to(self.device) for k, v in batching.collate([self.ids[i] for i in idx], self.pad_id,
-                                                                   [self.ys[i] for i in idx]).items()}
+        batch = {k: v.to(self.device) for k, v in self.task.collate([self.ids[i] for i in idx],
+                                                                    [self.ys[i] for i in idx], self.pad_id).items()}
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             loss = self.model(**batch).loss / spec.grad_accum
         loss.backward()
@@ -247,9 +238,9 @@ class _Training:
                 self._log_step(running / count, seconds, samples, tokens)
             every = spec.checkpoint_every_steps
             if every and state["step"] % every == 0 and b + 1 < len(batches):
-                # scored -1 so a mid-epoch checkpoint is never "best"; Ray keeps the latest for resume anyway
+                # unscored so a mid-epoch checkpoint is never "best"; Ray keeps the latest for resume anyway
                 self.report({"epoch": epoch, "step": state["step"], "train_loss": running / count,
-                             "val_f1_macro": -1.0}, with_checkpoint=True)
+                             "val_score": _UNSCORED}, with_checkpoint=True)
         return running / max(count, 1)
 
     def _log_step(self, loss: float, seconds: float, samples: int, tokens: int) -> None:
@@ -264,29 +255,24 @@ class _Training:
 
     def end_epoch(self, train_loss: float) -> bool:
         """Validate, report with a checkpoint, and tell whether early stopping ends the run."""
-        from sklearn.metrics import accuracy_score, f1_score
-
         state, epoch = self.state, self.state["epoch"]
-        probs = predict(self.model, self.val_ids, pad_id=self.pad_id, batch_size=max(32, self.spec.batch_size),
-                        device=self.device, autocast=self.autocast)
-        preds = probs.argmax(dim=-1).tolist()
-        f1 = float(f1_score(self.val_ys, preds, average="macro", labels=list(range(len(self.labels))),
-                            zero_division=0))
-        acc = float(accuracy_score(self.val_ys, preds))
-        improved = f1 > state["best_f1"]
-        state["best_f1"], state["bad_epochs"] = (f1, 0) if improved else (state["best_f1"], state["bad_epochs"] + 1)
+        scores = self.task.validate(self.model, self.val_ids, self.val_ys, pad_id=self.pad_id, device=self.device,
+                                    autocast=self.autocast, batch_size=max(32, self.spec.batch_size))
+        improved = scores["val_score"] > state["best_score"]
+        state["best_score"], state["bad_epochs"] = (scores["val_score"], 0) if improved else \
+            (state["best_score"], state["bad_epochs"] + 1)
         state["epoch"], state["batch"] = epoch + 1, 0
         samples_per_second, tokens_per_second = self.throughput.rates()
-        metrics = {"epoch": epoch, "step": state["step"], "train_loss": train_loss, "val_f1_macro": f1,
-                   "val_accuracy": acc, "samples_per_second": samples_per_second,
-                   "tokens_per_second": tokens_per_second}
+        metrics = {"epoch": epoch, "step": state["step"], "train_loss": train_loss, **scores,
+                   "samples_per_second": samples_per_second, "tokens_per_second": tokens_per_second}
         self.progress.send({"type": "epoch", **metrics})
-        self.progress.scalars(state["step"], {"val/f1_macro": f1, "val/accuracy": acc, "train/epoch_loss": train_loss})
+        self.progress.scalars(state["step"], {f"val/{k.removeprefix('val_')}": v for k, v in scores.items()
+                                              if k != "val_score"} | {"train/epoch_loss": train_loss})
         self.report(metrics, with_checkpoint=True)
         self.progress.sync()
         patience = self.spec.early_stopping_patience
         if patience and state["bad_epochs"] >= patience:
-            self.progress.send({"type": "early_stop", "epoch": epoch, "best_f1": state["best_f1"]})
+            self.progress.send({"type": "early_stop", "epoch": epoch, "best_score": state["best_score"]})
             return True
         return False
 

@@ -165,16 +165,17 @@ def fit(config: LoopConfig, *, name: str, workers: int, use_gpu: bool, max_failu
         run_config=RunConfig(
             name=name, storage_path=storage_path, storage_filesystem=storage_fs,
             failure_config=FailureConfig(max_failures=max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="val_f1_macro",
+            checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="val_score",
                                                checkpoint_score_order="max"),
             callbacks=[_checkpoint_events(config.progress)],
         ),
     )
     result = trainer.fit()
-    scored = [(c, m) for c, m in result.best_checkpoints if m.get("val_f1_macro", -1) >= 0]
+    # a mid-epoch checkpoint's score is -1e30 (unvalidated): never the best
+    scored = [(c, m) for c, m in result.best_checkpoints if m.get("val_score", -1e30) > -1e29]
     if not scored:
         return RunResult(None, {}, dict(result.metrics or {}))
-    best, metrics = max(scored, key=lambda cm: cm[1]["val_f1_macro"])
+    best, metrics = max(scored, key=lambda cm: cm[1]["val_score"])
     scheme = config.storage_url.split("://", 1)[0] + "://" if storage_fs is not None else ""
     return RunResult(scheme + best.path, dict(metrics), dict(result.metrics or {}))
 

@@ -22,6 +22,7 @@ from tuneloop.client.registry import Source
 from tuneloop.core.settings import RayJobSettings, TrainerSettings
 from tuneloop.core.storage import check_reachable, join, open_fs
 from tuneloop.ml.inputs import Inputs
+from tuneloop.ml.lora import ADAPTER_DIR
 from tuneloop.ml.spec import TrainSpec
 from tuneloop.trainer import kuberay, metrics
 from tuneloop.trainer.driver import encode
@@ -34,6 +35,10 @@ from tuneloop.trainer.store import JobStore
 from tuneloop.v1 import registry_pb2
 
 log = logging.getLogger(__name__)
+
+
+# what a finished job records of its best checkpoint (classification's, then generation's)
+VALIDATION_METRICS = ("val_f1_macro", "val_accuracy", "val_loss", "val_perplexity", "train_loss")
 
 
 class Runner:
@@ -126,7 +131,8 @@ class Runner:
         storage = join(self.storage_url, "jobs", job.id)
         check_reachable(storage)
         self.jobs.update(job.id, tensorboard=join(storage, "tensorboard"))
-        config = LoopConfig(spec=spec, labels=sorted(dataset.labels), dataset=job.dataset, base_model=job.base_model,
+        config = LoopConfig(spec=spec, labels=sorted(dataset.labels), task=spec.task or "text-classification",
+                            dataset=job.dataset, base_model=job.base_model,
                             services=self._services(), storage_url=storage, threads=self.settings.threads_per_worker)
         handle = self._start(job, config)
         with self._lock:
@@ -139,7 +145,7 @@ class Runner:
         if result.best_checkpoint is None:
             raise RuntimeError("training ended without a validated checkpoint")
         best = result.best_metrics
-        summary = {k: float(best[k]) for k in ("val_f1_macro", "val_accuracy", "train_loss") if k in best}
+        summary = {k: float(best[k]) for k in VALIDATION_METRICS if k in best}
         for rate in ("samples_per_second", "tokens_per_second"):
             summary[rate] = float(result.last_metrics.get(rate, 0.0))
         summary["epochs"] = float(result.last_metrics.get("epoch", 0) + 1)
@@ -209,19 +215,24 @@ class Runner:
         done = registry.search(model=spec.model, tags={"job": job.id}, limit=1)
         if done:
             return done[0]
-        lineage = registry_pb2.Lineage(
-            base_model=f"{base.model}@{base.version}", dataset=f"{dataset.dataset}@{dataset.version}",
-            config_json=json.dumps(job.spec, sort_keys=True), job=job.id,
-            parent_version=base.version if base.model == spec.model else 0)
         metrics_out = {k: v for k, v in summary.items() if k.startswith("val_") or k == "train_loss"}
         fs, root = open_fs(model_url)
         # relative paths of the files only: pyarrow leaves empty "folder/" marker objects on S3
         found = {path.rstrip("/")[len(root) + 1:]: (path, info) for path, info in fs.find(root, detail=True).items()
                  if info.get("type") == "file" and not path.endswith("/")}
+        config = dict(job.spec)
+        if (adapter := found.get(f"{ADAPTER_DIR}/adapter_config.json")) is not None:  # the LoRA adapter's config
+            with fs.open(adapter[0], "rb") as fh:
+                config["adapter"] = json.loads(fh.read())
+        lineage = registry_pb2.Lineage(
+            base_model=f"{base.model}@{base.version}", dataset=f"{dataset.dataset}@{dataset.version}",
+            config_json=json.dumps(config, sort_keys=True), job=job.id,
+            parent_version=base.version if base.model == spec.model else 0)
         sources = [Source(rel, int(info["size"]), functools.partial(fs.open, path, "rb"))
                    for rel, (path, info) in sorted(found.items()) if rel]
         if not sources:
             raise RuntimeError(f"the checkpoint at {model_url} holds no model files")
         return registry.upload_files(sources, model=spec.model, kind="fine-tuned", create_model=True,
-                                   tags={"job": job.id, "dataset": dataset.dataset}, metrics=metrics_out,
+                                   tags={"job": job.id, "dataset": dataset.dataset, "task": spec.task or ""},
+                                   metrics=metrics_out,
                                    lineage=lineage, description=f"fine-tuned by {job.id}")
