@@ -6,7 +6,8 @@
 #   docker build -t tuneloop:0.1.0 --build-arg LOCK=service .
 #   docker build -t tuneloop-ml:0.1.0 --build-arg LOCK=ml-cpu .
 #   docker build -t tuneloop-ml:0.1.0-cuda --build-arg LOCK=ml-cuda .
-# Every dependency comes from the lock, with its hash (pip --require-hashes), and the build
+# Every dependency comes from the lock, with its hash (pip --require-hashes), as a wheel (but
+# rouge-score, pure Python, which publishes only its hashed sdist), and the build
 # fails when what got installed is not exactly the lock (scripts/check_lock.py). Ray's
 # version is the lock's, pinned in pyproject.toml, equal to Chart.yaml's (a test checks).
 # BASE_IMAGE: the official Python image by default; any Debian-like image with python3 and
@@ -28,8 +29,8 @@ RUN set -eu; \
     if [ -f requirements/local/ca.crt ]; then export PIP_CERT=/src/requirements/local/ca.crt; fi; \
     set --; \
     if [ "$LOCK" = ml-cpu ] && [ -n "$TORCH_INDEX" ]; then set -- --extra-index-url "$TORCH_INDEX"; fi; \
-    pip install --require-hashes --no-deps --only-binary :all: --find-links requirements/local "$@" \
-        -r "requirements/${LOCK}.txt"
+    pip install --require-hashes --no-deps --only-binary :all: --no-binary rouge-score \
+        --find-links requirements/local "$@" -r "requirements/${LOCK}.txt"
 # The code last, then the check that the image holds exactly the lock.
 COPY pyproject.toml README.md ./
 COPY services ./services

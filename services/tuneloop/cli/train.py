@@ -21,7 +21,9 @@ jobs_app = typer.Typer(rich_markup_mode=None, help="List, inspect, follow and ca
 def job_dict(job) -> dict:
     return {
         "job": job.id, "state": state_name(job.state), "model": job.model or None,
-        "metrics": {k: job.metrics[k] for k in ("val_f1_macro", "val_accuracy", "train_loss") if k in job.metrics},
+        "task": json.loads(job.spec_json or "{}").get("task") or "text-classification",
+        "metrics": {k: job.metrics[k] for k in ("val_f1_macro", "val_accuracy", "val_loss", "val_perplexity",
+                                                "train_loss") if k in job.metrics},
         "samples_per_second": job.metrics.get("samples_per_second"), "tensorboard": job.tensorboard or None,
         "dataset": job.dataset, "base_model": job.base_model, "error": job.error or None,
     }
@@ -56,11 +58,16 @@ def follow(client: Client, job_id: str, *, quiet: bool) -> None:
                 bar.update(task, completed=data["step"], total=total,
                            info=f"epoch {data['epoch'] + 1}/{spec['epochs']} loss {data['loss']:.3f} "
                                 f"{data['samples_per_second']:.1f}/s")
-            elif msg.event.type == "epoch":
-                bar.console.print(f"  epoch {data['epoch'] + 1}: val macro-F1 {data['val_f1_macro']:.4f}, "
-                                  f"accuracy {data['val_accuracy']:.4f}") if not quiet else None
+            elif msg.event.type == "epoch" and not quiet:
+                bar.console.print(f"  epoch {data['epoch'] + 1}: " + _validation(data))
             elif msg.event.type == "resumed":
                 bar.console.print(f"  resumed from step {data['step']}") if not quiet else None
+
+
+def _validation(metrics: dict) -> str:
+    if "val_f1_macro" in metrics:
+        return f"val macro-F1 {metrics['val_f1_macro']:.4f}, accuracy {metrics['val_accuracy']:.4f}"
+    return f"val loss {metrics['val_loss']:.4f}, perplexity {metrics['val_perplexity']:.2f}"
 
 
 @train_options()
@@ -89,10 +96,10 @@ def list_(address: ServerOpt = None, as_json: JsonOpt = False) -> None:
         jobs = [job_dict(j) for j in client.trainer.list()]
 
     def render(o: dict) -> None:
-        table = Table("job", "state", "dataset", "base", "model", "val macro-F1")
+        table = Table("job", "state", "task", "dataset", "base", "model", "validation")
         for j in o["jobs"]:
-            table.add_row(j["job"], j["state"], j["dataset"], j["base_model"], j["model"] or "",
-                          f"{j['metrics']['val_f1_macro']:.4f}" if "val_f1_macro" in j["metrics"] else "")
+            table.add_row(j["job"], j["state"], j["task"], j["dataset"], j["base_model"], j["model"] or "",
+                          _validation(j["metrics"]) if {"val_f1_macro", "val_loss"} & set(j["metrics"]) else "")
         console.print(table)
 
     emit({"jobs": jobs}, as_json, render)

@@ -23,7 +23,8 @@ class PolicySpec(BaseModel):
     min_improvement: float = 0.0
     alpha: float = Field(default=0.05, gt=0, lt=1)
     max_class_drop: float = Field(default=0.05, ge=0)
-    min_f1: float = Field(default=0.0, ge=0, le=1, description="floor for the first champion (macro-F1)")
+    min_f1: float = Field(default=0.0, ge=0, le=1, description="floor for the first champion's test score "
+                          "(macro-F1; ROUGE-L for text-generation)")
 
 
 def make_policy(**values) -> PolicySpec:

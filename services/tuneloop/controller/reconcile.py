@@ -137,8 +137,9 @@ class Reconciler:
             verdict, reasons = out.verdict, list(out.reasons)
         else:
             rep = c.evaluator.evaluate(run.candidate, run.dataset, "test")
-            verdict = "promote" if rep.f1_macro >= spec.min_f1 else "reject"
-            reasons = [f"first champion: test macro-F1 {rep.f1_macro:.4f} "
+            verdict = "promote" if rep.score >= spec.min_f1 else "reject"
+            metric = "ROUGE-L" if rep.task == "text-generation" else "macro-F1"
+            reasons = [f"first champion: test {metric} {rep.score:.4f} "
                        f"{'>=' if verdict == 'promote' else '<'} the floor {spec.min_f1:.4f}"]
         if verdict != "promote":
             self._finish(run, RunState.REJECTED, verdict=verdict, reasons=reasons, champion_after=run.champion_before)

@@ -77,28 +77,29 @@ def compare(y_true: np.ndarray, cand_pred: np.ndarray, base_pred: np.ndarray, la
     base_cls = f1_score(y_true, base_pred, labels=list(range(k)), average=None, zero_division=0)
     per_class = {label: float(cand_cls[i] - base_cls[i]) for i, label in enumerate(labels)}
     verdict, reasons = gate(delta_f1, float(lo), float(hi), p_value, per_class, policy)
-    return {"n": n, "delta_f1_macro": float(delta_f1), "ci_low": float(lo), "ci_high": float(hi),
+    return {"n": n, "metric": "f1_macro", "delta": float(delta_f1), "p_value": p_value, "test": "mcnemar",
+            "delta_f1_macro": float(delta_f1), "ci_low": float(lo), "ci_high": float(hi),
             "delta_accuracy": delta_acc, "accuracy_ci_low": float(acc_lo), "accuracy_ci_high": float(acc_hi),
             "mcnemar_p": p_value, "per_class_delta": per_class, "verdict": verdict, "reasons": reasons}
 
 
 def gate(delta: float, lo: float, hi: float, p_value: float, per_class: dict[str, float],
-         policy: GatePolicy) -> tuple[Verdict, list[str]]:
+         policy: GatePolicy, *, metric: str = "macro-F1", test: str = "McNemar") -> tuple[Verdict, list[str]]:
     drops = {c: d for c, d in per_class.items() if d < -policy.max_class_drop}
     if drops:
         return Verdict.REJECT, [f"F1 of class {c!r} drops by {-d:.4f}, more than the allowed {policy.max_class_drop:.4f}"
                           for c, d in sorted(drops.items())]
     significant = p_value < policy.alpha
     if hi < 0 and significant:
-        return Verdict.REJECT, [f"macro-F1 is worse by {-delta:.4f} (CI [{lo:.4f}, {hi:.4f}], McNemar p={p_value:.4g})"]
+        return Verdict.REJECT, [f"{metric} is worse by {-delta:.4f} (CI [{lo:.4f}, {hi:.4f}], {test} p={p_value:.4g})"]
     if delta >= policy.min_improvement and lo > 0 and significant:
-        return Verdict.PROMOTE, [f"macro-F1 improves by {delta:.4f} >= {policy.min_improvement:.4f} "
-                           f"(CI [{lo:.4f}, {hi:.4f}], McNemar p={p_value:.4g} < {policy.alpha})"]
+        return Verdict.PROMOTE, [f"{metric} improves by {delta:.4f} >= {policy.min_improvement:.4f} "
+                           f"(CI [{lo:.4f}, {hi:.4f}], {test} p={p_value:.4g} < {policy.alpha})"]
     reasons = []
     if delta < policy.min_improvement:
-        reasons.append(f"macro-F1 change {delta:+.4f} is below the required {policy.min_improvement:+.4f}")
+        reasons.append(f"{metric} change {delta:+.4f} is below the required {policy.min_improvement:+.4f}")
     if lo <= 0:
         reasons.append(f"the {1 - policy.alpha:.0%} CI of the change [{lo:.4f}, {hi:.4f}] includes 0")
     if not significant:
-        reasons.append(f"McNemar p={p_value:.4g} is not below alpha={policy.alpha}")
+        reasons.append(f"{test} p={p_value:.4g} is not below alpha={policy.alpha}")
     return Verdict.INCONCLUSIVE, reasons

@@ -1,4 +1,6 @@
 """The evaluator use cases, free of gRPC: evaluate a model version on a split, compare two.
+A text-generation dataset's split is evaluated by generating (greedy) and scoring the text
+against the references (`textgen`); a comparison is then on ROUGE-L.
 
 Models and data come from the registry and dataprep over gRPC. A report is stored per
 (model version, dataset version, split), together with its per-example predictions, and
@@ -14,14 +16,18 @@ import numpy as np
 
 from tuneloop.errors import FailedPrecondition, InvalidArgument
 from tuneloop.evaluator import metrics as prom
+from tuneloop.evaluator import textgen
 from tuneloop.evaluator.compare import GatePolicy, compare
-from tuneloop.evaluator.records import Comparison, Evaluation, Report
+from tuneloop.evaluator.records import Comparison, Evaluation, GenerationScores, Report, Sample
 from tuneloop.evaluator.scores import report as make_report
 from tuneloop.evaluator.store import EvaluationStore
 from tuneloop.ml.classifier import Classifier
+from tuneloop.ml.generation import Generator
 from tuneloop.ml.inputs import Inputs
 
 SPLITS = ("train", "validation", "test")
+DEFAULT_NEW_TOKENS = 32
+SAMPLES = 5  # generated examples kept in a report, to read
 STORED_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "log_loss", "ece")
 
 
@@ -31,19 +37,27 @@ class EvaluatorCore:
         self.inputs = inputs
         self._lock = threading.Lock()  # one inference at a time: it uses every core already
 
-    def evaluate(self, model_ref: str, dataset_ref: str, split: str = "test", *, refresh: bool = False
-                 ) -> tuple[Evaluation, bool]:
-        """The report (stored or computed) and whether it came from the store."""
+    def evaluate(self, model_ref: str, dataset_ref: str, split: str = "test", *, refresh: bool = False,
+                 max_new_tokens: int = 0) -> tuple[Evaluation, bool]:
+        """The report (stored or computed) and whether it came from the store. `max_new_tokens`
+        (generation; 0: 32, or what the stored report used) bounds each generated completion."""
         split = split or "test"
         if split not in SPLITS:
             raise InvalidArgument(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+        if not 0 <= max_new_tokens <= 4096:
+            raise InvalidArgument(f"max_new_tokens must be between 1 and 4096, not {max_new_tokens}")
         version = self.inputs.model(model_ref)
         dataset = self.inputs.dataset(dataset_ref)
         model_key, dataset_key = f"{version.model}@{version.version}", f"{dataset.dataset}@{dataset.version}"
         stored = None if refresh else self.store.get(model_key, dataset_key, split)
+        if stored is not None and max_new_tokens and stored.report.generation is not None \
+                and stored.report.generation.max_new_tokens != max_new_tokens:
+            stored = None  # asked for other lengths than the stored report's
         if stored is not None:
             self._publish(version, stored.report)
             return stored, True
+        if (dataset.task or "text-classification") == "text-generation":
+            return self._evaluate_generation(version, dataset, split, max_new_tokens or DEFAULT_NEW_TOKENS), False
         with self._lock:
             classifier = Classifier(self.inputs.model_dir(version))
             self._check_labels(classifier.labels, sorted(dataset.labels), model_key, dataset_key)
@@ -63,6 +77,33 @@ class EvaluatorCore:
         self._publish(version, rep)
         return stored, False
 
+    def _evaluate_generation(self, version, dataset, split: str, max_new_tokens: int) -> Evaluation:
+        model_key, dataset_key = f"{version.model}@{version.version}", f"{dataset.dataset}@{dataset.version}"
+        with self._lock:
+            model_dir = self.inputs.model_dir(version)
+            if not (model_dir / "config.json").is_file():
+                raise FailedPrecondition(f"{model_key} has no config.json: not a Hugging Face model")
+            generator = Generator(model_dir)
+            prompts, references = self.inputs.rows(dataset, split)
+            if not prompts:
+                raise FailedPrecondition(f"split {split!r} of {dataset_key} is empty")
+            generated, per_second = generator.generate(prompts, max_new_tokens=max_new_tokens)
+            loss = generator.loss(prompts, references)
+        metrics = textgen.scores(generated, references, loss=loss)
+        rouge = textgen.rouge_l(generated[:SAMPLES], references[:SAMPLES])
+        samples = [Sample(prompt=p[:300], reference=r, generated=g, rouge_l=float(x))
+                   for p, r, g, x in zip(prompts, references, generated, rouge, strict=False)]
+        rep = Report(n=len(prompts), model=model_key, dataset=dataset_key, split=split, task="text-generation",
+                     examples_per_second=per_second,
+                     generation=GenerationScores(**metrics, max_new_tokens=max_new_tokens, samples=samples))
+        stored = self.store.put(rep, generated, references)
+        self.inputs.client().registry.set_metrics(
+            model_key, {f"{dataset_key}/{split}/{name}": value for name, value in metrics.items()})
+        prom.EVALUATIONS.inc()
+        prom.EXAMPLES_PER_SECOND.set(per_second)
+        self._publish(version, rep)
+        return stored
+
     @staticmethod
     def _check_labels(model_labels: list[str], data_labels: list[str], model_key: str, dataset_key: str) -> None:
         unknown = sorted(set(data_labels) - set(model_labels))
@@ -78,11 +119,22 @@ class EvaluatorCore:
     @staticmethod
     def _publish(version, rep: Report) -> None:
         for alias in version.aliases:
-            prom.ALIAS_F1.labels(version.model, alias).set(rep.f1_macro)
+            prom.ALIAS_F1.labels(version.model, alias).set(rep.score)
 
-    def compare(self, candidate: str, baseline: str, dataset_ref: str, split: str, policy: GatePolicy) -> Comparison:
-        cand, _ = self.evaluate(candidate, dataset_ref, split)
-        base, _ = self.evaluate(baseline, dataset_ref, split)
+    def compare(self, candidate: str, baseline: str, dataset_ref: str, split: str, policy: GatePolicy,
+                *, max_new_tokens: int = 0) -> Comparison:
+        cand, _ = self.evaluate(candidate, dataset_ref, split, max_new_tokens=max_new_tokens)
+        base, _ = self.evaluate(baseline, dataset_ref, split, max_new_tokens=cand.report.generation.max_new_tokens
+                                if cand.report.generation else 0)
+        if cand.report.task != base.report.task:
+            raise FailedPrecondition(f"candidate and baseline were evaluated as {cand.report.task} and "
+                                     f"{base.report.task}")
+        if cand.report.generation is not None:
+            if cand.truth != base.truth:
+                raise FailedPrecondition("candidate and baseline were evaluated on different examples")
+            stats = textgen.compare_generation(list(map(str, cand.truth)), list(map(str, cand.predictions)),
+                                               list(map(str, base.predictions)), policy)
+            return self._comparison(stats, cand, base)
         labels = cand.report.confusion_matrix.labels
         base_labels = base.report.confusion_matrix.labels
         if sorted(labels) != sorted(base_labels):
@@ -92,6 +144,10 @@ class EvaluatorCore:
         if len(truth) != len(base_truth) or not (truth == base_truth).all():
             raise FailedPrecondition("candidate and baseline were evaluated on different examples")
         stats = compare(truth, np.array(cand.predictions), to_cand[np.array(base.predictions)], labels, policy)
+        return self._comparison(stats, cand, base)
+
+    @staticmethod
+    def _comparison(stats: dict, cand: Evaluation, base: Evaluation) -> Comparison:
         return Comparison(**stats, candidate=cand.report.model, baseline=base.report.model,
                           dataset=cand.report.dataset, split=cand.report.split, candidate_report=cand.report,
                           baseline_report=base.report)

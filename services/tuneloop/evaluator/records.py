@@ -32,20 +32,40 @@ class Confusion(BaseModel):
 
 
 class Scores(BaseModel):
-    """What the predictions score against the labels (`scores.report`)."""
+    """What the predictions score against the labels (`scores.report`); zero for a generation
+    report, which has `generation` instead."""
 
     n: int
-    accuracy: float
-    precision_macro: float
-    recall_macro: float
-    f1_macro: float
-    precision_weighted: float
-    recall_weighted: float
-    f1_weighted: float
-    log_loss: float
-    ece: float
-    per_class: dict[str, ClassScores]
-    confusion_matrix: Confusion
+    accuracy: float = 0.0
+    precision_macro: float = 0.0
+    recall_macro: float = 0.0
+    f1_macro: float = 0.0
+    precision_weighted: float = 0.0
+    recall_weighted: float = 0.0
+    f1_weighted: float = 0.0
+    log_loss: float = 0.0
+    ece: float = 0.0
+    per_class: dict[str, ClassScores] = {}
+    confusion_matrix: Confusion = Confusion(labels=[], matrix=[])
+
+
+class Sample(BaseModel):
+    prompt: str  # its first 300 characters
+    reference: str
+    generated: str
+    rouge_l: float
+
+
+class GenerationScores(BaseModel):
+    """What generated completions score against the references (`textgen.scores`)."""
+
+    exact_match: float
+    rouge_l: float
+    token_f1: float
+    loss: float  # mean token loss of the reference completions
+    perplexity: float
+    max_new_tokens: int
+    samples: list[Sample]  # the first few examples, to read
 
 
 class Report(Scores):
@@ -55,6 +75,13 @@ class Report(Scores):
     dataset: str  # NAME@VERSION
     split: str
     examples_per_second: float
+    task: str = "text-classification"
+    generation: GenerationScores | None = None
+
+    @property
+    def score(self) -> float:
+        """The task's headline metric: macro-F1, or ROUGE-L for generation."""
+        return self.generation.rouge_l if self.generation is not None else self.f1_macro
 
 
 @dataclass(frozen=True)
@@ -62,8 +89,8 @@ class Evaluation:
     """A stored report with the per-example predictions a later comparison needs."""
 
     report: Report
-    predictions: list[int]
-    truth: list[int]
+    predictions: list[int] | list[str]  # label indexes, or generated texts
+    truth: list[int] | list[str]  # label indexes, or reference completions
     created_at: datetime
 
 
@@ -71,6 +98,10 @@ class PairedStats(BaseModel):
     """Candidate vs baseline on the same examples (`compare.compare`)."""
 
     n: int
+    metric: str  # what the verdict is about: f1_macro, or rouge_l for generation
+    delta: float  # its change
+    p_value: float
+    test: str  # mcnemar (on correctness), or wilcoxon (on per-example ROUGE-L)
     delta_f1_macro: float
     ci_low: float
     ci_high: float

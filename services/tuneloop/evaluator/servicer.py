@@ -21,8 +21,12 @@ def report_to_proto(rep: Report, *, cached: bool = False, stored: Evaluation | N
         per_class={k: evaluator_pb2.ClassMetrics(**v.model_dump()) for k, v in rep.per_class.items()},
         confusion_matrix=evaluator_pb2.ConfusionMatrix(
             labels=cm.labels, rows=[evaluator_pb2.ConfusionRow(counts=row) for row in cm.matrix]),
-        **{k: getattr(rep, k) for k in _SCALARS},
+        **{k: getattr(rep, k) for k in _SCALARS}, task=rep.task, score=rep.score,
     )
+    if rep.generation is not None:
+        msg.generation.CopyFrom(evaluator_pb2.GenerationMetrics(
+            **rep.generation.model_dump(exclude={"samples"}),
+            samples=[evaluator_pb2.GeneratedSample(**s.model_dump()) for s in rep.generation.samples]))
     if stored is not None:
         msg.created_at.FromDatetime(stored.created_at)
     return msg
@@ -38,12 +42,13 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
         self.core = core
 
     def Evaluate(self, request, context):
-        stored, cached = self.core.evaluate(request.model, request.dataset, request.split, refresh=request.refresh)
+        stored, cached = self.core.evaluate(request.model, request.dataset, request.split, refresh=request.refresh,
+                                            max_new_tokens=request.max_new_tokens)
         return evaluator_pb2.EvaluateResponse(report=report_to_proto(stored.report, cached=cached, stored=stored))
 
     def Compare(self, request, context):
         out = self.core.compare(request.candidate, request.baseline, request.dataset, request.split,
-                                policy_from_proto(request.policy))
+                                policy_from_proto(request.policy), max_new_tokens=request.max_new_tokens)
         return evaluator_pb2.CompareResponse(
             **out.model_dump(mode="json", exclude={"candidate_report", "baseline_report"}),
             candidate_report=report_to_proto(out.candidate_report),

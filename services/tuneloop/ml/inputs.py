@@ -74,9 +74,11 @@ class Inputs:
         return path
 
     def rows(self, dataset, split: str) -> tuple[list[str], list[str]]:
-        """Texts and labels of one split of a resolved dataset version, in stored order."""
-        frame = pl.read_parquet(self.split_file(dataset, split), columns=["text", "label"])
-        return frame["text"].to_list(), frame["label"].to_list()
+        """Texts and labels (prompts and completions, for text-generation) of one split of a
+        resolved dataset version, in stored order."""
+        frame = pl.read_parquet(self.split_file(dataset, split))
+        first, second = ("prompt", "completion") if "prompt" in frame.columns else ("text", "label")
+        return frame[first].to_list(), frame[second].to_list()
 
     def splits(self, dataset) -> tuple[Path, list[str]]:
         """The train and validation split files, in one folder; and the sorted labels."""

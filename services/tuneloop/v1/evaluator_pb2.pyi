@@ -36,7 +36,7 @@ class ConfusionMatrix(_message.Message):
     def __init__(self, labels: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ConfusionRow, _Mapping]]] = ...) -> None: ...
 
 class EvaluationReport(_message.Message):
-    __slots__ = ("model", "dataset", "split", "n", "accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_weighted", "recall_weighted", "f1_weighted", "log_loss", "ece", "per_class", "confusion_matrix", "examples_per_second", "cached", "created_at")
+    __slots__ = ("model", "dataset", "split", "n", "accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_weighted", "recall_weighted", "f1_weighted", "log_loss", "ece", "per_class", "confusion_matrix", "examples_per_second", "cached", "created_at", "task", "generation", "score")
     class PerClassEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,9 @@ class EvaluationReport(_message.Message):
     EXAMPLES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     CACHED_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
     model: str
     dataset: str
     split: str
@@ -80,19 +83,54 @@ class EvaluationReport(_message.Message):
     examples_per_second: float
     cached: bool
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, model: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[str] = ..., n: _Optional[int] = ..., accuracy: _Optional[float] = ..., precision_macro: _Optional[float] = ..., recall_macro: _Optional[float] = ..., f1_macro: _Optional[float] = ..., precision_weighted: _Optional[float] = ..., recall_weighted: _Optional[float] = ..., f1_weighted: _Optional[float] = ..., log_loss: _Optional[float] = ..., ece: _Optional[float] = ..., per_class: _Optional[_Mapping[str, ClassMetrics]] = ..., confusion_matrix: _Optional[_Union[ConfusionMatrix, _Mapping]] = ..., examples_per_second: _Optional[float] = ..., cached: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    task: str
+    generation: GenerationMetrics
+    score: float
+    def __init__(self, model: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[str] = ..., n: _Optional[int] = ..., accuracy: _Optional[float] = ..., precision_macro: _Optional[float] = ..., recall_macro: _Optional[float] = ..., f1_macro: _Optional[float] = ..., precision_weighted: _Optional[float] = ..., recall_weighted: _Optional[float] = ..., f1_weighted: _Optional[float] = ..., log_loss: _Optional[float] = ..., ece: _Optional[float] = ..., per_class: _Optional[_Mapping[str, ClassMetrics]] = ..., confusion_matrix: _Optional[_Union[ConfusionMatrix, _Mapping]] = ..., examples_per_second: _Optional[float] = ..., cached: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task: _Optional[str] = ..., generation: _Optional[_Union[GenerationMetrics, _Mapping]] = ..., score: _Optional[float] = ...) -> None: ...
+
+class GenerationMetrics(_message.Message):
+    __slots__ = ("exact_match", "rouge_l", "token_f1", "loss", "perplexity", "max_new_tokens", "samples")
+    EXACT_MATCH_FIELD_NUMBER: _ClassVar[int]
+    ROUGE_L_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_F1_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    PERPLEXITY_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    exact_match: float
+    rouge_l: float
+    token_f1: float
+    loss: float
+    perplexity: float
+    max_new_tokens: int
+    samples: _containers.RepeatedCompositeFieldContainer[GeneratedSample]
+    def __init__(self, exact_match: _Optional[float] = ..., rouge_l: _Optional[float] = ..., token_f1: _Optional[float] = ..., loss: _Optional[float] = ..., perplexity: _Optional[float] = ..., max_new_tokens: _Optional[int] = ..., samples: _Optional[_Iterable[_Union[GeneratedSample, _Mapping]]] = ...) -> None: ...
+
+class GeneratedSample(_message.Message):
+    __slots__ = ("prompt", "reference", "generated", "rouge_l")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_FIELD_NUMBER: _ClassVar[int]
+    ROUGE_L_FIELD_NUMBER: _ClassVar[int]
+    prompt: str
+    reference: str
+    generated: str
+    rouge_l: float
+    def __init__(self, prompt: _Optional[str] = ..., reference: _Optional[str] = ..., generated: _Optional[str] = ..., rouge_l: _Optional[float] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("model", "dataset", "split", "refresh")
+    __slots__ = ("model", "dataset", "split", "refresh", "max_new_tokens")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     SPLIT_FIELD_NUMBER: _ClassVar[int]
     REFRESH_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
     model: str
     dataset: str
     split: str
     refresh: bool
-    def __init__(self, model: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[str] = ..., refresh: _Optional[bool] = ...) -> None: ...
+    max_new_tokens: int
+    def __init__(self, model: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[str] = ..., refresh: _Optional[bool] = ..., max_new_tokens: _Optional[int] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
     __slots__ = ("report",)
@@ -115,21 +153,23 @@ class GatePolicy(_message.Message):
     def __init__(self, min_improvement: _Optional[float] = ..., alpha: _Optional[float] = ..., max_class_drop: _Optional[float] = ..., resamples: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class CompareRequest(_message.Message):
-    __slots__ = ("candidate", "baseline", "dataset", "split", "policy")
+    __slots__ = ("candidate", "baseline", "dataset", "split", "policy", "max_new_tokens")
     CANDIDATE_FIELD_NUMBER: _ClassVar[int]
     BASELINE_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     SPLIT_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
     candidate: str
     baseline: str
     dataset: str
     split: str
     policy: GatePolicy
-    def __init__(self, candidate: _Optional[str] = ..., baseline: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[str] = ..., policy: _Optional[_Union[GatePolicy, _Mapping]] = ...) -> None: ...
+    max_new_tokens: int
+    def __init__(self, candidate: _Optional[str] = ..., baseline: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[str] = ..., policy: _Optional[_Union[GatePolicy, _Mapping]] = ..., max_new_tokens: _Optional[int] = ...) -> None: ...
 
 class CompareResponse(_message.Message):
-    __slots__ = ("candidate", "baseline", "dataset", "split", "n", "delta_f1_macro", "ci_low", "ci_high", "delta_accuracy", "accuracy_ci_low", "accuracy_ci_high", "mcnemar_p", "per_class_delta", "verdict", "reasons", "candidate_report", "baseline_report")
+    __slots__ = ("candidate", "baseline", "dataset", "split", "n", "delta_f1_macro", "ci_low", "ci_high", "delta_accuracy", "accuracy_ci_low", "accuracy_ci_high", "mcnemar_p", "per_class_delta", "verdict", "reasons", "candidate_report", "baseline_report", "metric", "delta", "p_value", "test")
     class PerClassDeltaEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +194,10 @@ class CompareResponse(_message.Message):
     REASONS_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_REPORT_FIELD_NUMBER: _ClassVar[int]
     BASELINE_REPORT_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    TEST_FIELD_NUMBER: _ClassVar[int]
     candidate: str
     baseline: str
     dataset: str
@@ -171,4 +215,8 @@ class CompareResponse(_message.Message):
     reasons: _containers.RepeatedScalarFieldContainer[str]
     candidate_report: EvaluationReport
     baseline_report: EvaluationReport
-    def __init__(self, candidate: _Optional[str] = ..., baseline: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[str] = ..., n: _Optional[int] = ..., delta_f1_macro: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., delta_accuracy: _Optional[float] = ..., accuracy_ci_low: _Optional[float] = ..., accuracy_ci_high: _Optional[float] = ..., mcnemar_p: _Optional[float] = ..., per_class_delta: _Optional[_Mapping[str, float]] = ..., verdict: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., candidate_report: _Optional[_Union[EvaluationReport, _Mapping]] = ..., baseline_report: _Optional[_Union[EvaluationReport, _Mapping]] = ...) -> None: ...
+    metric: str
+    delta: float
+    p_value: float
+    test: str
+    def __init__(self, candidate: _Optional[str] = ..., baseline: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[str] = ..., n: _Optional[int] = ..., delta_f1_macro: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., delta_accuracy: _Optional[float] = ..., accuracy_ci_low: _Optional[float] = ..., accuracy_ci_high: _Optional[float] = ..., mcnemar_p: _Optional[float] = ..., per_class_delta: _Optional[_Mapping[str, float]] = ..., verdict: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., candidate_report: _Optional[_Union[EvaluationReport, _Mapping]] = ..., baseline_report: _Optional[_Union[EvaluationReport, _Mapping]] = ..., metric: _Optional[str] = ..., delta: _Optional[float] = ..., p_value: _Optional[float] = ..., test: _Optional[str] = ...) -> None: ...
