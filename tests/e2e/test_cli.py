@@ -133,3 +133,20 @@ def test_demo_runs_to_its_end(tmp_path):
     noise = ("SIGTERM handler", "Token authentication is enabled", "Loading weights")
     assert not [n for n in noise if n in out + proc.stderr], proc.stderr[-2000:]
     assert max(len(line) for line in out.splitlines()) < 400
+
+
+def test_headline_demo_runs_to_its_end(tmp_path):
+    """`tuneloop demo --task text-generation`, on 60 articles and a few training steps."""
+    proc = subprocess.run([sys.executable, "-m", "tuneloop.cli", "demo", "--task", "text-generation", "--data-dir",
+                           str(tmp_path), "--articles", "60", "--train-samples", "8", "--batch-size", "4",
+                           "--max-length", "96", "--min-f1", "0"],
+                          capture_output=True, text=True, timeout=1200,
+                          env={**os.environ, "COLUMNS": "120", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "headlines@" in out and "(text-generation)" in out and "smollm2@1 base" in out
+    assert "lead (first sentence)" in out and "SmolLM2 zero-shot" in out
+    assert "(initial) is training" in out and "PROMOTED" in out and "first champion: test ROUGE-L" in out
+    assert "SmolLM2 fine-tuned" in out and "fine-tuned vs zero-shot: ROUGE-L" in out and "Wilcoxon p = " in out
+    assert "(new_data) is training" in out and "champion history: v- → v1 (controller/" in out
+    assert "Loading weights" not in out + proc.stderr

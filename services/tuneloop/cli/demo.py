@@ -106,6 +106,8 @@ def demo(
     min_improvement: Annotated[float, typer.Option(help="Macro-F1 gain a candidate needs over the champion.")] = 0.0,
     alpha: Annotated[float, typer.Option(help="Significance level of the candidate-vs-champion tests.")] = 0.05,
     max_class_drop: Annotated[float, typer.Option(help="Largest per-class F1 drop a candidate may have.")] = 0.05,
+    articles: Annotated[int, typer.Option(help="BBC articles to use, half first and half as new data (0: all 2,225; "
+                                               "with --task text-generation, 556).")] = 0,
     train: dict | None = None,
 ) -> None:
     _quiet()
@@ -123,9 +125,9 @@ def demo(
             work.mkdir(parents=True, exist_ok=True)
             if generation:
                 headlines.story(client, work, train=train, limits=limits, min_rouge=floor, await_run=_await_run,
-                                verdict=_verdict)
+                                verdict=_verdict, articles=articles)
             else:
-                _classification(client, work, train=train, limits=limits, min_f1=floor)
+                _classification(client, work, train=train, limits=limits, min_f1=floor, articles=articles)
             policy, model = (headlines.POLICY, headlines.MODEL) if generation else (POLICY, MODEL)
             rule("the story")
             render_runs({"runs": [run_dict(r) for r in client.controller.runs(policy)]})
@@ -139,9 +141,10 @@ def demo(
                   "(the models, the runs, the reports); delete the folder when done")
 
 
-def _classification(client: Client, work: Path, *, train: dict, limits: dict, min_f1: float) -> None:
+def _classification(client: Client, work: Path, *, train: dict, limits: dict, min_f1: float, articles: int) -> None:
     """Steps 1-5 of the classification demo, against running services."""
     rows = bbc.rows()
+    rows = rows[::max(1, len(rows) // articles)][:articles] if articles else rows
     rule("1. ingest half of BBC News")
     with console.status("preparing..."):
         v1 = client.dataprep.ingest(bbc.write_jsonl(work / "bbc-part1.jsonl", rows[0::2]), dataset="bbc")
@@ -152,7 +155,7 @@ def _classification(client: Client, work: Path, *, train: dict, limits: dict, mi
     models.render_version(models.version_dict(base))
     rule("3. a retraining policy: the controller trains, evaluates and promotes a first champion")
     client.controller.create_policy(
-        POLICY, dataset="bbc", base_model="minilm", model=MODEL, min_new_rows=100, min_f1=min_f1,
+        POLICY, dataset="bbc", base_model="minilm", model=MODEL, min_new_rows=min(100, len(rows) // 4), min_f1=min_f1,
         train=train, **limits)
     first, seen = _await_run(client)
     _verdict(first)

@@ -72,12 +72,14 @@ def against_zero_shot(client: Client, champion: str, dataset: str) -> None:
                   + (" (the interval excludes zero)" if out.ci_low > 0 or out.ci_high < 0 else ""))
 
 
-def story(client: Client, work: Path, *, train: dict, limits: dict, min_rouge: float, await_run, verdict) -> None:
-    """Steps 1-6 of the headline demo, against running services."""
+def story(client: Client, work: Path, *, train: dict, limits: dict, min_rouge: float, await_run, verdict,
+          articles: int = 0) -> None:
+    """Steps 1-6 of the headline demo, against running services, on `articles` articles (0: every 4th)."""
     pairs = bbc.headlines(BODY_CHARS, instruction=True)
+    pairs = pairs[::max(1, len(pairs) // (articles or len(pairs) // 4))][:articles or len(pairs)]
     rule("1. BBC articles as prompt/completion pairs: the body after an instruction, and its headline")
     with console.status("preparing..."):
-        first = [{"prompt": p["prompt"], "completion": p["completion"]} for p in pairs[0::8]]
+        first = [{"prompt": p["prompt"], "completion": p["completion"]} for p in pairs[0::2]]
         v1 = client.dataprep.ingest(bbc.write_jsonl(work / "headlines-part1.jsonl", first), dataset=DATASET,
                                     task="text-generation")
     render_version(version_dict(v1))
@@ -96,7 +98,7 @@ def story(client: Client, work: Path, *, train: dict, limits: dict, min_rouge: f
         rows = baselines(client, DATASET)
     console.print(scores_table(rows))
     rule("4. a retraining policy: the controller fine-tunes SmolLM2 (LoRA) and promotes a first champion")
-    client.controller.create_policy(POLICY, dataset=DATASET, base_model=BASE, model=MODEL, min_new_rows=50,
+    client.controller.create_policy(POLICY, dataset=DATASET, base_model=BASE, model=MODEL, min_new_rows=min(50, len(pairs) // 4),
                                     min_f1=min_rouge, train=train, **limits)
     run, seen = await_run(client, POLICY)
     verdict(run)
@@ -109,7 +111,7 @@ def story(client: Client, work: Path, *, train: dict, limits: dict, min_rouge: f
         against_zero_shot(client, run.candidate, DATASET)
     rule("5. new articles arrive")
     with console.status("preparing..."):
-        more = [{"prompt": p["prompt"], "completion": p["completion"]} for p in pairs[4::8]]
+        more = [{"prompt": p["prompt"], "completion": p["completion"]} for p in pairs[1::2]]
         resp = client.dataprep.append(bbc.write_jsonl(work / "headlines-part2.jsonl", more), dataset=DATASET)
     render_version(version_dict(resp.version))
     rule("6. the controller retrains and gates the candidate against the champion on ROUGE-L")

@@ -77,7 +77,10 @@ def convert(path: Path, output: Path) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
     arch = check_supported(path)
+    hf_logging.disable_progress_bar()  # the caller shows its own progress; no tqdm bars on stderr
     folder, name = path.parent, path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)

@@ -12,11 +12,16 @@ The estimate, for float32 training with AdamW:
 - activations kept for the backward pass: per block, 34·s·b·h + 5·a·s²·b bytes in half
   precision (Korthikanti et al., 2022, "Reducing Activation Recomputation in Large
   Transformer Models", eq. 1 without tensor parallelism), doubled for float32;
+- with LoRA, what each adapted projection keeps for its own backward pass: about three copies
+  of its input (the dropout's output and mask, the down-projection's output), 12 bytes per
+  input value, per token and block; the inputs are the hidden size wide, or the MLP's
+  intermediate size for its down projection;
 - the logits: b·s·V floats three times over (logits, log-softmax, its gradient) for
   a causal-LM loss; a classifier's are negligible;
 - 0.5 GB for the process itself (torch, transformers, the Ray worker).
-It overestimates a little (eager attention's buffers are freed as it goes), which is the safe
-side for a refusal.
+Checked against measured peak RSS (SmolLM2-135M with LoRA on CPU, docs/benchmarks.md): within
+10% either way for classification and causal-LM losses, default and all-linear targets. A
+refusal is meant for jobs clearly too big; one at the edge may still run out.
 """
 
 from __future__ import annotations
@@ -49,17 +54,33 @@ def count_parameters(model_dir: Path) -> int:
     return total
 
 
+# the projections peft adapts by default (query and value) and what `all-linear` adds, by input width
+_DEFAULT_TARGETS = ("q_proj", "v_proj")
+_ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def lora_input_width(info: ModelInfo, targets: str) -> int:
+    """The summed input width of the projections LoRA adapts in one block."""
+    names = [t.strip() for t in targets.split(",") if t.strip()] or list(_DEFAULT_TARGETS)
+    if names == ["all-linear"]:
+        names = list(_ALL_LINEAR)
+    wide = info.intermediate_size or 4 * info.hidden_size
+    return sum(wide if name.split(".")[-1] in ("down_proj", "fc2", "dense_4h_to_h", "c_proj") else info.hidden_size
+               for name in names)
+
+
 @dataclass(frozen=True)
 class MemoryEstimate:
     weights: int
     optimizer: int  # gradients + AdamW state
     activations: int
     logits: int
+    adapters: int  # what the LoRA branches keep for backward
     process: int = _PROCESS_BYTES
 
     @property
     def total(self) -> int:
-        return self.weights + self.optimizer + self.activations + self.logits + self.process
+        return self.weights + self.optimizer + self.activations + self.logits + self.adapters + self.process
 
     def describe(self) -> str:
         parts = ", ".join(f"{name} {value / GB:.2f}" for name, value in asdict(self).items())
@@ -67,7 +88,7 @@ class MemoryEstimate:
 
 
 def estimate(info: ModelInfo, parameters: int, *, batch_size: int, max_length: int, lora: bool, lora_rank: int,
-             freeze_layers: int = 0, causal_lm: bool = False) -> MemoryEstimate:
+             freeze_layers: int = 0, causal_lm: bool = False, lora_targets: str = "") -> MemoryEstimate:
     b, s, h, a, depth = batch_size, max_length, info.hidden_size, max(info.heads, 1), max(info.depth, 1)
     if lora:
         trainable = 7 * depth * 2 * lora_rank * h + 64 * h  # adapters on every projection, plus a head
@@ -75,4 +96,6 @@ def estimate(info: ModelInfo, parameters: int, *, batch_size: int, max_length: i
         trainable = int(parameters * (1 - min(freeze_layers, depth) / depth)) if freeze_layers else parameters
     activations = depth * (34 * s * b * h + 5 * a * s * s * b) * 2
     logits = 3 * b * s * info.vocab_size * 4 if causal_lm else 0
-    return MemoryEstimate(weights=4 * parameters, optimizer=12 * trainable, activations=activations, logits=logits)
+    adapters = 12 * b * s * depth * lora_input_width(info, lora_targets) if lora else 0
+    return MemoryEstimate(weights=4 * parameters, optimizer=12 * trainable, activations=activations, logits=logits,
+                          adapters=adapters)

@@ -37,6 +37,7 @@ class ModelInfo:
     hidden_size: int
     vocab_size: int
     heads: int
+    intermediate_size: int = 0  # the MLP's width (0: unknown)
 
 
 def _config_int(config: dict, *names: str) -> int:
@@ -72,7 +73,8 @@ def inspect_model(model_dir: Path) -> ModelInfo:
                      depth=_config_int(config, "num_hidden_layers", "n_layer", "num_layers"),
                      hidden_size=_config_int(config, "hidden_size", "n_embd", "d_model"),
                      vocab_size=_config_int(config, "vocab_size"),
-                     heads=_config_int(config, "num_attention_heads", "n_head"))
+                     heads=_config_int(config, "num_attention_heads", "n_head"),
+                     intermediate_size=_config_int(config, "intermediate_size", "n_inner"))
 
 
 def blocks(model) -> list:

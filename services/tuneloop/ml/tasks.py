@@ -88,13 +88,13 @@ class Generation:
         model.config.pad_token_id = pad_id
         return model
 
-    @torch.inference_mode()
     def validate(self, model, ids, targets, *, pad_id: int, device, autocast: bool, batch_size: int) -> dict:
         loss = completion_loss(model, ids, targets, pad_id=pad_id, device=device, autocast=autocast,
                                batch_size=batch_size, collate=self.collate)
         return {"val_loss": loss, "val_perplexity": math.exp(min(loss, 50.0)), "val_score": -loss}
 
 
+@torch.inference_mode()
 def completion_loss(model, ids, targets, *, pad_id: int, device, autocast: bool, batch_size: int, collate) -> float:
     """Mean loss per completion token over all examples (not a mean of batch means)."""
     model = getattr(model, "module", model)

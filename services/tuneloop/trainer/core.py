@@ -72,7 +72,8 @@ class TrainerCore:
         """RESOURCE_EXHAUSTED when the job's estimated peak cannot fit one worker's memory."""
         need = memory.estimate(info, memory.count_parameters(base_dir), batch_size=spec.batch_size,
                                max_length=spec.max_length, lora=bool(spec.lora), lora_rank=spec.lora_rank,
-                               freeze_layers=spec.freeze_layers, causal_lm=spec.task != CLASSIFICATION)
+                               freeze_layers=spec.freeze_layers, causal_lm=spec.task != CLASSIFICATION,
+                               lora_targets=spec.lora_targets)
         limit = self.settings.worker_memory_gb * memory.GB
         if not limit and self.settings.backend == "ray" and not self.settings.ray_address and not spec.gpu:
             import psutil
