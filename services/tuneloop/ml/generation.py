@@ -26,7 +26,8 @@ class Generator:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         ensure_pad(self.tokenizer)
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(self.device).eval()
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        self.model = model.to(self.device).eval()  # type: ignore[arg-type]  # transformers' stubs: .to(device)
         self.task = Generation(self.tokenizer, max_length)
         self.batch_size = batch_size
 
@@ -55,7 +56,7 @@ class Generator:
                                              do_sample=False, pad_token_id=pad,
                                              eos_token_id=self.tokenizer.eos_token_id)
             for row, i in enumerate(chunk):
-                out[i] = self.tokenizer.decode(result[row, width:], skip_special_tokens=True).strip()
+                out[i] = str(self.tokenizer.decode(result[row, width:], skip_special_tokens=True)).strip()
         seconds = time.perf_counter() - started
         return out, len(prompts) / seconds if seconds else 0.0
 

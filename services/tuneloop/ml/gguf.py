@@ -76,7 +76,6 @@ def convert(path: Path, output: Path) -> dict:
     tokenizer, chat template). Returns what the lineage records of the source."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from transformers.utils import logging as hf_logging
 
     arch = check_supported(path)
