@@ -237,3 +237,35 @@ def test_generation_is_evaluated_by_generating_and_compared_on_rouge_l(env, head
     assert out.ci_low <= out.delta <= out.ci_high and 0 <= out.p_value <= 1
     assert out.verdict in ("promote", "reject", "inconclusive") and out.reasons
     assert any("ROUGE-L" in reason or "Wilcoxon" in reason for reason in out.reasons)
+
+
+def test_a_lora_run_resumes_from_the_adapter_its_checkpoint_holds(env, tmp_path):
+    """A restarted worker loads the base weights plus the checkpoint's adapter and head, trainable
+    as before, and computes what the checkpointed model computed."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from tuneloop.ml import lora
+    from tuneloop.ml.modeling import ensure_pad
+    from tuneloop.ml.spec import make_spec
+    from tuneloop.ml.tasks import Classification, wrap_or_load
+
+    folder = tmp_path / "smol"
+    env["client"].registry.download("smollm2", folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    ensure_pad(tokenizer)
+    task = Classification(tokenizer, ["a", "b"], 32)
+    spec = make_spec(dataset="d", base_model="b", model="m", lora=True, lora_rank=4)
+    model = wrap_or_load(task, spec, folder, None, tokenizer.pad_token_id)
+    with torch.no_grad():  # as if trained: adapters away from their zero start
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.add_(0.01)
+    lora.save(model, tmp_path / "checkpoint")
+    resumed = wrap_or_load(task, spec, folder, tmp_path / "checkpoint", tokenizer.pad_token_id)
+    batch = task.collate(task.examples_of(["one text", "and another one"]), [0, 1], tokenizer.pad_token_id)
+    model.eval(), resumed.eval()
+    with torch.inference_mode():
+        assert torch.allclose(model(**batch).logits, resumed(**batch).logits, atol=1e-5)
+    trainable = {name for name, p in resumed.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in name or "score" in name for name in trainable)

@@ -15,9 +15,11 @@ The source file's sha256 goes into the lineage (see `source_lineage`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 from pathlib import Path
+from unittest import mock
 
 from tuneloop.errors import FailedPrecondition, InvalidArgument
 
@@ -75,6 +77,7 @@ def convert(path: Path, output: Path) -> dict:
     """Dequantize `path` into a Hugging Face folder at `output` (config, float32 safetensors,
     tokenizer, chat template). Returns what the lineage records of the source."""
     import torch
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -82,7 +85,9 @@ def convert(path: Path, output: Path) -> dict:
     hf_logging.disable_progress_bar()  # the caller shows its own progress; no tqdm bars on stderr
     folder, name = path.parent, path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    # the dequantizing loop draws a plain tqdm bar that transformers' switch does not reach
+    with mock.patch.object(gguf_utils, "tqdm", functools.partial(gguf_utils.tqdm, disable=True)):
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     # the weights are plain float32 now; what marks them quantized only stops save_pretrained
     setattr(model, "hf_quantizer", None)  # noqa: B010 (typed as a Module attribute)
     if hasattr(model.config, "quantization_config"):

@@ -38,8 +38,10 @@ class Classification:
     def examples(self, path: Path, limit: int, seed: int) -> tuple[list[list[int]], list]:
         frame = _sample(pl.read_parquet(path, columns=["text", "label"]), limit, seed)
         index = {label: i for i, label in enumerate(self.labels)}
-        ids = batching.tokenize(self.tokenizer, frame["text"].to_list(), self.max_length)
-        return ids, [index[lab] for lab in frame["label"].to_list()]
+        return self.examples_of(frame["text"].to_list()), [index[lab] for lab in frame["label"].to_list()]
+
+    def examples_of(self, texts: list[str]) -> list[list[int]]:
+        return batching.tokenize(self.tokenizer, texts, self.max_length)
 
     def collate(self, ids: list[list[int]], targets: list, pad_id: int) -> dict[str, torch.Tensor]:
         return batching.collate(ids, pad_id, targets)
