@@ -63,3 +63,18 @@ def test_a_failed_ray_jobs_reason_is_its_last_traceback_not_rays_status_lines():
     assert _why(log).splitlines()[-1] == "RuntimeError: the worker group failed"
     assert "objects in use" not in _why(log) and "@@tuneloop" not in _why(log)
     assert _why("a\nb") == "a\nb"
+
+
+def test_the_driver_rebuilds_every_field_of_the_loop_config_it_is_handed():
+    """What the runner sends a remote driver (RayJob or Ray Jobs API) comes back as the same
+    LoopConfig there: a generation job stays a generation job."""
+    from tuneloop.ml.spec import make_spec
+    from tuneloop.trainer.driver import arguments, decode, encode, loop_config
+    from tuneloop.trainer.loop import LoopConfig
+
+    sent = LoopConfig(spec=make_spec(dataset="d", base_model="b", model="m", task="text-generation", lora=True),
+                      labels=[], dataset="d@1", base_model="b@1", services={"address": "10.0.0.1:50051"},
+                      storage_url="s3://bucket/jobs/job-1", threads=3, task="text-generation")
+    args = decode(encode(arguments(sent, {"name": "job-1", "workers": 2, "use_gpu": False, "max_failures": 1})))
+    assert args["workers"] == 2 and args["name"] == "job-1"
+    assert loop_config(args, progress=None) == sent

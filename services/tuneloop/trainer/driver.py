@@ -14,6 +14,7 @@ cluster, and its logs, are deleted soon after the job ends. ARGS is one base64 J
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import sys
 import threading
@@ -64,20 +65,33 @@ class Outbox:
         self._write("failure.json", {"error": message})
 
 
+def arguments(config, run: dict) -> dict:
+    """What the runner hands the driver for `config` (a LoopConfig) and the run's settings
+    (`fit`'s keywords): every field but the progress queue, as JSON values."""
+    args = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in ("progress", "spec")}
+    return args | {"spec": config.spec.model_dump(mode="json"), **run}
+
+
+def loop_config(args: dict, progress):
+    """The worker's LoopConfig from the driver's arguments: every field the runner sent (all but
+    the progress queue, made here), so a field added to LoopConfig cannot be dropped on the way."""
+    from tuneloop.ml.spec import TrainSpec
+    from tuneloop.trainer.loop import LoopConfig
+
+    fields = {f.name for f in dataclasses.fields(LoopConfig)} - {"spec", "progress"}
+    return LoopConfig(spec=TrainSpec(**args["spec"]), progress=progress, **{k: args[k] for k in fields if k in args})
+
+
 def main(argv: list[str]) -> None:
     import ray
     from ray.util.queue import Empty
 
-    from tuneloop.ml.spec import TrainSpec
-    from tuneloop.trainer.loop import LoopConfig
     from tuneloop.trainer.raytrain import fit, progress_queue
 
     args = decode(argv[0])
     ray.init(log_to_driver=False)  # RAY_ADDRESS, set by the job supervisor, is the cluster
     queue = progress_queue()
-    config = LoopConfig(spec=TrainSpec(**args["spec"]), labels=args["labels"], dataset=args["dataset"],
-                        base_model=args["base_model"], services=args["services"], storage_url=args["storage_url"],
-                        threads=args["threads"], progress=queue)
+    config = loop_config(args, queue)
     done, outbox = threading.Event(), Outbox(args["storage_url"])
 
     def drain() -> None:

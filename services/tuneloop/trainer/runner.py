@@ -12,7 +12,6 @@ resumes after the upload but before its final state never registers twice.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -25,7 +24,7 @@ from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.lora import ADAPTER_DIR
 from tuneloop.ml.spec import TrainSpec
 from tuneloop.trainer import kuberay, metrics
-from tuneloop.trainer.driver import encode
+from tuneloop.trainer.driver import arguments, encode
 from tuneloop.trainer.kuberay import RayJobResource
 from tuneloop.trainer.loop import LoopConfig
 from tuneloop.trainer.rayjobs import RayJobHandle
@@ -175,8 +174,7 @@ class Runner:
                 raise RuntimeError("cancelled before training started")
             return RunHandle(config, on_progress=lambda event: self._progress(job.id, event), **run)
         # on a remote cluster the driver gets the loop's config as arguments (the same for both backends)
-        args = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "progress"}
-        args |= {"spec": spec.model_dump(mode="json"), **run}
+        args = arguments(config, run)
         follow = {"skip": job.ray_events, "on_progress": lambda event: self._progress(job.id, event),
                   "on_lines": lambda n: self.jobs.update(job.id, ray_events=n)}
         handle: RayJobHandle | RayJobResource
