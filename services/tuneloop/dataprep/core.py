@@ -33,6 +33,8 @@ from tuneloop.dataprep.store import FILES, DatasetStore
 from tuneloop.errors import AlreadyExists, InvalidArgument
 
 ID_LENGTH = 12
+# a text-generation version's stored column names -> the frame's (text-classification's are the frame's)
+GENERATION_COLUMNS = {"prompt": "text", "completion": "label"}
 FILE_CHUNK = 1 << 20  # bytes per ReadSplitFile message
 
 
@@ -114,11 +116,9 @@ class DataprepCore:
             rows_out=rows.height, report=report, location=f"datasets/{dataset}/{version}",
             created_at=datetime.now(UTC),
         )
-        names = stored_columns(options.generation)
-        files = {s: rows.filter(pl.col("split") == s).select("text", "label")
-                 .rename({"text": names[0], "label": names[1]}) for s in SPLITS}
-        files["dropped"] = prepared.dropped.select("row", "text", "label", "reason").rename(
-            {"text": names[0], "label": names[1]})
+        names = {frame: stored for stored, frame in GENERATION_COLUMNS.items()} if options.generation else {}
+        files = {s: rows.filter(pl.col("split") == s).select("text", "label").rename(names) for s in SPLITS}
+        files["dropped"] = prepared.dropped.select("row", "text", "label", "reason").rename(names)
         record = self.store.save(record, files, new_dataset=parent is None)
         metrics.VERSIONS_CREATED.inc()
         return record
@@ -139,9 +139,7 @@ class DataprepCore:
     def rows(self, record: VersionRecord) -> pl.DataFrame:
         """Every row of a version: text, label, split, key."""
         parts = [self.store.read_frame(record, s).with_columns(split=pl.lit(s)) for s in SPLITS]
-        frame = pl.concat(parts)
-        if "prompt" in frame.columns:  # a text-generation version's files name their columns
-            frame = frame.rename({"prompt": "text", "completion": "label"})
+        frame = pl.concat(parts).rename(GENERATION_COLUMNS, strict=False)  # a text-generation version's names
         return frame.with_columns(key=dedupe_key(pl.col("text")))
 
     def read_split(self, dataset: str, version: str, split: str, batch_rows: int = 0) -> Iterator[dict[str, list]]:
@@ -159,14 +157,7 @@ class DataprepCore:
 
 
 def _as_text_label(batch: dict[str, list]) -> dict[str, list]:
-    if "prompt" in batch:
-        batch["text"], batch["label"] = batch.pop("prompt"), batch.pop("completion")
-    return batch
-
-
-def stored_columns(generation: bool) -> tuple[str, str]:
-    """The stored files' names for the frame's `text` and `label` columns."""
-    return ("prompt", "completion") if generation else ("text", "label")
+    return {GENERATION_COLUMNS.get(name, name): values for name, values in batch.items()}
 
 
 def _file_name(split: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from tuneloop.dataprep.options import Task
 from tuneloop.dataprep.split import SPLITS
 
 
@@ -68,7 +69,7 @@ def build_report(*, rows: pl.DataFrame, new_rows: pl.DataFrame, parent_rows: pl.
                  options: dict) -> dict:
     """Everything `GetReport` returns, as plain JSON-able values."""
     per_split = {s: rows.filter(pl.col("split") == s) for s in SPLITS}
-    generation = options.get("task") == "text-generation"
+    generation = options.get("task") == Task.GENERATION.value
     counts = (lambda frame: {}) if generation else label_counts  # noqa: E731 (completions are no labels)
     report = {
         "rows_in": rows_in,
