@@ -57,7 +57,6 @@ FormatOpt = Annotated[str | None, typer.Option("--format", help="csv, jsonl or p
 FillLabelOpt = Annotated[str | None, typer.Option(help="Label for rows missing one (default: drop).")]
 PromptColumnOpt = Annotated[str, typer.Option(help="text-generation: the column holding the prompt.")]
 CompletionColumnOpt = Annotated[str, typer.Option(help="text-generation: the column holding the completion.")]
-TASKS = ("text-classification", "text-generation")
 
 
 @app.command()

@@ -26,6 +26,7 @@ from tuneloop.controller.records import Run, RunState, Trigger
 from tuneloop.controller.store import ControllerStore
 from tuneloop.core.names import split_ref
 from tuneloop.errors import NotFound, TuneloopError
+from tuneloop.ml.spec import GENERATION
 
 log = logging.getLogger(__name__)
 CHAMPION, PREVIOUS = "champion", "previous-champion"
@@ -138,7 +139,7 @@ class Reconciler:
         else:
             rep = c.evaluator.evaluate(run.candidate, run.dataset, "test")
             verdict = "promote" if rep.score >= spec.min_f1 else "reject"
-            metric = "ROUGE-L" if rep.task == "text-generation" else "macro-F1"
+            metric = "ROUGE-L" if rep.task == GENERATION else "macro-F1"
             reasons = [f"first champion: test {metric} {rep.score:.4f} "
                        f"{'>=' if verdict == 'promote' else '<'} the floor {spec.min_f1:.4f}"]
         if verdict != "promote":

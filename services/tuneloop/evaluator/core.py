@@ -24,6 +24,7 @@ from tuneloop.evaluator.store import EvaluationStore
 from tuneloop.ml.classifier import Classifier
 from tuneloop.ml.generation import Generator
 from tuneloop.ml.inputs import Inputs
+from tuneloop.ml.spec import GENERATION
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_NEW_TOKENS = 32
@@ -45,7 +46,7 @@ class EvaluatorCore:
         if split not in SPLITS:
             raise InvalidArgument(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
         if not 0 <= max_new_tokens <= 4096:
-            raise InvalidArgument(f"max_new_tokens must be between 1 and 4096, not {max_new_tokens}")
+            raise InvalidArgument(f"max_new_tokens must be between 1 and 4096 (0: the default), not {max_new_tokens}")
         version = self.inputs.model(model_ref)
         dataset = self.inputs.dataset(dataset_ref)
         model_key, dataset_key = f"{version.model}@{version.version}", f"{dataset.dataset}@{dataset.version}"
@@ -56,7 +57,7 @@ class EvaluatorCore:
         if stored is not None:
             self._publish(version, stored.report)
             return stored, True
-        if (dataset.task or "text-classification") == "text-generation":
+        if dataset.task == GENERATION:
             return self._evaluate_generation(version, dataset, split, max_new_tokens or DEFAULT_NEW_TOKENS), False
         with self._lock:
             classifier = Classifier(self.inputs.model_dir(version))
@@ -89,11 +90,11 @@ class EvaluatorCore:
                 raise FailedPrecondition(f"split {split!r} of {dataset_key} is empty")
             generated, per_second = generator.generate(prompts, max_new_tokens=max_new_tokens)
             loss = generator.loss(prompts, references)
-        metrics = textgen.scores(generated, references, loss=loss)
-        rouge = textgen.rouge_l(generated[:SAMPLES], references[:SAMPLES])
+        rouge = textgen.rouge_l(generated, references)
+        metrics = textgen.scores(generated, references, loss=loss, rouge=rouge)
         samples = [Sample(prompt=p[:300], reference=r, generated=g, rouge_l=float(x))
-                   for p, r, g, x in zip(prompts, references, generated, rouge, strict=False)]
-        rep = Report(n=len(prompts), model=model_key, dataset=dataset_key, split=split, task="text-generation",
+                   for p, r, g, x in zip(prompts[:SAMPLES], references, generated, rouge, strict=False)]
+        rep = Report(n=len(prompts), model=model_key, dataset=dataset_key, split=split, task=GENERATION,
                      examples_per_second=per_second,
                      generation=GenerationScores(**metrics, max_new_tokens=max_new_tokens, samples=samples))
         stored = self.store.put(rep, generated, references)

@@ -12,6 +12,8 @@ from enum import Enum
 
 from pydantic import BaseModel
 
+from tuneloop.ml.spec import CLASSIFICATION
+
 
 class Verdict(str, Enum):
     PROMOTE = "promote"
@@ -75,7 +77,7 @@ class Report(Scores):
     dataset: str  # NAME@VERSION
     split: str
     examples_per_second: float
-    task: str = "text-classification"
+    task: str = CLASSIFICATION
     generation: GenerationScores | None = None
 
     @property

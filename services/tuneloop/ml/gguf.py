@@ -16,11 +16,11 @@ The source file's sha256 goes into the lineage (see `source_lineage`).
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 from pathlib import Path
 from unittest import mock
 
+from tuneloop.client.registry import sha256_file
 from tuneloop.errors import FailedPrecondition, InvalidArgument
 
 SUFFIX = ".gguf"
@@ -65,14 +65,6 @@ def check_supported(path: Path) -> str:
     return arch
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while data := fh.read(4 << 20):
-            digest.update(data)
-    return digest.hexdigest()
-
-
 def convert(path: Path, output: Path) -> dict:
     """Dequantize `path` into a Hugging Face folder at `output` (config, float32 safetensors,
     tokenizer, chat template). Returns what the lineage records of the source."""
@@ -98,4 +90,4 @@ def convert(path: Path, output: Path) -> dict:
 
 
 def source_lineage(path: Path, arch: str) -> dict:
-    return {"format": "gguf", "file": path.name, "sha256": sha256_of(path), "architecture": arch}
+    return {"format": "gguf", "file": path.name, "sha256": sha256_file(path), "architecture": arch}

@@ -43,13 +43,11 @@ def wrap(model, spec, task_type: str, adapter: Path | None = None):
     return get_peft_model(model, lora_config(spec, task_type))
 
 
-def save(model, path: Path) -> dict | None:
-    """Save `model` to `path`: merged weights at the top and, for a LoRA model, its adapter in
-    `adapter/`. Returns the adapter's config (None without LoRA)."""
+def save(model, path: Path) -> None:
+    """Save `model` to `path`: merged weights at the top and, for a LoRA model, its adapter (with
+    its adapter_config.json, which the runner copies into the lineage) in `adapter/`."""
     if not hasattr(model, "merge_and_unload"):
         model.save_pretrained(path, safe_serialization=True)
-        return None
+        return
     model.save_pretrained(path / ADAPTER_DIR, safe_serialization=True)
     copy.deepcopy(model).merge_and_unload().save_pretrained(path, safe_serialization=True)
-    config = model.peft_config["default"].to_dict()
-    return {k: sorted(v) if isinstance(v, set) else v for k, v in config.items()}

@@ -64,7 +64,8 @@ class TrainSpec(BaseModel):
 
 # every option but the three that name inputs and output
 HYPERPARAMETERS = tuple(name for name in TrainSpec.model_fields if name not in ("dataset", "base_model", "model"))
-TASKS = ("text-classification", "text-generation")
+# the tasks (TrainSpec.task spells them out: a Literal takes no names)
+CLASSIFICATION, GENERATION = TASKS = ("text-classification", "text-generation")
 
 
 def make_spec(**values) -> TrainSpec:

@@ -23,13 +23,14 @@ import torch
 
 from tuneloop.ml import batching, lora
 from tuneloop.ml.modeling import load_classifier, predict
+from tuneloop.ml.spec import CLASSIFICATION, GENERATION
 
 IGNORE = -100  # the label transformers' cross-entropy skips
 _SLOT = "\x00TUNELOOP_PROMPT\x00"
 
 
 class Classification:
-    name = "text-classification"
+    name = CLASSIFICATION
     peft_task = "SEQ_CLS"
 
     def __init__(self, tokenizer, labels: list[str], max_length: int) -> None:
@@ -59,7 +60,7 @@ class Classification:
 
 
 class Generation:
-    name = "text-generation"
+    name = GENERATION
     peft_task = "CAUSAL_LM"
 
     def __init__(self, tokenizer, max_length: int) -> None:
@@ -125,14 +126,6 @@ def prompt_frame(tokenizer) -> tuple[list[int], list[int]]:
                 tokenizer(tail, add_special_tokens=False)["input_ids"])
     bos = [tokenizer.bos_token_id] if getattr(tokenizer, "add_bos_token", False) and tokenizer.bos_token_id else []
     return bos, tokenizer("\n", add_special_tokens=False)["input_ids"]
-
-
-def format_prompt(tokenizer, prompt: str) -> str:
-    """The text a model is given to complete at inference: the same frame as in training."""
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                             add_generation_prompt=True)
-    return prompt + "\n"
 
 
 def build_example(tokenizer, before: list[int], after: list[int], prompt: str, completion: str,

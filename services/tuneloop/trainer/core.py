@@ -25,12 +25,10 @@ from tuneloop.ml import memory
 from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.lora import lora_enabled
 from tuneloop.ml.modeling import ModelInfo, inspect_model
-from tuneloop.ml.spec import TrainSpec
+from tuneloop.ml.spec import CLASSIFICATION, TrainSpec
 from tuneloop.trainer.records import Job, JobEvent, State
 from tuneloop.trainer.runner import Runner
 from tuneloop.trainer.store import JobStore
-
-CLASSIFICATION = "text-classification"
 
 
 class TrainerCore:

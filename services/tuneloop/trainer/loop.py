@@ -36,12 +36,12 @@ from tuneloop.core.storage import open_fs
 from tuneloop.ml import batching, lora
 from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.modeling import ensure_pad, freeze
-from tuneloop.ml.spec import TrainSpec
+from tuneloop.ml.spec import CLASSIFICATION, TrainSpec
 from tuneloop.ml.tasks import make_task, wrap_or_load
 
 STATE = "state.pt"
 _POSITION = ("epoch", "batch", "step", "best_score", "bad_epochs")
-_UNSCORED = -1e30  # the score of a checkpoint taken without validation (mid-epoch)
+UNSCORED = -1e30  # the score of a checkpoint taken without validation (mid-epoch)
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class LoopConfig:
     services: dict[str, Any] = field(default_factory=dict)  # ClientSettings fields: how to reach them
     storage_url: str = ""  # the job's storage folder (checkpoints under ray/, TensorBoard under tensorboard/)
     threads: int = 1
-    task: str = "text-classification"  # or "text-generation": see ml.tasks
+    task: str = CLASSIFICATION  # or GENERATION: see ml.tasks
     progress: Any = None  # a ray.util.queue.Queue, set by the run's handle
 
 
@@ -164,7 +164,7 @@ class _Training:
         self.ids, self.ys = self.task.examples(data / "train.parquet", spec.max_train_samples, spec.seed)
         self.val_ids, self.val_ys = self.task.examples(data / "validation.parquet", 0, spec.seed)
         self.lengths = [len(x) for x in self.ids]
-        self.state: dict = {"epoch": 0, "batch": 0, "step": 0, "best_score": _UNSCORED, "bad_epochs": 0}
+        self.state: dict = {"epoch": 0, "batch": 0, "step": 0, "best_score": UNSCORED, "bad_epochs": 0}
         self.throughput = _Throughput()
 
         checkpoint = ray.train.get_checkpoint()
@@ -240,7 +240,7 @@ class _Training:
             if every and state["step"] % every == 0 and b + 1 < len(batches):
                 # unscored so a mid-epoch checkpoint is never "best"; Ray keeps the latest for resume anyway
                 self.report({"epoch": epoch, "step": state["step"], "train_loss": running / count,
-                             "val_score": _UNSCORED}, with_checkpoint=True)
+                             "val_score": UNSCORED}, with_checkpoint=True)
         return running / max(count, 1)
 
     def _log_step(self, loss: float, seconds: float, samples: int, tokens: int) -> None:

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 import ray
 
-from tuneloop.trainer.loop import LoopConfig
+from tuneloop.trainer.loop import UNSCORED, LoopConfig
 
 log = logging.getLogger(__name__)
 _ray_lock = threading.Lock()
@@ -171,8 +171,8 @@ def fit(config: LoopConfig, *, name: str, workers: int, use_gpu: bool, max_failu
         ),
     )
     result = trainer.fit()
-    # a mid-epoch checkpoint's score is -1e30 (unvalidated): never the best
-    scored = [(c, m) for c, m in result.best_checkpoints if m.get("val_score", -1e30) > -1e29]
+    # a mid-epoch checkpoint is UNSCORED (not validated): never the best
+    scored = [(c, m) for c, m in result.best_checkpoints if m.get("val_score", UNSCORED) > UNSCORED]
     if not scored:
         return RunResult(None, {}, dict(result.metrics or {}))
     best, metrics = max(scored, key=lambda cm: cm[1]["val_score"])

@@ -22,7 +22,7 @@ from tuneloop.core.settings import RayJobSettings, TrainerSettings
 from tuneloop.core.storage import check_reachable, join, open_fs
 from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.lora import ADAPTER_DIR
-from tuneloop.ml.spec import TrainSpec
+from tuneloop.ml.spec import CLASSIFICATION, TrainSpec
 from tuneloop.trainer import kuberay, metrics
 from tuneloop.trainer.driver import arguments, encode
 from tuneloop.trainer.kuberay import RayJobResource
@@ -130,7 +130,7 @@ class Runner:
         storage = join(self.storage_url, "jobs", job.id)
         check_reachable(storage)
         self.jobs.update(job.id, tensorboard=join(storage, "tensorboard"))
-        config = LoopConfig(spec=spec, labels=sorted(dataset.labels), task=spec.task or "text-classification",
+        config = LoopConfig(spec=spec, labels=sorted(dataset.labels), task=spec.task or CLASSIFICATION,
                             dataset=job.dataset, base_model=job.base_model,
                             services=self._services(), storage_url=storage, threads=self.settings.threads_per_worker)
         handle = self._start(job, config)
