@@ -36,8 +36,8 @@ class Cluster:
         self.root = root
         self.state = root / "state"  # the trainer's (and every service's) own disk
         self.state.mkdir(parents=True)
-        self.head_tmp = Path(tempfile.mkdtemp(prefix="rh-", dir="/tmp"))  # Ray's socket paths must stay short
-        self.worker_tmp = Path(tempfile.mkdtemp(prefix="rw-", dir="/tmp"))
+        self.head_tmp = Path(tempfile.mkdtemp(prefix="rh-"))  # Ray's socket paths must stay short
+        self.worker_tmp = Path(tempfile.mkdtemp(prefix="rw-"))
         self.s3_port, self.gcs, self.dashboard, self.port = free_port(), free_port(), free_port(), free_port()
         self.s3 = f"http://127.0.0.1:{self.s3_port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNELOOP_"))} | {
