@@ -1,10 +1,16 @@
-"""Client of the dataprep service: uploads stream from disk, splits stream back."""
+"""Client of the dataprep service: uploads stream from disk, splits stream back.
+
+A folder given to ingest or append (an image dataset's `<label>/<file>` tree) is packed into an
+uncompressed tar in the temp folder first, and sent as that archive (images are compressed
+already)."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +19,7 @@ from tuneloop.errors import DataLoss
 from tuneloop.v1 import dataprep_pb2, dataprep_pb2_grpc
 
 _FORMATS = {"csv": dataprep_pb2.FILE_FORMAT_CSV, "jsonl": dataprep_pb2.FILE_FORMAT_JSONL,
-            "parquet": dataprep_pb2.FILE_FORMAT_PARQUET}
+            "parquet": dataprep_pb2.FILE_FORMAT_PARQUET, "archive": dataprep_pb2.FILE_FORMAT_ARCHIVE}
 _POLICIES = {"majority": dataprep_pb2.CONFLICT_POLICY_MAJORITY, "drop_all": dataprep_pb2.CONFLICT_POLICY_DROP_ALL}
 
 
@@ -33,11 +39,12 @@ class DataprepClient(ServiceClient):
                 seed: int = 0, casefold_labels: bool = False, fill_label: str = "", conflict_policy: str = "",
                 near_dedupe: bool = False, near_threshold: float = 0.0, train_fraction: float = 0.0,
                 validation_fraction: float = 0.0, task: str = "", prompt_column: str = "",
-                completion_column: str = "") -> dataprep_pb2.PrepareOptions:
+                completion_column: str = "", image_column: str = "", near_distance: int = 0,
+                ) -> dataprep_pb2.PrepareOptions:
         """Build PrepareOptions; empty/zero values mean the server's defaults."""
         return dataprep_pb2.PrepareOptions(
             text_column=text_column, label_column=label_column, task=task, prompt_column=prompt_column,
-            completion_column=completion_column,
+            completion_column=completion_column, image_column=image_column, near_distance=near_distance,
             format=_FORMATS.get(format.lower(), dataprep_pb2.FILE_FORMAT_UNSPECIFIED),
             filename=Path(path).name, seed=seed, casefold_labels=casefold_labels, fill_label=fill_label,
             conflict_policy=_POLICIES.get(conflict_policy, dataprep_pb2.CONFLICT_POLICY_UNSPECIFIED),
@@ -46,15 +53,16 @@ class DataprepClient(ServiceClient):
         )
 
     def ingest(self, path: str | Path, *, dataset: str, **options) -> dataprep_pb2.DatasetVersion:
-        """Stream `path` to the server in CHUNK-sized pieces and prepare it as a new dataset."""
-        path = Path(path)
-        stream = self._upload(dataprep_pb2.IngestRequest, path, dataset, self.options(path, **options))
-        return self._call("Ingest", stream).version
+        """Stream `path` (a file, or a folder of images) to the server in CHUNK-sized pieces and
+        prepare it as a new dataset."""
+        with _as_file(Path(path)) as upload:
+            stream = self._upload(dataprep_pb2.IngestRequest, upload, dataset, self.options(upload, **options))
+            return self._call("Ingest", stream).version
 
     def append(self, path: str | Path, *, dataset: str, **options) -> dataprep_pb2.AppendResponse:
-        path = Path(path)
-        stream = self._upload(dataprep_pb2.AppendRequest, path, dataset, self.options(path, **options))
-        return self._call("Append", stream)
+        with _as_file(Path(path)) as upload:
+            stream = self._upload(dataprep_pb2.AppendRequest, upload, dataset, self.options(upload, **options))
+            return self._call("Append", stream)
 
     def get_dataset(self, name: str) -> dataprep_pb2.Dataset:
         return self._call("GetDataset", dataprep_pb2.GetDatasetRequest(name=name)).dataset
@@ -128,3 +136,18 @@ def _whole_file(output: Path) -> Iterator[Path]:
         partial.replace(output)
     finally:
         partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _as_file(path: Path) -> Iterator[Path]:
+    """`path` itself, or (a folder) a tar of its contents named after it, removed afterwards."""
+    if not path.is_dir():
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="tuneloop-upload-") as tmp:
+        packed = Path(tmp) / f"{path.resolve().name or 'images'}.tar"
+        with tarfile.open(packed, "w") as archive:
+            for item in sorted(path.rglob("*")):
+                if item.is_file() and not item.is_symlink():
+                    archive.add(item, arcname=str(item.relative_to(path)), recursive=False)
+        yield packed

@@ -98,6 +98,10 @@ class DataprepSettings(BaseSettings):
                                 "(RESOURCE_EXHAUSTED beyond).")
     read_batch_rows: int = Field(default=1000, ge=1, le=100_000, description="Default rows per ReadSplit message.")
     near_num_perm: int = Field(default=64, ge=16, le=512, description="MinHash permutations for near-dup removal.")
+    max_image_pixels: int = Field(default=50_000_000, ge=1, description="Largest image (width x height) an "
+                                  "image dataset keeps; a bigger one is dropped as too_many_pixels, never decoded.")
+    max_archive_members: int = Field(default=200_000, ge=1, description="Most members an uploaded zip or tar may "
+                                     "hold (INVALID_ARGUMENT beyond).")
 
 
 class RegistrySettings(BaseSettings):

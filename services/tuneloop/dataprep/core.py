@@ -1,9 +1,11 @@
 """The dataprep use cases, free of gRPC: ingest, append, look up, read back.
 
 A version's identity is the sha256 of its settings and its rows (text, label, split, in stored
-order; a text-generation version's files call them prompt and completion); its id is the first
-12 hex digits. Appending a file that adds no new row creates no version: the parent is returned
-with what the file's rows became.
+order; a text-generation version's files call them prompt and completion, an image version's
+`text` is its image's address); its id is the first 12 hex digits. An image dataset's images are
+stored once, by address, under `images/` in the artifact store (shared by every version and
+dataset), before the version that names them. Appending a file that adds no new row creates no
+version: the parent is returned with what the file's rows became.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from tuneloop.core.settings import DataprepSettings
 from tuneloop.dataprep import metrics
 from tuneloop.dataprep.clean import dedupe_key
 from tuneloop.dataprep.formats import Limits, read_table
+from tuneloop.dataprep.imageprep import IMAGE_COLUMNS, prepare_images
+from tuneloop.dataprep.images import read_images
 from tuneloop.dataprep.options import COLUMN_OPTIONS, PrepareOptions
 from tuneloop.dataprep.pipeline import Prepared, prepare
 from tuneloop.dataprep.records import DatasetRecord, StoredFile, VersionRecord
@@ -35,6 +39,9 @@ from tuneloop.errors import AlreadyExists, InvalidArgument
 ID_LENGTH = 12
 # a text-generation version's stored column names -> the frame's (text-classification's are the frame's)
 GENERATION_COLUMNS = {"prompt": "text", "completion": "label"}
+# an image-classification version's stored column names -> the frame's (beside label and IMAGE_COLUMNS)
+IMAGE_FILE_COLUMNS = {"image": "text", "pixels": "key"}
+IMAGES = "images"  # the artifact-store folder of every image, by address
 FILE_CHUNK = 1 << 20  # bytes per ReadSplitFile message
 
 
@@ -61,7 +68,8 @@ class DataprepCore:
     def __init__(self, store: DatasetStore, settings: DataprepSettings) -> None:
         self.store = store
         self.settings = settings
-        self.limits = Limits(settings.max_upload_bytes, settings.max_rows, settings.max_text_bytes)
+        self.limits = Limits(settings.max_upload_bytes, settings.max_rows, settings.max_text_bytes,
+                             settings.max_image_pixels, settings.max_archive_members)
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 
     # -- writes ------------------------------------------------------------------------
@@ -70,10 +78,9 @@ class DataprepCore:
         with self._locks[dataset], metrics.INGEST_SECONDS.labels("ingest").time():
             if self.store.dataset_exists(dataset):
                 raise AlreadyExists(f"dataset {dataset!r} already exists; use append to add rows")
-            raw = read_table(path, options, self.limits)
-            prepared = self._prepare(raw, options)
+            rows_in, prepared = self._read_and_prepare(path, options)
             return self._save(dataset, prepared.new_rows, prepared, parent=None, parent_rows=None,
-                              rows_in=raw.height, options=options)
+                              rows_in=rows_in, options=options)
 
     def append(self, dataset: str, path: Path, options: PrepareOptions) -> AppendResult:
         check_name(dataset, what="dataset name")
@@ -82,26 +89,33 @@ class DataprepCore:
             # what this upload names overrides what the dataset was made with; the rest is inherited
             given = {*COLUMN_OPTIONS, "format", "filename", "fill_label"} & options.model_fields_set
             inherited = PrepareOptions(**{**parent.report["options"], **options.model_dump(include=given)})
-            raw = read_table(path, inherited, self.limits)
             existing = self.rows(parent)
-            prepared = self._prepare(raw, inherited, existing=existing)
+            rows_in, prepared = self._read_and_prepare(path, inherited, existing=existing)
             if prepared.new_rows.height == 0:
-                return AppendResult(parent, False, raw.height, prepared.dropped_counts())
-            rows = pl.concat([existing.drop("key"), prepared.new_rows.select("text", "label", "split")])
+                return AppendResult(parent, False, rows_in, prepared.dropped_counts())
+            kept = _kept_columns(inherited)
+            rows = pl.concat([existing.select(*kept), prepared.new_rows.select(*kept)])
             record = self._save(dataset, rows, prepared, parent=parent, parent_rows=existing,
-                                rows_in=raw.height, options=inherited)
-            return AppendResult(record, True, raw.height, prepared.dropped_counts())
+                                rows_in=rows_in, options=inherited)
+            return AppendResult(record, True, rows_in, prepared.dropped_counts())
 
-    def _prepare(self, raw: pl.DataFrame, options: PrepareOptions, existing: pl.DataFrame | None = None) -> Prepared:
-        prepared = prepare(raw, options, existing=existing, near_num_perm=self.settings.near_num_perm)
+    def _read_and_prepare(self, path: Path, options: PrepareOptions,
+                          existing: pl.DataFrame | None = None) -> tuple[int, Prepared]:
+        """(rows in the upload, what they became)."""
+        if options.images:
+            raw = read_images(path, options, self.limits)
+            prepared = prepare_images(raw, options, max_pixels=self.limits.max_image_pixels, existing=existing)
+        else:
+            raw = read_table(path, options, self.limits)
+            prepared = prepare(raw, options, existing=existing, near_num_perm=self.settings.near_num_perm)
         metrics.record_prepared(raw.height, prepared.dropped_counts())
         if existing is None and prepared.new_rows.height == 0:
             raise InvalidArgument(f"no rows left after preparation; dropped: {prepared.dropped_counts()}")
-        return prepared
+        return raw.height, prepared
 
     def _save(self, dataset: str, rows: pl.DataFrame, prepared: Prepared, *, parent: VersionRecord | None,
               parent_rows: pl.DataFrame | None, rows_in: int, options: PrepareOptions) -> VersionRecord:
-        rows = rows.select("text", "label", "split")
+        rows = rows.select(*_kept_columns(options))
         settings = options.split_settings()
         digest = content_hash(rows, settings)
         report = build_report(
@@ -116,9 +130,15 @@ class DataprepCore:
             rows_out=rows.height, report=report, location=f"datasets/{dataset}/{version}",
             created_at=datetime.now(UTC),
         )
-        names = {frame: stored for stored, frame in GENERATION_COLUMNS.items()} if options.generation else {}
-        files = {s: rows.filter(pl.col("split") == s).select("text", "label").rename(names) for s in SPLITS}
-        files["dropped"] = prepared.dropped.select("row", "text", "label", "reason").rename(names)
+        stored_names = GENERATION_COLUMNS if options.generation else IMAGE_FILE_COLUMNS if options.images else {}
+        names = {frame: stored for stored, frame in stored_names.items()}
+        columns = [c for c in _kept_columns(options) if c != "split"]
+        files = {s: rows.filter(pl.col("split") == s).select(*columns).rename(names) for s in SPLITS}
+        files["dropped"] = prepared.dropped.select("row", "text", "label", "reason").rename(
+            {} if options.images else names)
+        if options.images:
+            record = replace(record, report={**record.report, "images_url": self.images_url})
+            self._store_images(prepared.new_rows)
         record = self.store.save(record, files, new_dataset=parent is None)
         metrics.VERSIONS_CREATED.inc()
         return record
@@ -140,7 +160,26 @@ class DataprepCore:
         """Every row of a version: text, label, split, key."""
         parts = [self.store.read_frame(record, s).with_columns(split=pl.lit(s)) for s in SPLITS]
         frame = pl.concat(parts).rename(GENERATION_COLUMNS, strict=False)  # a text-generation version's names
+        if "image" in frame.columns:
+            return frame.rename(IMAGE_FILE_COLUMNS)
         return frame.with_columns(key=dedupe_key(pl.col("text")))
+
+    @property
+    def images_url(self) -> str:
+        url = self.store.artifacts.url.rstrip("/")
+        return f"{url if '://' in url else Path(url).resolve().as_uri()}/{IMAGES}"
+
+    def _store_images(self, rows: pl.DataFrame) -> None:
+        """Each new image's bytes under its address, unless already there (content never changes)."""
+        artifacts = self.store.artifacts
+        for address, data in zip(rows["text"].to_list(), rows["data"].to_list(), strict=True):
+            key = image_key(address)
+            if not artifacts.exists(key):
+                with artifacts.writer(key) as fh:
+                    fh.write(data)
+
+    def image(self, address: str) -> bytes:
+        return self.store.artifacts.read_bytes(image_key(address))
 
     def read_split(self, dataset: str, version: str, split: str, batch_rows: int = 0) -> Iterator[dict[str, list]]:
         """Batches of one split (or `dropped`) of a version, as column dicts (`text` and `label`:
@@ -156,8 +195,20 @@ class DataprepCore:
         return record, stored, self.store.iter_bytes(stored, FILE_CHUNK)
 
 
+def image_key(address: str) -> str:
+    if len(address) != 64 or not all(c in "0123456789abcdef" for c in address):
+        raise InvalidArgument(f"{address[:80]!r} is not an image address (a sha256 in hex)")
+    return f"{IMAGES}/{address[:2]}/{address}"
+
+
+def _kept_columns(options: PrepareOptions) -> tuple[str, ...]:
+    """A version's columns, as the frame names them."""
+    return ("text", "label", "split", "key", *IMAGE_COLUMNS) if options.images else ("text", "label", "split")
+
+
 def _as_text_label(batch: dict[str, list]) -> dict[str, list]:
-    return {GENERATION_COLUMNS.get(name, name): values for name, values in batch.items()}
+    names = {**GENERATION_COLUMNS, **IMAGE_FILE_COLUMNS}
+    return {names.get(name, name): values for name, values in batch.items()}
 
 
 def _file_name(split: str) -> str:

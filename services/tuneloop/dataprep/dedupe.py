@@ -23,7 +23,7 @@ from tuneloop.dataprep.options import ConflictPolicy
 DROP_COLUMNS = ["row", "text", "label", "reason"]
 
 
-def _dropped(frame: pl.DataFrame, mask: pl.Expr, reason: str) -> pl.DataFrame:
+def dropped_rows(frame: pl.DataFrame, mask: pl.Expr, reason: str) -> pl.DataFrame:
     return frame.filter(mask).select("row", "text", "label", pl.lit(reason).alias("reason"))
 
 
@@ -31,7 +31,7 @@ def drop_missing(frame: pl.DataFrame, *, generation: bool = False) -> tuple[pl.D
     no_text = pl.col("text").is_null() | (pl.col("text") == "")
     no_label = ~no_text & pl.col("label").is_null()
     reasons = ("empty_prompt", "missing_completion") if generation else ("empty_text", "missing_label")
-    dropped = [_dropped(frame, no_text, reasons[0]), _dropped(frame, no_label, reasons[1])]
+    dropped = [dropped_rows(frame, no_text, reasons[0]), dropped_rows(frame, no_label, reasons[1])]
     return frame.filter(~no_text & ~no_label), dropped
 
 
@@ -43,15 +43,15 @@ def resolve_conflicts(frame: pl.DataFrame, policy: ConflictPolicy) -> tuple[pl.D
     conflicted = flagged.filter(pl.col("_conflict")).drop("_conflict")
     n_conflicts = conflicted["key"].n_unique()
     if conflicted.height == 0:
-        return clean, _dropped(frame, pl.lit(False), "label_conflict"), 0
+        return clean, dropped_rows(frame, pl.lit(False), "label_conflict"), 0
     if policy == ConflictPolicy.DROP_ALL:
-        return clean, _dropped(conflicted, pl.lit(True), "label_conflict"), n_conflicts
+        return clean, dropped_rows(conflicted, pl.lit(True), "label_conflict"), n_conflicts
     votes = conflicted.group_by("key", "label").agg(n=pl.len())
     top = votes.filter(pl.col("n") == pl.col("n").max().over("key"))
     winners = top.filter(pl.len().over("key") == 1).select("key", "label", _win=pl.lit(True))
     marked = conflicted.join(winners, on=["key", "label"], how="left").with_columns(pl.col("_win").fill_null(False))
     kept = marked.filter(pl.col("_win")).drop("_win")
-    dropped = _dropped(marked, ~pl.col("_win"), "label_conflict")
+    dropped = dropped_rows(marked, ~pl.col("_win"), "label_conflict")
     return pl.concat([clean, kept]).sort("row"), dropped, n_conflicts
 
 
@@ -61,7 +61,7 @@ def drop_duplicates(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFram
     exact = ~pl.col("text").is_first_distinct()
     first_exact = frame.filter(~exact)
     normalized = ~pl.col("key").is_first_distinct()
-    dropped = [_dropped(frame, exact, "duplicate_exact"), _dropped(first_exact, normalized, "duplicate_normalized")]
+    dropped = [dropped_rows(frame, exact, "duplicate_exact"), dropped_rows(first_exact, normalized, "duplicate_normalized")]
     return first_exact.filter(~normalized), dropped
 
 
@@ -76,7 +76,8 @@ def drop_existing(frame: pl.DataFrame, existing: pl.DataFrame, *, conflicts: boo
     joined = frame.join(old, on="key", how="left")
     seen = pl.col("_old_label").is_not_null()
     same = seen & ((pl.col("_old_label") == pl.col("label")) | pl.lit(not conflicts))
-    dropped = [_dropped(joined, same, "duplicate_existing"), _dropped(joined, seen & ~same, "label_conflict_existing")]
+    dropped = [dropped_rows(joined, same, "duplicate_existing"),
+               dropped_rows(joined, seen & ~same, "label_conflict_existing")]
     return joined.filter(~seen).drop("_old_label"), dropped
 
 
@@ -111,4 +112,4 @@ def drop_near_duplicates(
         else:
             lsh.insert(f"new{row}", sig)
     mask = pl.col("row").is_in(near)
-    return frame.filter(~mask), _dropped(frame, mask, "duplicate_near")
+    return frame.filter(~mask), dropped_rows(frame, mask, "duplicate_near")

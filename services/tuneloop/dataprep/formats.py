@@ -24,9 +24,9 @@ import polars as pl
 from tuneloop.dataprep.options import PrepareOptions
 from tuneloop.errors import InvalidArgument, ResourceExhausted
 
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = ("csv", "jsonl", "parquet", "archive")
 _SUFFIXES = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-             ".parquet": "parquet", ".pq": "parquet"}
+             ".parquet": "parquet", ".pq": "parquet", ".zip": "archive", ".tar": "archive", ".tgz": "archive"}
 _PARQUET_MAGIC = b"PAR1"
 _COMPRESSED = {b"\x28\xb5\x2f\xfd": "zstd", b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz",
                b"\x04\x22\x4d\x18": "lz4"}
@@ -37,12 +37,14 @@ class Limits:
     max_bytes: int = 2 * 1024**3  # decompressed
     max_rows: int = 20_000_000
     max_text_bytes: int = 1_000_000
+    max_image_pixels: int = 50_000_000
+    max_archive_members: int = 200_000
 
     def exceeded(self, what: str, setting: str, limit: int) -> ResourceExhausted:
         return ResourceExhausted(f"{what} exceeds TUNELOOP_DATAPREP_{setting}={limit}")
 
 
-def _decompressed(path: Path, limits: Limits) -> Path | None:
+def decompressed(path: Path, limits: Limits) -> Path | None:
     """A decompressed copy of a compressed text file (None if it is not compressed), written in
     1 MiB pieces and abandoned as soon as it outgrows the byte limit."""
     with path.open("rb") as fh:
@@ -71,7 +73,7 @@ def _decompressed(path: Path, limits: Limits) -> Path | None:
     return Path(tmp)
 
 
-def _check_parquet_size(path: Path, columns: list[str], limits: Limits) -> None:
+def check_parquet_size(path: Path, columns: list[str], limits: Limits) -> None:
     """What reading `columns` would take, from the footer, before reading them."""
     import pyarrow.parquet as pq
 
@@ -94,22 +96,27 @@ def _suffix(filename: str) -> str:
     return name.suffix.lower()
 
 
+def suffix_format(filename: str) -> str | None:
+    """The format a file's name says (None when it says none)."""
+    return _SUFFIXES.get(_suffix(filename))
+
+
 def detect_format(options: PrepareOptions) -> str:
     if options.format:
         fmt = options.format.lower()
         if fmt not in FORMATS:
             raise InvalidArgument(f"unknown format {options.format!r}: use one of {', '.join(FORMATS)}")
         return fmt
-    fmt = _SUFFIXES.get(_suffix(options.filename))
+    fmt = suffix_format(options.filename)
     if fmt is None:
         raise InvalidArgument(
-            f"cannot tell the format of {options.filename or 'the upload'!r}: name it .csv, .jsonl or "
-            ".parquet, or pass the format"
+            f"cannot tell the format of {options.filename or 'the upload'!r}: name it .csv, .jsonl, "
+            ".parquet (or, for images, .zip or .tar), or pass the format"
         )
     return fmt
 
 
-def _check_content(path: Path, fmt: str) -> None:
+def check_content(path: Path, fmt: str) -> None:
     size = path.stat().st_size
     if size == 0:
         raise InvalidArgument("the file is empty")
@@ -136,7 +143,7 @@ def _lossy_utf8_copy(path: Path) -> Path:
     return Path(tmp)
 
 
-def _columns(names: list[str], options: PrepareOptions) -> None:
+def check_columns(names: list[str], options: PrepareOptions) -> None:
     missing = [c for c in options.source_columns() if c not in names]
     if missing:
         shown = ", ".join(repr(n) for n in names[:20])
@@ -148,18 +155,18 @@ def _read(path: Path, fmt: str, options: PrepareOptions, limits: Limits) -> pl.D
     if fmt == "csv":
         sep = "\t" if _suffix(options.filename) == ".tsv" else ","
         header = pl.read_csv(path, n_rows=0, encoding="utf8-lossy", separator=sep)
-        _columns(header.columns, options)
+        check_columns(header.columns, options)
         return pl.read_csv(path, columns=cols, infer_schema=False, encoding="utf8-lossy", separator=sep)
     if fmt == "parquet":
-        _columns(pl.read_parquet_schema(path).names(), options)
-        _check_parquet_size(path, cols, limits)
+        check_columns(pl.read_parquet_schema(path).names(), options)
+        check_parquet_size(path, cols, limits)
         return pl.read_parquet(path, columns=cols)
     clean = _lossy_utf8_copy(path)
     try:
         frame = pl.read_ndjson(clean, infer_schema_length=None)
     finally:
         clean.unlink(missing_ok=True)
-    _columns(frame.columns, options)
+    check_columns(frame.columns, options)
     return frame.select(cols)
 
 
@@ -174,7 +181,9 @@ def _as_text(col: pl.Series) -> pl.Series:
 def read_table(path: Path, options: PrepareOptions, limits: Limits = Limits()) -> pl.DataFrame:
     """Read `path` as a frame of `row` (source position), `text` and `label` (strings, may be null)."""
     fmt = detect_format(options)
-    plain = _decompressed(path, limits) if fmt != "parquet" else None
+    if fmt == "archive":
+        raise InvalidArgument("an archive holds images: ingest it with the task image-classification")
+    plain = decompressed(path, limits) if fmt != "parquet" else None
     try:
         return _read_checked(plain or path, fmt, options, limits)
     finally:
@@ -183,7 +192,7 @@ def read_table(path: Path, options: PrepareOptions, limits: Limits = Limits()) -
 
 
 def _read_checked(path: Path, fmt: str, options: PrepareOptions, limits: Limits) -> pl.DataFrame:
-    _check_content(path, fmt)
+    check_content(path, fmt)
     try:
         frame = _read(path, fmt, options, limits)
     except (InvalidArgument, ResourceExhausted):

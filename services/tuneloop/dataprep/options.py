@@ -5,6 +5,8 @@ label, stratified by label. `text-generation`: a prompt and its completion; dupl
 found on the prompt alone (one prompt, one completion: a second completion for a prompt is a
 duplicate, not a conflict) and the split is not stratified. Inside dataprep both are the
 frame columns `text` and `label`; the stored files name them for what they are.
+`image-classification`: an image and its label (`dataprep.images`): decoded once, deduplicated on
+its pixels (and, optionally, a perceptual hash), stratified by label like text.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tuneloop.core.validation import build
 class Task(str, Enum):
     CLASSIFICATION = "text-classification"  # text -> label
     GENERATION = "text-generation"  # prompt -> completion
+    IMAGE_CLASSIFICATION = "image-classification"  # image -> label
 
 
 class ConflictPolicy(str, Enum):
@@ -26,7 +29,7 @@ class ConflictPolicy(str, Enum):
     DROP_ALL = "drop_all"  # drop every row of a text that carries more than one label
 
 
-COLUMN_OPTIONS = ("text_column", "label_column", "prompt_column", "completion_column")
+COLUMN_OPTIONS = ("text_column", "label_column", "prompt_column", "completion_column", "image_column")
 
 
 class PrepareOptions(BaseModel):
@@ -35,12 +38,15 @@ class PrepareOptions(BaseModel):
     model_config = {"frozen": True}
 
     task: Task = Field(default=Task.CLASSIFICATION, description="text-classification (text, label columns) or "
-                       "text-generation (prompt, completion columns)")
+                       "text-generation (prompt, completion columns) or image-classification (an archive of <label>/<file>, "
+                       "or image, label columns)")
     text_column: str = "text"
     label_column: str = "label"
     prompt_column: str = "prompt"
     completion_column: str = "completion"
-    format: str | None = Field(default=None, description="csv, jsonl or parquet; None guesses from filename")
+    image_column: str = "image"
+    format: str | None = Field(default=None, description="csv, jsonl, parquet or archive (zip, tar); None "
+                               "guesses from the file name")
     filename: str = ""
     seed: int = Field(default=0, ge=0, le=2**63 - 1, description="seed of the split (and near-dedupe hashing)")
     casefold_labels: bool = False
@@ -48,6 +54,8 @@ class PrepareOptions(BaseModel):
     conflict_policy: ConflictPolicy = ConflictPolicy.MAJORITY
     near_dedupe: bool = False
     near_threshold: float = Field(default=0.9, gt=0.0, le=1.0)
+    near_distance: int = Field(default=6, ge=0, le=32, description="images: most bits two perceptual hashes "
+                               "(64 bits) may differ by and still be near duplicates")
     train_fraction: float = Field(default=0.70, gt=0.0, lt=1.0)
     validation_fraction: float = Field(default=0.15, ge=0.0, lt=1.0)
 
@@ -67,8 +75,14 @@ class PrepareOptions(BaseModel):
     def generation(self) -> bool:
         return self.task == Task.GENERATION
 
+    @property
+    def images(self) -> bool:
+        return self.task == Task.IMAGE_CLASSIFICATION
+
     def column_options(self) -> tuple[str, str]:
         """The names of the two options naming the file's columns, for this task."""
+        if self.images:
+            return "image_column", "label_column"
         return ("prompt_column", "completion_column") if self.generation else ("text_column", "label_column")
 
     def source_columns(self) -> tuple[str, str]:
@@ -82,7 +96,9 @@ class PrepareOptions(BaseModel):
 
     def split_settings(self) -> dict:
         """The options that decide a version's content (hashed into its identity)."""
-        return self.model_dump(mode="json", exclude={"filename", "format", *COLUMN_OPTIONS})
+        # near_distance only means something for images (and text versions' ids predate it)
+        return self.model_dump(mode="json", exclude={"filename", "format", *COLUMN_OPTIONS,
+                                                     *(() if self.images else ("near_distance",))})
 
 
 def make_options(**values) -> PrepareOptions:

@@ -1,5 +1,7 @@
 """The report of a prepared version: counts by split and label, text lengths, drift vs parent;
-for a text-generation version, prompt and completion lengths in tokens instead of labels."""
+for a text-generation version, prompt and completion lengths in tokens instead of labels; for an
+image-classification version, image sizes, aspect ratios and source colour modes instead of text
+lengths, and drift in image size (pixel counts) instead of text length."""
 
 from __future__ import annotations
 
@@ -44,24 +46,35 @@ def tokens(col: pl.Series) -> pl.Series:
     return col.str.count_matches(r"\w+|[^\w\s]")
 
 
-def drift(parent: pl.DataFrame | None, new_rows: pl.DataFrame, *, labelled: bool = True) -> dict:
+def image_stats(frame: pl.DataFrame) -> dict:
+    modes = frame.group_by("mode").agg(n=pl.len()).sort("mode")
+    return {"width": length_stats(frame["width"]), "height": length_stats(frame["height"]),
+            "aspect": length_stats(frame["width"] / frame["height"]),
+            "modes": dict(zip(modes["mode"].to_list(), modes["n"].to_list(), strict=True))}
+
+
+def _pixels(frame: pl.DataFrame) -> np.ndarray:
+    return (frame["width"] * frame["height"]).to_numpy()
+
+
+def drift(parent: pl.DataFrame | None, new_rows: pl.DataFrame, *, labelled: bool = True, images: bool = False) -> dict:
     """How the rows a version adds differ from its parent's rows."""
     if parent is None or parent.height == 0 or new_rows.height == 0:
         return {"has_parent": parent is not None, "label_shift": 0.0, "length_shift": 0.0,
-                "mean_length_change": 0.0, "new_labels": []}
+                "mean_length_change": 0.0, "new_labels": [], "size_shift": 0.0}
     old, new = (label_counts(parent), label_counts(new_rows)) if labelled else ({}, {})
     labels = sorted(set(old) | set(new))
     p = np.array([old.get(lab, 0) for lab in labels], dtype=float) / parent.height
     q = np.array([new.get(lab, 0) for lab in labels], dtype=float) / new_rows.height
+    shifts = {"has_parent": True, "label_shift": float(0.5 * np.abs(p - q).sum()),
+              "new_labels": sorted(set(new) - set(old))}
+    if images:
+        return {**shifts, "length_shift": 0.0, "mean_length_change": 0.0,
+                "size_shift": ks_statistic(_pixels(parent), _pixels(new_rows))}
     old_len = parent["text"].str.len_chars().to_numpy()
     new_len = new_rows["text"].str.len_chars().to_numpy()
-    return {
-        "has_parent": True,
-        "label_shift": float(0.5 * np.abs(p - q).sum()),
-        "length_shift": ks_statistic(old_len, new_len),
-        "mean_length_change": float((new_len.mean() - old_len.mean()) / max(old_len.mean(), 1e-9)),
-        "new_labels": sorted(set(new) - set(old)),
-    }
+    return {**shifts, "length_shift": ks_statistic(old_len, new_len), "size_shift": 0.0,
+            "mean_length_change": float((new_len.mean() - old_len.mean()) / max(old_len.mean(), 1e-9))}
 
 
 def build_report(*, rows: pl.DataFrame, new_rows: pl.DataFrame, parent_rows: pl.DataFrame | None,
@@ -70,6 +83,7 @@ def build_report(*, rows: pl.DataFrame, new_rows: pl.DataFrame, parent_rows: pl.
     """Everything `GetReport` returns, as plain JSON-able values."""
     per_split = {s: rows.filter(pl.col("split") == s) for s in SPLITS}
     generation = options.get("task") == Task.GENERATION.value
+    images = options.get("task") == Task.IMAGE_CLASSIFICATION.value
     counts = (lambda frame: {}) if generation else label_counts  # noqa: E731 (completions are no labels)
     report = {
         "rows_in": rows_in,
@@ -81,11 +95,13 @@ def build_report(*, rows: pl.DataFrame, new_rows: pl.DataFrame, parent_rows: pl.
         "splits": {s: f.height for s, f in per_split.items()},
         "labels": counts(rows),
         "split_labels": {s: counts(f) for s, f in per_split.items()},
-        "lengths": {s: length_stats(f["text"].str.len_chars()) for s, f in per_split.items()},
-        "drift": drift(parent_rows, new_rows, labelled=not generation),
+        "lengths": {} if images else {s: length_stats(f["text"].str.len_chars()) for s, f in per_split.items()},
+        "drift": drift(parent_rows, new_rows, labelled=not generation, images=images),
         "options": options,
     }
     if generation:  # how long prompts and completions are, in (approximate) tokens, per split
         report["tokens"] = {s: {"prompt": length_stats(tokens(f["text"])), "completion": length_stats(tokens(f["label"]))}
                             for s, f in per_split.items()}
+    if images:
+        report["images"] = {s: image_stats(f) for s, f in per_split.items()}
     return report

@@ -14,6 +14,7 @@ from pathlib import Path
 from tuneloop.core.paging import next_token, page_bounds
 from tuneloop.core.server import Registration
 from tuneloop.core.server import registration as register_servicer
+from tuneloop.dataprep import formats
 from tuneloop.dataprep.core import DataprepCore
 from tuneloop.dataprep.options import ConflictPolicy, PrepareOptions, make_options
 from tuneloop.dataprep.records import DatasetRecord, VersionRecord
@@ -21,7 +22,7 @@ from tuneloop.errors import InvalidArgument, ResourceExhausted
 from tuneloop.v1 import common_pb2, dataprep_pb2, dataprep_pb2_grpc
 
 _FORMATS = {dataprep_pb2.FILE_FORMAT_CSV: "csv", dataprep_pb2.FILE_FORMAT_JSONL: "jsonl",
-            dataprep_pb2.FILE_FORMAT_PARQUET: "parquet"}
+            dataprep_pb2.FILE_FORMAT_PARQUET: "parquet", dataprep_pb2.FILE_FORMAT_ARCHIVE: "archive"}
 _POLICIES = {dataprep_pb2.CONFLICT_POLICY_MAJORITY: ConflictPolicy.MAJORITY,
              dataprep_pb2.CONFLICT_POLICY_DROP_ALL: ConflictPolicy.DROP_ALL}
 
@@ -40,10 +41,18 @@ def options_from_proto(msg: dataprep_pb2.PrepareOptions) -> PrepareOptions:
         near_threshold=msg.near_threshold or None,
         train_fraction=msg.train_fraction or None,
         validation_fraction=msg.validation_fraction or None,
-        task=msg.task or None,
+        task=msg.task or ("image-classification" if _is_archive(msg) else None),
         prompt_column=msg.prompt_column or None,
         completion_column=msg.completion_column or None,
+        image_column=msg.image_column or None,
+        near_distance=msg.near_distance or None,
     )
+
+
+def _is_archive(msg: dataprep_pb2.PrepareOptions) -> bool:
+    """An archive can only hold images: its task goes without saying."""
+    return msg.format == dataprep_pb2.FILE_FORMAT_ARCHIVE or (
+        not msg.format and formats.suffix_format(msg.filename) == "archive")
 
 
 def version_to_proto(record: VersionRecord) -> dataprep_pb2.DatasetVersion:
@@ -52,6 +61,7 @@ def version_to_proto(record: VersionRecord) -> dataprep_pb2.DatasetVersion:
         sequence=record.sequence, rows_in=record.rows_in, rows_out=record.rows_out,
         dropped=record.report["dropped"], splits=record.report["splits"], labels=record.report["labels"],
         content_hash=record.content_hash, task=record.report["options"].get("task", "text-classification"),
+        images_url=record.report.get("images_url", ""),
     )
     msg.created_at.FromDatetime(record.created_at)
     return msg
@@ -77,7 +87,14 @@ def report_to_proto(record: VersionRecord) -> dataprep_pb2.GetReportResponse:
         tokens={s: dataprep_pb2.TokenLengths(prompt=common_pb2.LengthStats(**t["prompt"]),
                                              completion=common_pb2.LengthStats(**t["completion"]))
                 for s, t in rep.get("tokens", {}).items()},
+        images={s: _image_stats(st) for s, st in rep.get("images", {}).items()},
     )
+
+
+def _image_stats(stats: dict) -> dataprep_pb2.ImageStats:
+    return dataprep_pb2.ImageStats(width=common_pb2.LengthStats(**stats["width"]),
+                                   height=common_pb2.LengthStats(**stats["height"]),
+                                   aspect=common_pb2.LengthStats(**stats["aspect"]), modes=stats["modes"])
 
 
 class DataprepServicer(dataprep_pb2_grpc.DataprepServiceServicer):

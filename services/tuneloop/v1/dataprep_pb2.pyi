@@ -17,6 +17,7 @@ class FileFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FILE_FORMAT_CSV: _ClassVar[FileFormat]
     FILE_FORMAT_JSONL: _ClassVar[FileFormat]
     FILE_FORMAT_PARQUET: _ClassVar[FileFormat]
+    FILE_FORMAT_ARCHIVE: _ClassVar[FileFormat]
 
 class ConflictPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -27,12 +28,13 @@ FILE_FORMAT_UNSPECIFIED: FileFormat
 FILE_FORMAT_CSV: FileFormat
 FILE_FORMAT_JSONL: FileFormat
 FILE_FORMAT_PARQUET: FileFormat
+FILE_FORMAT_ARCHIVE: FileFormat
 CONFLICT_POLICY_UNSPECIFIED: ConflictPolicy
 CONFLICT_POLICY_MAJORITY: ConflictPolicy
 CONFLICT_POLICY_DROP_ALL: ConflictPolicy
 
 class PrepareOptions(_message.Message):
-    __slots__ = ("text_column", "label_column", "format", "filename", "seed", "casefold_labels", "fill_label", "conflict_policy", "near_dedupe", "near_threshold", "train_fraction", "validation_fraction", "task", "prompt_column", "completion_column")
+    __slots__ = ("text_column", "label_column", "format", "filename", "seed", "casefold_labels", "fill_label", "conflict_policy", "near_dedupe", "near_threshold", "train_fraction", "validation_fraction", "task", "prompt_column", "completion_column", "image_column", "near_distance")
     TEXT_COLUMN_FIELD_NUMBER: _ClassVar[int]
     LABEL_COLUMN_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +50,8 @@ class PrepareOptions(_message.Message):
     TASK_FIELD_NUMBER: _ClassVar[int]
     PROMPT_COLUMN_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_COLUMN_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_COLUMN_FIELD_NUMBER: _ClassVar[int]
+    NEAR_DISTANCE_FIELD_NUMBER: _ClassVar[int]
     text_column: str
     label_column: str
     format: FileFormat
@@ -63,7 +67,9 @@ class PrepareOptions(_message.Message):
     task: str
     prompt_column: str
     completion_column: str
-    def __init__(self, text_column: _Optional[str] = ..., label_column: _Optional[str] = ..., format: _Optional[_Union[FileFormat, str]] = ..., filename: _Optional[str] = ..., seed: _Optional[int] = ..., casefold_labels: _Optional[bool] = ..., fill_label: _Optional[str] = ..., conflict_policy: _Optional[_Union[ConflictPolicy, str]] = ..., near_dedupe: _Optional[bool] = ..., near_threshold: _Optional[float] = ..., train_fraction: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., task: _Optional[str] = ..., prompt_column: _Optional[str] = ..., completion_column: _Optional[str] = ...) -> None: ...
+    image_column: str
+    near_distance: int
+    def __init__(self, text_column: _Optional[str] = ..., label_column: _Optional[str] = ..., format: _Optional[_Union[FileFormat, str]] = ..., filename: _Optional[str] = ..., seed: _Optional[int] = ..., casefold_labels: _Optional[bool] = ..., fill_label: _Optional[str] = ..., conflict_policy: _Optional[_Union[ConflictPolicy, str]] = ..., near_dedupe: _Optional[bool] = ..., near_threshold: _Optional[float] = ..., train_fraction: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., task: _Optional[str] = ..., prompt_column: _Optional[str] = ..., completion_column: _Optional[str] = ..., image_column: _Optional[str] = ..., near_distance: _Optional[int] = ...) -> None: ...
 
 class IngestHeader(_message.Message):
     __slots__ = ("dataset", "options")
@@ -127,7 +133,7 @@ class Dataset(_message.Message):
     def __init__(self, name: _Optional[str] = ..., latest_version: _Optional[str] = ..., version_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DatasetVersion(_message.Message):
-    __slots__ = ("dataset", "version", "parent", "sequence", "rows_in", "rows_out", "dropped", "splits", "labels", "content_hash", "created_at", "task")
+    __slots__ = ("dataset", "version", "parent", "sequence", "rows_in", "rows_out", "dropped", "splits", "labels", "content_hash", "created_at", "task", "images_url")
     class DroppedEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +167,7 @@ class DatasetVersion(_message.Message):
     CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_URL_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     version: str
     parent: str
@@ -173,7 +180,8 @@ class DatasetVersion(_message.Message):
     content_hash: str
     created_at: _timestamp_pb2.Timestamp
     task: str
-    def __init__(self, dataset: _Optional[str] = ..., version: _Optional[str] = ..., parent: _Optional[str] = ..., sequence: _Optional[int] = ..., rows_in: _Optional[int] = ..., rows_out: _Optional[int] = ..., dropped: _Optional[_Mapping[str, int]] = ..., splits: _Optional[_Mapping[str, int]] = ..., labels: _Optional[_Mapping[str, int]] = ..., content_hash: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task: _Optional[str] = ...) -> None: ...
+    images_url: str
+    def __init__(self, dataset: _Optional[str] = ..., version: _Optional[str] = ..., parent: _Optional[str] = ..., sequence: _Optional[int] = ..., rows_in: _Optional[int] = ..., rows_out: _Optional[int] = ..., dropped: _Optional[_Mapping[str, int]] = ..., splits: _Optional[_Mapping[str, int]] = ..., labels: _Optional[_Mapping[str, int]] = ..., content_hash: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task: _Optional[str] = ..., images_url: _Optional[str] = ...) -> None: ...
 
 class GetDatasetRequest(_message.Message):
     __slots__ = ("name",)
@@ -315,21 +323,23 @@ class LabelCounts(_message.Message):
     def __init__(self, counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class Drift(_message.Message):
-    __slots__ = ("has_parent", "label_shift", "length_shift", "mean_length_change", "new_labels")
+    __slots__ = ("has_parent", "label_shift", "length_shift", "mean_length_change", "new_labels", "size_shift")
     HAS_PARENT_FIELD_NUMBER: _ClassVar[int]
     LABEL_SHIFT_FIELD_NUMBER: _ClassVar[int]
     LENGTH_SHIFT_FIELD_NUMBER: _ClassVar[int]
     MEAN_LENGTH_CHANGE_FIELD_NUMBER: _ClassVar[int]
     NEW_LABELS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_SHIFT_FIELD_NUMBER: _ClassVar[int]
     has_parent: bool
     label_shift: float
     length_shift: float
     mean_length_change: float
     new_labels: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, has_parent: _Optional[bool] = ..., label_shift: _Optional[float] = ..., length_shift: _Optional[float] = ..., mean_length_change: _Optional[float] = ..., new_labels: _Optional[_Iterable[str]] = ...) -> None: ...
+    size_shift: float
+    def __init__(self, has_parent: _Optional[bool] = ..., label_shift: _Optional[float] = ..., length_shift: _Optional[float] = ..., mean_length_change: _Optional[float] = ..., new_labels: _Optional[_Iterable[str]] = ..., size_shift: _Optional[float] = ...) -> None: ...
 
 class GetReportResponse(_message.Message):
-    __slots__ = ("version", "split_labels", "lengths", "label_conflicts", "drift", "options_json", "new_rows", "tokens")
+    __slots__ = ("version", "split_labels", "lengths", "label_conflicts", "drift", "options_json", "new_rows", "tokens", "images")
     class SplitLabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -351,6 +361,13 @@ class GetReportResponse(_message.Message):
         key: str
         value: TokenLengths
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[TokenLengths, _Mapping]] = ...) -> None: ...
+    class ImagesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ImageStats
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ImageStats, _Mapping]] = ...) -> None: ...
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SPLIT_LABELS_FIELD_NUMBER: _ClassVar[int]
     LENGTHS_FIELD_NUMBER: _ClassVar[int]
@@ -359,6 +376,7 @@ class GetReportResponse(_message.Message):
     OPTIONS_JSON_FIELD_NUMBER: _ClassVar[int]
     NEW_ROWS_FIELD_NUMBER: _ClassVar[int]
     TOKENS_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
     version: DatasetVersion
     split_labels: _containers.MessageMap[str, LabelCounts]
     lengths: _containers.MessageMap[str, _common_pb2.LengthStats]
@@ -367,7 +385,27 @@ class GetReportResponse(_message.Message):
     options_json: str
     new_rows: int
     tokens: _containers.MessageMap[str, TokenLengths]
-    def __init__(self, version: _Optional[_Union[DatasetVersion, _Mapping]] = ..., split_labels: _Optional[_Mapping[str, LabelCounts]] = ..., lengths: _Optional[_Mapping[str, _common_pb2.LengthStats]] = ..., label_conflicts: _Optional[int] = ..., drift: _Optional[_Union[Drift, _Mapping]] = ..., options_json: _Optional[str] = ..., new_rows: _Optional[int] = ..., tokens: _Optional[_Mapping[str, TokenLengths]] = ...) -> None: ...
+    images: _containers.MessageMap[str, ImageStats]
+    def __init__(self, version: _Optional[_Union[DatasetVersion, _Mapping]] = ..., split_labels: _Optional[_Mapping[str, LabelCounts]] = ..., lengths: _Optional[_Mapping[str, _common_pb2.LengthStats]] = ..., label_conflicts: _Optional[int] = ..., drift: _Optional[_Union[Drift, _Mapping]] = ..., options_json: _Optional[str] = ..., new_rows: _Optional[int] = ..., tokens: _Optional[_Mapping[str, TokenLengths]] = ..., images: _Optional[_Mapping[str, ImageStats]] = ...) -> None: ...
+
+class ImageStats(_message.Message):
+    __slots__ = ("width", "height", "aspect", "modes")
+    class ModesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    ASPECT_FIELD_NUMBER: _ClassVar[int]
+    MODES_FIELD_NUMBER: _ClassVar[int]
+    width: _common_pb2.LengthStats
+    height: _common_pb2.LengthStats
+    aspect: _common_pb2.LengthStats
+    modes: _containers.ScalarMap[str, int]
+    def __init__(self, width: _Optional[_Union[_common_pb2.LengthStats, _Mapping]] = ..., height: _Optional[_Union[_common_pb2.LengthStats, _Mapping]] = ..., aspect: _Optional[_Union[_common_pb2.LengthStats, _Mapping]] = ..., modes: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class TokenLengths(_message.Message):
     __slots__ = ("prompt", "completion")
