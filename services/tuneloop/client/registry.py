@@ -152,8 +152,9 @@ class RegistryClient(ServiceClient):
         `folder` overrides where the files are read from (a folder converted from `path_or_package`,
         e.g. from GGUF); `source` describes the original file in the lineage (its sha256)."""
         directory = Path(folder) if folder is not None else resolve_model_dir(path_or_package)
-        if not (directory / "config.json").is_file():
-            raise ValueError(f"{directory} is not a Hugging Face model folder (no config.json)")
+        if not any((directory / name).is_file() for name in ("config.json", "efficientnet.json")):
+            raise ValueError(f"{directory} is not a model folder (no config.json, nor an EfficientNet-Lite "
+                             "efficientnet.json)")
         self.create_model(name, description or f"base model from {path_or_package}")
         lineage = registry_pb2.Lineage(config_json=json.dumps({"source": source}, sort_keys=True)) if source else None
         return self.upload_dir(directory, model=name, kind="base", create_model=False, allow_pickle=allow_pickle,

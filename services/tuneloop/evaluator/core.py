@@ -23,8 +23,10 @@ from tuneloop.evaluator.scores import report as make_report
 from tuneloop.evaluator.store import EvaluationStore
 from tuneloop.ml.classifier import Classifier
 from tuneloop.ml.generation import Generator
+from tuneloop.ml.imagetask import ImagePredictor
 from tuneloop.ml.inputs import Inputs
-from tuneloop.ml.spec import GENERATION
+from tuneloop.ml.spec import CLASSIFICATION, GENERATION, IMAGE_CLASSIFICATION
+from tuneloop.ml.vision import is_image_model
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_NEW_TOKENS = 32
@@ -60,16 +62,22 @@ class EvaluatorCore:
         if dataset.task == GENERATION:
             return self._evaluate_generation(version, dataset, split, max_new_tokens or DEFAULT_NEW_TOKENS), False
         with self._lock:
-            classifier = Classifier(self.inputs.model_dir(version))
+            model_dir = self.inputs.model_dir(version)
+            images = dataset.task == IMAGE_CLASSIFICATION
+            if images != is_image_model(model_dir):
+                raise FailedPrecondition(f"{model_key} is {'an image' if not images else 'a text'} classifier: it "
+                                         f"cannot be evaluated on {dataset_key}, a {dataset.task} dataset")
+            classifier = ImagePredictor(model_dir) if images else Classifier(model_dir)
             self._check_labels(classifier.labels, sorted(dataset.labels), model_key, dataset_key)
             texts, labels = self.inputs.rows(dataset, split)
             if not texts:
                 raise FailedPrecondition(f"split {split!r} of {dataset_key} is empty")
-            probs, per_second = classifier.probabilities(texts)
+            inputs = self.inputs.images(dataset, split) if images else texts
+            probs, per_second = classifier.probabilities(inputs)  # type: ignore[arg-type]
         index = {label: i for i, label in enumerate(classifier.labels)}
         truth = np.array([index[label] for label in labels])
         rep = Report(**make_report(truth, probs, classifier.labels), model=model_key, dataset=dataset_key, split=split,
-                     examples_per_second=per_second)
+                     examples_per_second=per_second, task=dataset.task or CLASSIFICATION)
         stored = self.store.put(rep, probs.argmax(axis=1).tolist(), truth.tolist())
         self.inputs.client().registry.set_metrics(
             model_key, {f"{dataset_key}/{split}/{name}": getattr(rep, name) for name in STORED_METRICS})

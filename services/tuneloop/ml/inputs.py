@@ -6,7 +6,10 @@ Both land in caches under a work folder (the service's, or a Ray worker node's o
 training worker fetches its inputs itself, so nothing depends on the trainer's disk), shared by
 jobs and keyed by what never changes: a dataset version's split (a version is immutable, named
 by its content hash) and a model version (its files verified by sha256). A file lock makes
-processes sharing a cache (two workers on one node) fetch an item once. A
+processes sharing a cache (two workers on one node) fetch an item once. An image dataset's
+images are read from the storage URL its version names (`images_url`: the cluster's object store
+or, on one machine, a folder), by address, on 8 threads; each is checked against its sha256
+before it is renamed into the cache, where every version and job shares it. A
 split arrives as the Parquet file dataprep stored, verified against its sha256; a model
 download cut off half-way resumes. Errors of those services come back as the same domain
 errors (an unknown dataset is NOT_FOUND here too), with what was being fetched in front.
@@ -15,7 +18,10 @@ errors (an unknown dataset is NOT_FOUND here too), with what was being fetched i
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,7 +30,8 @@ from filelock import FileLock
 
 from tuneloop.client import Client
 from tuneloop.core.names import split_ref
-from tuneloop.errors import about
+from tuneloop.core.storage import open_fs
+from tuneloop.errors import DataLoss, FailedPrecondition, about
 
 
 class Inputs:
@@ -74,10 +81,11 @@ class Inputs:
         return path
 
     def rows(self, dataset, split: str) -> tuple[list[str], list[str]]:
-        """Texts and labels (prompts and completions, for text-generation) of one split of a
-        resolved dataset version, in stored order."""
+        """Texts and labels (prompts and completions, for text-generation; image addresses and
+        labels for image-classification) of one split of a resolved dataset version, in stored order."""
         frame = pl.read_parquet(self.split_file(dataset, split))
-        first, second = ("prompt", "completion") if "prompt" in frame.columns else ("text", "label")
+        first, second = ("prompt", "completion") if "prompt" in frame.columns else \
+            ("image", "label") if "image" in frame.columns else ("text", "label")
         return frame[first].to_list(), frame[second].to_list()
 
     def splits(self, dataset) -> tuple[Path, list[str]]:
@@ -85,3 +93,37 @@ class Inputs:
         for split in ("train", "validation"):
             self.split_file(dataset, split)
         return self.split_dir(dataset), sorted(dataset.labels)
+
+    @property
+    def images_dir(self) -> Path:
+        return self.work_dir / "images"
+
+    def images(self, dataset, split: str) -> list[Path]:
+        """The cached files of one split's images (fetched first where missing), in stored order."""
+        addresses = pl.read_parquet(self.split_file(dataset, split), columns=["image"])["image"].to_list()
+        paths = [self.images_dir / a[:2] / a for a in addresses]
+        missing = [(a, p) for a, p in zip(addresses, paths, strict=True) if not p.exists()]
+        if missing:
+            if not dataset.images_url:
+                raise FailedPrecondition(f"{dataset.dataset}@{dataset.version} names no storage for its images")
+            fs, root = open_fs(dataset.images_url)
+            from concurrent.futures import ThreadPoolExecutor
+
+            with about(f"reading the images of {split} of {dataset.dataset}@{dataset.version}"), \
+                    ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda item: _fetch_image(fs, root, *item), missing))
+        return paths
+
+
+def _fetch_image(fs, root: str, address: str, target: Path) -> None:
+    try:
+        with fs.open(f"{root}/{address[:2]}/{address}", "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError as exc:
+        raise DataLoss(f"image {address} is missing from the dataset's storage") from exc
+    if hashlib.sha256(data).hexdigest() != address:
+        raise DataLoss(f"image {address} arrived corrupted (its sha256 differs)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)  # whole or absent: two workers writing the same image both write it whole

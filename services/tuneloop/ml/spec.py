@@ -25,18 +25,21 @@ class TrainSpec(BaseModel):
     dataset: str = Field(min_length=1, description="NAME[@VERSION] of the dataset")
     base_model: str = Field(min_length=1, description="NAME[@VERSION|:ALIAS] to start from")
     model: str = Field(min_length=1, description="name to register the result as")
-    task: Literal["text-classification", "text-generation"] | None = Field(
+    task: Literal["text-classification", "text-generation", "image-classification"] | None = Field(
         default=None, description="what to train; unset: the dataset's task (a different one is refused)")
     epochs: int = Field(default=3, ge=1, le=1000, description="passes over the training split")
     learning_rate: float = Field(default=2e-5, gt=0, le=1.0, description="peak learning rate")
     batch_size: int = Field(default=16, ge=1, le=4096, description="examples per step and worker")
     max_length: int = Field(default=128, ge=8, le=8192, description="tokens per example (longer ones are cut)")
+    image_size: int = Field(default=0, ge=0, le=1024, description="image-classification: the input's side in pixels; "
+                            "0: the model's own")
     weight_decay: float = Field(default=0.01, ge=0, le=1, description="AdamW weight decay (not on biases and norms)")
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1, description="share of the steps spent warming up")
     scheduler: Literal["linear", "cosine"] = Field(default="linear", description="learning-rate decay after warmup")
     optimizer: Literal["adamw"] = Field(default="adamw", description="the optimizer")
     grad_accum: int = Field(default=1, ge=1, le=1024, description="batches accumulated per optimizer step")
-    freeze_layers: int = Field(default=0, ge=0, description="freeze the embeddings and the first N transformer blocks")
+    freeze_layers: int = Field(default=0, ge=0, description="freeze the embeddings and the first N transformer blocks "
+                               "(image models: the stem and the first N stages)")
     lora: bool | None = Field(default=None, description="train LoRA adapters (peft) instead of the weights; "
                               "unset: on for decoders (unless freeze_layers is set), off for encoders")
     lora_rank: int = Field(default=8, ge=1, le=1024, description="LoRA rank r")
@@ -65,7 +68,8 @@ class TrainSpec(BaseModel):
 # every option but the three that name inputs and output
 HYPERPARAMETERS = tuple(name for name in TrainSpec.model_fields if name not in ("dataset", "base_model", "model"))
 # the tasks (TrainSpec.task spells them out: a Literal takes no names)
-CLASSIFICATION, GENERATION = TASKS = ("text-classification", "text-generation")
+CLASSIFICATION, GENERATION, IMAGE_CLASSIFICATION = TASKS = (
+    "text-classification", "text-generation", "image-classification")
 
 
 def make_spec(**values) -> TrainSpec:

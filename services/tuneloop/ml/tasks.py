@@ -22,14 +22,31 @@ import polars as pl
 import torch
 
 from tuneloop.ml import batching, lora
-from tuneloop.ml.modeling import load_classifier, predict
+from tuneloop.ml.modeling import freeze, load_classifier, predict
 from tuneloop.ml.spec import CLASSIFICATION, GENERATION
 
 IGNORE = -100  # the label transformers' cross-entropy skips
 _SLOT = "\x00TUNELOOP_PROMPT\x00"
 
 
-class Classification:
+class _Text:
+    """What both text tasks do alike: lengths are token counts, freezing counts transformer
+    blocks, a checkpoint's model is saved with its tokenizer."""
+
+    tokenizer: object
+
+    def lengths(self, ids: list[list[int]]) -> list[int]:
+        return [len(x) for x in ids]
+
+    def freeze(self, model, n: int) -> int:
+        return freeze(model, n)
+
+    def save(self, model, folder: Path) -> None:
+        lora.save(model, folder)  # with LoRA: merged, and the adapter apart
+        self.tokenizer.save_pretrained(folder)  # type: ignore[attr-defined]
+
+
+class Classification(_Text):
     name = CLASSIFICATION
     peft_task = "SEQ_CLS"
 
@@ -59,7 +76,7 @@ class Classification:
         return {"val_f1_macro": f1, "val_accuracy": float(accuracy_score(targets, preds)), "val_score": f1}
 
 
-class Generation:
+class Generation(_Text):
     name = GENERATION
     peft_task = "CAUSAL_LM"
 

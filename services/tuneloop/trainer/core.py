@@ -21,11 +21,12 @@ from tuneloop.core.names import check_name
 from tuneloop.core.settings import TrainerSettings
 from tuneloop.core.streams import follow_log
 from tuneloop.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
-from tuneloop.ml import memory
+from tuneloop.ml import memory, vision
 from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.lora import lora_enabled
 from tuneloop.ml.modeling import ModelInfo, inspect_model
-from tuneloop.ml.spec import CLASSIFICATION, TrainSpec
+from tuneloop.ml.spec import CLASSIFICATION, GENERATION, IMAGE_CLASSIFICATION, TrainSpec
+from tuneloop.ml.vision import is_image_model
 from tuneloop.trainer.records import Job, JobEvent, State
 from tuneloop.trainer.runner import Runner
 from tuneloop.trainer.store import JobStore
@@ -48,10 +49,14 @@ class TrainerCore:
         ref = f"{dataset.dataset}@{dataset.version}"
         if spec.task and spec.task != task:
             raise FailedPrecondition(f"a {spec.task} job cannot train on {ref}, a {task} dataset")
-        if task == CLASSIFICATION and len(dataset.labels) < 2:
+        if task != GENERATION and len(dataset.labels) < 2:
             raise FailedPrecondition(f"dataset {ref} has {len(dataset.labels)} label(s): classification needs at least 2")
         base = self.inputs.model(spec.base_model)
         base_dir = self.inputs.model_dir(base)
+        if task == IMAGE_CLASSIFICATION or is_image_model(base_dir):
+            spec = self._image_spec(spec, task, base_dir, f"{base.model}@{base.version}")
+            return self._create(spec, f"{dataset.dataset}@{dataset.version}", f"{base.model}@{base.version}",
+                                idempotency_key)
         info = inspect_model(base_dir)
         if task != CLASSIFICATION and info.family != "decoder":
             raise FailedPrecondition(f"{task} needs a decoder (a causal LM); {base.model}@{base.version} is a "
@@ -61,10 +66,29 @@ class TrainerCore:
         spec = spec.model_copy(update={"task": task, "lora": lora_enabled(spec.lora, family=info.family,
                                                                           freeze_layers=spec.freeze_layers)})
         self._check_memory(spec, info, base_dir)
-        job = self.jobs.create(spec.model_dump(), dataset=f"{dataset.dataset}@{dataset.version}",
-                               base_model=f"{base.model}@{base.version}", idempotency_key=idempotency_key)
+        return self._create(spec, f"{dataset.dataset}@{dataset.version}", f"{base.model}@{base.version}",
+                            idempotency_key)
+
+    def _create(self, spec: TrainSpec, dataset: str, base: str, idempotency_key: str) -> Job:
+        job = self.jobs.create(spec.model_dump(), dataset=dataset, base_model=base, idempotency_key=idempotency_key)
         self.runner.wake()
         return job
+
+    @staticmethod
+    def _image_spec(spec: TrainSpec, task: str, base_dir, base: str) -> TrainSpec:
+        """An image job's spec, checked against its base model. (No memory estimate: `ml.memory`
+        models transformers; a convolutional network's activations follow other rules.)"""
+        if task != IMAGE_CLASSIFICATION:
+            raise FailedPrecondition(f"{base} is an image classifier: it cannot train on a {task} dataset")
+        if not is_image_model(base_dir):
+            raise FailedPrecondition(f"{task} needs an image classifier; {base} is not one (no "
+                                     "*ForImageClassification architecture, no efficientnet.json)")
+        if spec.lora:
+            raise FailedPrecondition("LoRA adapters are for text models; fine-tune an image model's weights "
+                                     "(freeze_layers freezes its stem and first stages)")
+        if spec.freeze_layers > (stages := vision.depth(base_dir)):
+            raise InvalidArgument(f"freeze_layers {spec.freeze_layers} exceeds the model's {stages} stages")
+        return spec.model_copy(update={"task": task, "lora": False})
 
     def _check_memory(self, spec: TrainSpec, info: ModelInfo, base_dir) -> None:
         """RESOURCE_EXHAUSTED when the job's estimated peak cannot fit one worker's memory."""

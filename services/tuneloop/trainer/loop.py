@@ -33,10 +33,11 @@ from typing import Any
 import torch
 
 from tuneloop.core.storage import open_fs
-from tuneloop.ml import batching, lora
+from tuneloop.ml import batching
+from tuneloop.ml.imagetask import ImageClassification
 from tuneloop.ml.inputs import Inputs
-from tuneloop.ml.modeling import ensure_pad, freeze
-from tuneloop.ml.spec import CLASSIFICATION, TrainSpec
+from tuneloop.ml.modeling import ensure_pad
+from tuneloop.ml.spec import CLASSIFICATION, IMAGE_CLASSIFICATION, TrainSpec
 from tuneloop.ml.tasks import make_task, wrap_or_load
 
 STATE = "state.pt"
@@ -59,9 +60,10 @@ class LoopConfig:
     progress: Any = None  # a ray.util.queue.Queue, set by the run's handle
 
 
-def fetch_inputs(config: LoopConfig) -> tuple[Path, Path]:
-    """(folder with train.parquet and validation.parquet, base model folder), fetched by this
-    worker into its node's cache (TUNELOOP_WORKER_CACHE, default the temp folder)."""
+def fetch_inputs(config: LoopConfig) -> tuple[Path, Path, Path]:
+    """(folder with train.parquet and validation.parquet, base model folder, image cache), fetched
+    by this worker into its node's cache (TUNELOOP_WORKER_CACHE, default the temp folder); an
+    image dataset's train and validation images land in the image cache first."""
     from tuneloop.client import Client
     from tuneloop.client.settings import ClientSettings
 
@@ -69,8 +71,12 @@ def fetch_inputs(config: LoopConfig) -> tuple[Path, Path]:
     client = Client(settings=ClientSettings(**config.services), timeout=600)
     try:
         inputs = Inputs(lambda: client, cache)
-        data_dir, _ = inputs.splits(inputs.dataset(config.dataset))
-        return data_dir, inputs.model_dir(inputs.model(config.base_model))
+        dataset = inputs.dataset(config.dataset)
+        data_dir, _ = inputs.splits(dataset)
+        if config.task == IMAGE_CLASSIFICATION:
+            for split in ("train", "validation"):
+                inputs.images(dataset, split)
+        return data_dir, inputs.model_dir(inputs.model(config.base_model)), inputs.images_dir
     finally:
         client.close()
 
@@ -120,9 +126,8 @@ class _Progress:
                 fs.put_file(os.path.join(self.local, name), f"{root}/{name}")
 
 
-def _save(model, tokenizer, path: Path, state: dict) -> None:
-    lora.save(getattr(model, "module", model), path / "model")  # with LoRA: merged, and the adapter apart
-    tokenizer.save_pretrained(path / "model")
+def _save(model, task, path: Path, state: dict) -> None:
+    task.save(getattr(model, "module", model), path / "model")
     torch.save(state, path / STATE)
 
 
@@ -156,14 +161,18 @@ class _Training:
         torch.manual_seed(spec.seed)
         torch.set_num_threads(max(1, config.threads))
         self.progress = _Progress(config, self.rank)
-        data, base_dir = fetch_inputs(config)
-        self.tokenizer = AutoTokenizer.from_pretrained(base_dir)
-        ensure_pad(self.tokenizer)
-        self.pad_id = self.tokenizer.pad_token_id
-        self.task = make_task(config.task, self.tokenizer, labels, spec.max_length)
+        data, base_dir, images_dir = fetch_inputs(config)
+        if config.task == IMAGE_CLASSIFICATION:
+            self.pad_id = None
+            self.task = ImageClassification(base_dir, images_dir, labels, spec.image_size, spec.seed + self.rank)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(base_dir)
+            ensure_pad(tokenizer)
+            self.pad_id = tokenizer.pad_token_id
+            self.task = make_task(config.task, tokenizer, labels, spec.max_length)
         self.ids, self.ys = self.task.examples(data / "train.parquet", spec.max_train_samples, spec.seed)
         self.val_ids, self.val_ys = self.task.examples(data / "validation.parquet", 0, spec.seed)
-        self.lengths = [len(x) for x in self.ids]
+        self.lengths = self.task.lengths(self.ids)
         self.state: dict = {"epoch": 0, "batch": 0, "step": 0, "best_score": UNSCORED, "bad_epochs": 0}
         self.throughput = _Throughput()
 
@@ -173,7 +182,7 @@ class _Training:
             self.state = torch.load(ckpt_dir / STATE, weights_only=False)
         model = wrap_or_load(self.task, spec, base_dir, ckpt_dir / "model" if ckpt_dir else None, self.pad_id)
         if not spec.lora:
-            freeze(model, spec.freeze_layers)
+            self.task.freeze(model, spec.freeze_layers)
         self.model = ray.train.torch.prepare_model(model)
         self.device = ray.train.torch.get_device()
         self.autocast = spec.bf16 and self.device.type == "cuda"
@@ -201,7 +210,7 @@ class _Training:
         if self.rank == 0 and with_checkpoint:
             with tempfile.TemporaryDirectory() as tmp:
                 started = time.perf_counter()
-                _save(self.model, self.tokenizer, Path(tmp), saved)
+                _save(self.model, self.task, Path(tmp), saved)
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
                 self.progress.send({"type": "checkpoint", "seconds": time.perf_counter() - started, **metrics})
         else:
@@ -220,7 +229,7 @@ class _Training:
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
-        tokens = int(batch["attention_mask"].sum()) * self.world
+        tokens = int(batch["attention_mask"].sum()) * self.world if "attention_mask" in batch else 0
         return loss.item() * spec.grad_accum, len(idx) * self.world, tokens, time.perf_counter() - started
 
     def run_epoch(self) -> float:
