@@ -189,3 +189,24 @@ def test_zip_bombs_and_crowded_archives_hit_the_limits(strict, tmp_path):
     with pytest.raises(grpc.RpcError) as err:
         strict.dataprep.ingest(crowded, dataset="crowded")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "MAX_ARCHIVE_MEMBERS=50" in err.value.details()
+
+
+def test_the_cli_ingests_a_folder_and_reports_its_images(served, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    server, _ = served
+    env = {**os.environ, "TUNELOOP_ADDRESS": f"127.0.0.1:{server.port}"}
+
+    def cli(*args: str) -> dict:
+        done = subprocess.run([sys.executable, "-m", "tuneloop.cli", *args, "--json"], capture_output=True, text=True,
+                              timeout=300, env=env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    version = cli("data", "ingest", str(tree(tmp_path / "cli-shapes", per_label=10)), "--dataset", "cli-shapes")
+    assert version["task"] == "image-classification" and version["labels"] == {"circle": 10, "square": 10, "stripe": 10}
+    report = cli("data", "report", "cli-shapes")
+    assert report["images"]["train"]["width"]["p50"] == 32 and report["images"]["train"]["modes"] == {"RGB": 21}

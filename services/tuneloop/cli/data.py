@@ -35,7 +35,7 @@ def render_version(obj: dict) -> None:
         console.print("[yellow]no new rows: the dataset is unchanged[/yellow]")
     console.print(counts_table("dropped", obj["dropped"] or {"(none)": 0}, "reason"))
     console.print(counts_table("splits", obj["splits"], "split"))
-    if obj["task"] == "text-classification":
+    if obj["task"] != "text-generation":
         console.print(counts_table("labels", obj["labels"], "label"))
 
 
@@ -43,17 +43,19 @@ PrepOpts = dict
 
 
 def _prep_options(text_column, label_column, fmt, seed, casefold_labels, fill_label, conflict_policy,
-                  near_dedupe, near_threshold, task, prompt_column, completion_column) -> PrepOpts:
+                  near_dedupe, near_threshold, task, prompt_column, completion_column, image_column="",
+                  near_distance=0) -> PrepOpts:
     return dict(text_column=text_column, label_column=label_column, format=fmt or "", seed=seed,
                 casefold_labels=casefold_labels, fill_label=fill_label or "", conflict_policy=conflict_policy,
-                near_dedupe=near_dedupe, near_threshold=near_threshold, task=task, prompt_column=prompt_column,
-                completion_column=completion_column)
+                near_dedupe=near_dedupe, near_threshold=near_threshold, task=task or "", prompt_column=prompt_column,
+                completion_column=completion_column, image_column=image_column, near_distance=near_distance)
 
 
 # the file options ingest and append share
 TextColumnOpt = Annotated[str, typer.Option(help="Column holding the text.")]
 LabelColumnOpt = Annotated[str, typer.Option(help="Column holding the label.")]
-FormatOpt = Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet (default: from suffix).")]
+FormatOpt = Annotated[str | None, typer.Option("--format", help="csv, jsonl, parquet or archive (default: from "
+                                                               "the suffix; a folder is sent as an archive).")]
 FillLabelOpt = Annotated[str | None, typer.Option(help="Label for rows missing one (default: drop).")]
 PromptColumnOpt = Annotated[str, typer.Option(help="text-generation: the column holding the prompt.")]
 CompletionColumnOpt = Annotated[str, typer.Option(help="text-generation: the column holding the completion.")]
@@ -70,19 +72,27 @@ def ingest(
     casefold_labels: Annotated[bool, typer.Option(help="Lower-case labels.")] = False,
     fill_label: FillLabelOpt = None,
     conflict_policy: Annotated[str, typer.Option(help="majority or drop_all.")] = "majority",
-    near_dedupe: Annotated[bool, typer.Option(help="Also drop near-duplicates (MinHash).")] = False,
-    near_threshold: Annotated[float, typer.Option(help="Jaccard threshold for near-duplicates.")] = 0.9,
-    task: Annotated[str, typer.Option(help="text-classification (text, label) or text-generation (prompt, "
-                                           "completion).")] = "text-classification",
+    near_dedupe: Annotated[bool, typer.Option(help="Also drop near-duplicates (MinHash for texts, perceptual "
+                                                   "hashes for images).")] = False,
+    near_threshold: Annotated[float, typer.Option(help="Jaccard threshold for near-duplicate texts.")] = 0.9,
+    near_distance: Annotated[int, typer.Option(help="Images: most differing bits (of 64) of two near-duplicates' "
+                                                    "perceptual hashes; 0: the default, 6.")] = 0,
+    task: Annotated[str | None, typer.Option(
+        help="text-classification (text, label), text-generation (prompt, completion) or image-classification "
+             "(a folder or archive of <label>/<image>, or image, label columns). Default: image-classification "
+             "for a folder or archive, else text-classification.")] = None,
     prompt_column: PromptColumnOpt = "prompt",
     completion_column: CompletionColumnOpt = "completion",
+    image_column: Annotated[str, typer.Option(help="image-classification tables: the column holding the image "
+                                                   "(bytes, base64, or a {bytes} struct).")] = "image",
     address: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Upload a CSV/JSONL/Parquet file and prepare it as a new dataset."""
+    """Upload a CSV/JSONL/Parquet file, or a folder or archive of images, and prepare it as a new dataset."""
     with errors_to_exit(), Client(address) as client:
         opts = _prep_options(text_column, label_column, fmt, seed, casefold_labels, fill_label,
-                             conflict_policy, near_dedupe, near_threshold, task, prompt_column, completion_column)
+                             conflict_policy, near_dedupe, near_threshold, task, prompt_column, completion_column,
+                             image_column, near_distance)
         emit(version_dict(client.dataprep.ingest(path, dataset=dataset, **opts)), as_json, render_version)
 
 
@@ -165,6 +175,8 @@ def render_report(o: dict) -> None:
     for split, counts in o["split_labels"].items():
         table.add_row(split, *(f"{counts.get('counts', {}).get(label, 0):,}" for label in labels))
     console.print(table)
+    if o.get("images"):
+        _render_images(o["images"])
     lengths = Table(title="text length (characters)", title_justify="left")
     stats = sorted({k for v in o["lengths"].values() for k in v})
     lengths.add_column("split")
@@ -173,7 +185,8 @@ def render_report(o: dict) -> None:
     for split, values in o["lengths"].items():
         lengths.add_row(split, *(f"{values.get(k, 0):,.1f}" if isinstance(values.get(k), float) else
                                  f"{values.get(k, 0):,}" for k in stats))
-    console.print(lengths)
+    if o["lengths"]:
+        console.print(lengths)
     if o.get("tokens"):
         tokens = Table(title="tokens (approximate: words and punctuation)", title_justify="left")
         for column in ("split", "prompt p50", "prompt p95", "prompt max", "completion p50", "completion p95",
@@ -187,6 +200,19 @@ def render_report(o: dict) -> None:
     if o.get("drift"):
         console.print(counts_table("drift against the parent", o["drift"], "measure", "value"))
     console.print(counts_table("preparation options", o["options"], "option", "value"))
+
+
+def _render_images(images: dict) -> None:
+    table = Table(title="images (pixels; aspect is width / height)", title_justify="left")
+    for column in ("split", "width p50", "width min-max", "height p50", "height min-max", "aspect p50",
+                   "aspect min-max", "source modes"):
+        table.add_column(column, justify="left" if column in ("split", "source modes") else "right")
+    for split, st in images.items():
+        w, h, a = st["width"], st["height"], st["aspect"]
+        table.add_row(split, f"{w['p50']:,.0f}", f"{w['min']:,.0f}-{w['max']:,.0f}", f"{h['p50']:,.0f}",
+                      f"{h['min']:,.0f}-{h['max']:,.0f}", f"{a['p50']:.2f}", f"{a['min']:.2f}-{a['max']:.2f}",
+                      ", ".join(f"{m} {n:,}" for m, n in sorted(st.get("modes", {}).items())))
+    console.print(table)
 
 
 @app.command()

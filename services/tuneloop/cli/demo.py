@@ -5,7 +5,8 @@ registers all-MiniLM-L6-v2, creates a retraining policy and lets the controller 
 evaluate and promote the first champion; then appends the other half and lets the
 controller retrain and decide against the champion. Training is capped (a sample of
 the train split, bottom layers frozen) so it finishes in minutes on 2 CPU cores; the caps
-are flags. With `--task text-generation`, the headline story instead (`demo_headlines`).
+are flags. With `--task text-generation`, the headline story instead (`demo_headlines`); with
+`--task image-classification`, the digits story (`demo_digits`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from rich.table import Table
 
 from tuneloop import bbc
 from tuneloop.app import start
+from tuneloop.cli import demo_digits as digits
 from tuneloop.cli import demo_headlines as headlines
 from tuneloop.cli import models
 from tuneloop.cli.data import render_version, version_dict
+from tuneloop.cli.demo_digits import DIGITS_TRAINING
 from tuneloop.cli.demo_headlines import HEADLINE_TRAINING
 from tuneloop.cli.evaluate import render_report, report_dict
 from tuneloop.cli.loop import render_runs, run_dict
@@ -98,7 +101,7 @@ DEMO_TRAINING = {"max_train_samples": 400, "epochs": 2, "freeze_layers": 3, "lea
 
 
 @train_options(defaults=DEMO_TRAINING, aliases={"max_train_samples": ("--train-samples",)},
-               task_defaults={"text-generation": HEADLINE_TRAINING})
+               task_defaults={"text-generation": HEADLINE_TRAINING, "image-classification": DIGITS_TRAINING})
 def demo(
     data_dir: Annotated[Path | None, typer.Option(help="State folder (default: a new temporary folder).")] = None,
     min_f1: Annotated[float | None, typer.Option(help="Test macro-F1 (ROUGE-L with --task text-generation) the "
@@ -114,9 +117,9 @@ def demo(
     limits = {"min_improvement": min_improvement, "alpha": alpha, "max_class_drop": max_class_drop}
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="tuneloop-demo-"))
     train = train or DEMO_TRAINING
-    generation = train.get("task") == "text-generation"
+    generation, images = train.get("task") == "text-generation", train.get("task") == "image-classification"
     floor = min_f1 if min_f1 is not None else 0.1 if generation else 0.5
-    rule("[bold]tuneloop demo" + (": headlines" if generation else ""))
+    rule("[bold]tuneloop demo" + (": headlines" if generation else ": digits" if images else ""))
     console.print(f"data dir: {data_dir}")
     server = start(ServerSettings(data_dir=data_dir, address="127.0.0.1:0"))
     try:
@@ -126,9 +129,13 @@ def demo(
             if generation:
                 headlines.story(client, work, train=train, limits=limits, min_rouge=floor, await_run=_await_run,
                                 verdict=_verdict, articles=articles)
+            elif images:
+                digits.story(client, work, train=train, limits=limits, min_f1=floor, await_run=_await_run,
+                             verdict=_verdict)
             else:
                 _classification(client, work, train=train, limits=limits, min_f1=floor, articles=articles)
-            policy, model = (headlines.POLICY, headlines.MODEL) if generation else (POLICY, MODEL)
+            policy, model = (headlines.POLICY, headlines.MODEL) if generation else \
+                (digits.POLICY, digits.MODEL) if images else (POLICY, MODEL)
             rule("the story")
             render_runs({"runs": [run_dict(r) for r in client.controller.runs(policy)]})
             history = client.registry.alias_history(model, "champion")

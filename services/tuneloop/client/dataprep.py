@@ -89,12 +89,14 @@ class DataprepClient(ServiceClient):
 
     def export(self, dataset: str, version: str, split: str, output: str | Path) -> int:
         """Write a split as JSONL (`{"text", "label"}` a line, `{"prompt", "completion"}` for a
-        text-generation dataset; the `dropped` split adds why each
+        text-generation dataset, `{"image", "label"}` for an image dataset, the image being its
+        sha256 address (its file, or archive member, for a dropped row); the `dropped` split adds why each
         row was dropped and its 0-based row in the uploaded file: `reason`, `row`); returns the
         row count. The file appears only when the whole split was read: a failed read leaves nothing."""
         n = 0
-        generation = self.get_version(dataset, version).task == "text-generation"
-        keys = ("prompt", "completion") if generation else ("text", "label")
+        task = self.get_version(dataset, version).task
+        keys = {"text-generation": ("prompt", "completion"), "image-classification": ("image", "label")}.get(
+            task, ("text", "label"))
         with _whole_file(Path(output)) as partial, partial.open("w", encoding="utf-8") as fh:
             for row in self.read_split(dataset, version, split):
                 line: dict[str, str | int] = {keys[0]: row.text, keys[1]: row.label}

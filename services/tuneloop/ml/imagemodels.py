@@ -29,6 +29,12 @@ class LiteClassifier(torch.nn.Module):
         super().__init__()
         self.variant, self.labels, self.image_size, self.mean, self.std = variant, labels, image_size, mean, std
         self.lite = EfficientNet.from_name(variant, num_classes=max(len(labels), 1), image_size=image_size)
+        # the port keeps TensorFlow's batch-norm decay of 0.99 (PyTorch momentum 0.01): in a short
+        # fine-tune at another input size the running statistics would hardly move, and the model
+        # would evaluate on ImageNet's (digits at 32 px: macro-F1 0.59 instead of 0.96)
+        for module in self.lite.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.momentum = 0.1
 
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None):
         from transformers.modeling_outputs import ImageClassifierOutput

@@ -35,10 +35,11 @@ class ImageClassification:
     name = IMAGE_CLASSIFICATION
     peft_task = ""  # LoRA is for transformers' text models here
 
-    def __init__(self, base_dir: Path, images_dir: Path, labels: list[str], size: int, seed: int) -> None:
+    def __init__(self, base_dir: Path, images_dir: Path, labels: list[str], size: int, seed: int,
+                 augment: bool = True) -> None:
         self.base_dir, self.images_dir, self.labels = base_dir, images_dir, labels
         self.pictures = pictures(base_dir, size)
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed) if augment else None
 
     def examples(self, path: Path, limit: int, seed: int) -> tuple[list[Path], list]:
         frame = pl.read_parquet(path, columns=["image", "label"])

@@ -33,6 +33,8 @@ class TrainSpec(BaseModel):
     max_length: int = Field(default=128, ge=8, le=8192, description="tokens per example (longer ones are cut)")
     image_size: int = Field(default=0, ge=0, le=1024, description="image-classification: the input's side in pixels; "
                             "0: the model's own")
+    augment: bool = Field(default=True, description="image-classification: train on random resized crops and "
+                          "horizontal flips (off: the centre crop, as evaluated)")
     weight_decay: float = Field(default=0.01, ge=0, le=1, description="AdamW weight decay (not on biases and norms)")
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1, description="share of the steps spent warming up")
     scheduler: Literal["linear", "cosine"] = Field(default="linear", description="learning-rate decay after warmup")

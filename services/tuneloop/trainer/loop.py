@@ -164,7 +164,8 @@ class _Training:
         data, base_dir, images_dir = fetch_inputs(config)
         if config.task == IMAGE_CLASSIFICATION:
             self.pad_id = None
-            self.task = ImageClassification(base_dir, images_dir, labels, spec.image_size, spec.seed + self.rank)
+            self.task = ImageClassification(base_dir, images_dir, labels, spec.image_size, spec.seed + self.rank,
+                                            augment=spec.augment)
         else:
             tokenizer = AutoTokenizer.from_pretrained(base_dir)
             ensure_pad(tokenizer)

@@ -27,7 +27,7 @@ JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
 
 class TrainSpec(_message.Message):
-    __slots__ = ("dataset", "base_model", "model", "epochs", "learning_rate", "batch_size", "max_length", "weight_decay", "warmup_ratio", "scheduler", "grad_accum", "freeze_layers", "lora", "early_stopping_patience", "seed", "max_train_samples", "workers", "gpu", "bf16", "checkpoint_every_steps", "log_every", "optimizer", "lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "task", "image_size")
+    __slots__ = ("dataset", "base_model", "model", "epochs", "learning_rate", "batch_size", "max_length", "weight_decay", "warmup_ratio", "scheduler", "grad_accum", "freeze_layers", "lora", "early_stopping_patience", "seed", "max_train_samples", "workers", "gpu", "bf16", "checkpoint_every_steps", "log_every", "optimizer", "lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "task", "image_size", "augment")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +56,7 @@ class TrainSpec(_message.Message):
     LORA_TARGETS_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     IMAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    AUGMENT_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     base_model: str
     model: str
@@ -84,7 +85,8 @@ class TrainSpec(_message.Message):
     lora_targets: str
     task: str
     image_size: int
-    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., model: _Optional[str] = ..., epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., max_length: _Optional[int] = ..., weight_decay: _Optional[float] = ..., warmup_ratio: _Optional[float] = ..., scheduler: _Optional[str] = ..., grad_accum: _Optional[int] = ..., freeze_layers: _Optional[int] = ..., lora: _Optional[bool] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., max_train_samples: _Optional[int] = ..., workers: _Optional[int] = ..., gpu: _Optional[bool] = ..., bf16: _Optional[bool] = ..., checkpoint_every_steps: _Optional[int] = ..., log_every: _Optional[int] = ..., optimizer: _Optional[str] = ..., lora_rank: _Optional[int] = ..., lora_alpha: _Optional[float] = ..., lora_dropout: _Optional[float] = ..., lora_targets: _Optional[str] = ..., task: _Optional[str] = ..., image_size: _Optional[int] = ...) -> None: ...
+    augment: bool
+    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., model: _Optional[str] = ..., epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., max_length: _Optional[int] = ..., weight_decay: _Optional[float] = ..., warmup_ratio: _Optional[float] = ..., scheduler: _Optional[str] = ..., grad_accum: _Optional[int] = ..., freeze_layers: _Optional[int] = ..., lora: _Optional[bool] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., max_train_samples: _Optional[int] = ..., workers: _Optional[int] = ..., gpu: _Optional[bool] = ..., bf16: _Optional[bool] = ..., checkpoint_every_steps: _Optional[int] = ..., log_every: _Optional[int] = ..., optimizer: _Optional[str] = ..., lora_rank: _Optional[int] = ..., lora_alpha: _Optional[float] = ..., lora_dropout: _Optional[float] = ..., lora_targets: _Optional[str] = ..., task: _Optional[str] = ..., image_size: _Optional[int] = ..., augment: _Optional[bool] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("id", "state", "spec_json", "dataset", "base_model", "model", "metrics", "error", "tensorboard", "attempts", "cancel_requested", "created_at", "started_at", "finished_at")
