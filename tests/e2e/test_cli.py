@@ -115,6 +115,7 @@ def test_errors_go_to_stderr_with_nonzero_exit(cli, tmp_path):
     assert proc.returncode != 0 and not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.timeout(960)  # the subprocess's own timeout is the bound (pytest-timeout's 300 s cut it under load)
 def test_demo_runs_to_its_end(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tuneloop.cli", "demo", "--data-dir", str(tmp_path),
                            "--train-samples", "64", "--epochs", "1", "--freeze-layers", "4", "--min-f1", "0"],
@@ -135,6 +136,7 @@ def test_demo_runs_to_its_end(tmp_path):
     assert max(len(line) for line in out.splitlines()) < 400
 
 
+@pytest.mark.timeout(1260)
 def test_headline_demo_runs_to_its_end(tmp_path):
     """`tuneloop demo --task text-generation`, on 60 articles and a few training steps."""
     proc = subprocess.run([sys.executable, "-m", "tuneloop.cli", "demo", "--task", "text-generation", "--data-dir",
@@ -150,3 +152,18 @@ def test_headline_demo_runs_to_its_end(tmp_path):
     assert "SmolLM2 fine-tuned" in out and "fine-tuned vs zero-shot: ROUGE-L" in out and "Wilcoxon p = " in out
     assert "(new_data) is training" in out and "champion history: v- → v1 (controller/" in out
     assert "Loading weights" not in out + proc.stderr and "de-quantizing" not in proc.stderr, "no progress bars"
+
+
+@pytest.mark.timeout(960)
+def test_image_demo_ends_with_a_promoted_champion(tmp_path):
+    """`tuneloop demo --task image-classification`: the digits through the controller, one short epoch at 32 px."""
+    proc = subprocess.run([sys.executable, "-m", "tuneloop.cli", "demo", "--task", "image-classification",
+                           "--data-dir", str(tmp_path), "--epochs", "1", "--image-size", "32", "--min-f1", "0"],
+                          capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "COLUMNS": "120", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "(image-classification): 899 rows in" in out and "efficientnet-lite0@1 base" in out
+    assert "logistic regression, test macro-F1: 0." in out
+    assert "(initial) is training" in out and "PROMOTED candidate digits@1" in out
+    assert "(new_data) is training" in out and "champion history: v- → v1 (controller/" in out
