@@ -83,10 +83,11 @@ def server_factory(tmp_path):
 
 
 @contextlib.contextmanager
-def serving(data_dir: Path, *, timeout: float = 600):
-    """Every service on loopback over `data_dir`, and a client of it: for module-scoped fixtures
-    whose tests share one server (so one local Ray and one model import)."""
-    server = start(ServerSettings(data_dir=data_dir, address="127.0.0.1:0", shutdown_grace_seconds=1))
+def serving(data_dir: Path, *, timeout: float = 600, services: list[str] | None = None):
+    """Every service (or those named) on loopback over `data_dir`, and a client of it: for
+    module-scoped fixtures whose tests share one server (so one local Ray and one model import)."""
+    settings = ServerSettings(data_dir=data_dir, address="127.0.0.1:0", shutdown_grace_seconds=1)
+    server = start(settings, services) if services else start(settings)
     client = Client(f"127.0.0.1:{server.port}", timeout=timeout)
     try:
         yield server, client

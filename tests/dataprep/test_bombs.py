@@ -11,9 +11,7 @@ import psutil
 import pyarrow as pa
 import pytest
 
-from tuneloop.app import start
-from tuneloop.client import Client
-from tuneloop.core.settings import ServerSettings
+from conftest import serving
 
 BOMB = 100 * 1024 * 1024  # decompressed bytes of each bomb
 
@@ -23,11 +21,8 @@ def client(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNELOOP_DATAPREP_MAX_UPLOAD_BYTES", str(1 << 20))
     monkeypatch.setenv("TUNELOOP_DATAPREP_MAX_ROWS", "5000")
     monkeypatch.setenv("TUNELOOP_DATAPREP_MAX_TEXT_BYTES", "10000")
-    server = start(ServerSettings(data_dir=tmp_path / "state", address="127.0.0.1:0", shutdown_grace_seconds=1),
-                   ["dataprep"])
-    with Client(f"127.0.0.1:{server.port}", timeout=120) as c:
-        yield c
-    server.stop()
+    with serving(tmp_path / "state", timeout=120, services=["dataprep"]) as (_, client):
+        yield client
 
 
 def _zstd(data: bytes) -> bytes:

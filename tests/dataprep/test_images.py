@@ -18,19 +18,14 @@ import polars as pl
 import pytest
 from PIL import Image
 
+from conftest import serving
 from pictures import LABELS, picture, png, tree
-from tuneloop.app import start
-from tuneloop.client import Client
-from tuneloop.core.settings import ServerSettings
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    server = start(ServerSettings(data_dir=tmp_path_factory.mktemp("state"), address="127.0.0.1:0",
-                                  shutdown_grace_seconds=1), ["dataprep"])
-    with Client(f"127.0.0.1:{server.port}", timeout=120) as client:
-        yield server, client
-    server.stop()
+    with serving(tmp_path_factory.mktemp("state"), timeout=120, services=["dataprep"]) as both:
+        yield both
 
 
 def test_a_folder_of_images_is_cleaned_deduplicated_split_and_stored_once(served, tmp_path):
@@ -168,11 +163,8 @@ def test_archives_that_escape_link_or_overflow_are_refused(served, tmp_path):
 def strict(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNELOOP_DATAPREP_MAX_UPLOAD_BYTES", str(1 << 20))
     monkeypatch.setenv("TUNELOOP_DATAPREP_MAX_ARCHIVE_MEMBERS", "50")
-    server = start(ServerSettings(data_dir=tmp_path / "state", address="127.0.0.1:0", shutdown_grace_seconds=1),
-                   ["dataprep"])
-    with Client(f"127.0.0.1:{server.port}", timeout=120) as c:
-        yield c
-    server.stop()
+    with serving(tmp_path / "state", timeout=120, services=["dataprep"]) as (_, client):
+        yield client
 
 
 def test_zip_bombs_and_crowded_archives_hit_the_limits(strict, tmp_path):
