@@ -283,3 +283,19 @@ def test_the_runner_submits_the_driver_with_the_jobs_config_as_the_rayjobs_entry
     assert decode(encoded) == args and handle.id == obj["metadata"]["name"]
     groups = {g["groupName"]: g["replicas"] for g in obj["spec"]["rayClusterSpec"]["workerGroupSpecs"]}
     assert groups == {"cpu": 2, "gpu": 0}
+
+
+@pytest.mark.timeout(60)
+def test_an_event_file_still_being_written_is_delivered_once_whole(kube, tmp_path, template):
+    """Seen in CI: the trainer listed an event file the driver had created but not yet filled, and
+    failed the job on its empty JSON. It now waits for it, keeping the order."""
+    trainer = Trainer(kube, tmp_path, template)
+    events = Path(trainer.storage) / "driver" / "events"
+    events.mkdir(parents=True)
+    (events / "000001.json").write_text("")  # created, not written yet
+    trainer.handle._deliver()
+    assert not [e for e in trainer.events if e["type"] == "progress"]
+    for step in (1, 2):
+        trainer.driver_writes(f"events/{step:06d}.json", {"type": "progress", "step": step})
+    trainer.handle._deliver()
+    assert [e["step"] for e in trainer.events if e["type"] == "progress"] == [1, 2]

@@ -19,6 +19,7 @@ import json
 import sys
 import threading
 import traceback
+import uuid
 from dataclasses import asdict
 
 EVENT = "@@tuneloop-event "
@@ -49,10 +50,14 @@ class Outbox:
         self.count = 0
 
     def _write(self, name: str, payload: dict) -> None:
+        """Whole or absent: written beside the folder the trainer lists, then renamed into place
+        (on a shared filesystem the trainer could otherwise read a file still empty)."""
         path = f"{self.root}/{name}"
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        with self.fs.open(path, "wb") as out:
+        tmp = f"{self.root}/.writing-{uuid.uuid4().hex}"
+        with self.fs.open(tmp, "wb") as out:
             out.write(json.dumps(payload, sort_keys=True, default=str).encode())
+        self.fs.mv(tmp, path)
 
     def event(self, payload: dict) -> None:
         self.count += 1

@@ -215,9 +215,13 @@ class RayJobResource:
         """A file the driver wrote, or None when it has not (one request: no separate exists)."""
         try:
             with self.fs.open(f"{self.root}/{name}", "rb") as f:
-                return json.loads(f.read())
+                data = f.read()
         except FileNotFoundError:
             return None
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError as exc:  # still being written (a driver that writes in place)
+            raise _Unfinished(name) from exc
 
     def _deliver(self) -> None:
         """Deliver the progress events the driver has written and this trainer has not recorded.
@@ -228,8 +232,11 @@ class RayJobResource:
             names = sorted(p.rsplit("/", 1)[-1] for p in self.fs.ls(f"{self.root}/events", detail=False))
         except FileNotFoundError:  # no event yet
             names = []
-        for name in names[self.seen:]:
-            event = self._read(f"events/{name}")
+        for name in [n for n in names if n.endswith(".json")][self.seen:]:
+            try:
+                event = self._read(f"events/{name}")
+            except _Unfinished:
+                return  # delivered on a later pass, once whole; the order is kept
             if event is not None:
                 self._on_progress(event)
             self.seen += 1
@@ -248,3 +255,7 @@ class RayJobResource:
         self._released.set()
         if self._watch is not None:
             self._watch.stop()
+
+
+class _Unfinished(Exception):
+    """A driver's file that exists but does not parse yet."""
