@@ -41,8 +41,8 @@ def main() -> None:
     runs = {"all-MiniLM-L6-v2 (encoder, full fine-tune)": dict(base_model="minilm", model="minilm-topics",
                                                                 learning_rate=1e-4),
             "SmolLM2-135M-Instruct (decoder, LoRA r=16)": dict(base_model="smollm2", model="smollm2-topics",
-                                                               learning_rate=5e-4, lora_rank=16, lora_alpha=32.0,
-                                                               lora_targets="all-linear")}
+                                                               learning_rate=5e-4, head_lr_multiplier=1, lora_rank=16,
+                                                               lora_alpha=32.0, lora_targets="all-linear")}
     results = {}
     with tempfile.TemporaryDirectory() as tmp, services_with_smollm2(Path(tmp)) as client:
         version = client.dataprep.ingest(bbc.write_jsonl(Path(tmp) / "bbc.jsonl", bbc.rows()[::args.every]),

@@ -49,6 +49,11 @@ def test_evaluate_stores_the_report_and_returns_it_again(env):
     assert recomputed.confusion_matrix == first.confusion_matrix
     stored = client.registry.get_version("good@1").metrics
     assert stored[f"{first.dataset}/test/f1_macro"] == pytest.approx(first.f1_macro)
+    # stored_only (what the report asks): the stored one, or NOT_FOUND instead of computing
+    assert client.evaluator.evaluate("good@1", "bbc", stored_only=True).cached
+    with pytest.raises(grpc.RpcError) as err:
+        client.evaluator.evaluate("good@1", "bbc", "validation", stored_only=True)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND and "no evaluation of good@1" in err.value.details()
 
 
 def test_compare_promotes_the_better_model_over_the_champion(env):
@@ -93,8 +98,10 @@ def test_cli(env):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) == {"model", "dataset", "split", "n", "accuracy", "precision_macro", "recall_macro", "f1_macro",
-                        "f1_weighted", "log_loss", "ece", "per_class", "confusion_matrix", "task"}
+                        "f1_weighted", "log_loss", "ece", "per_class", "confusion_matrix", "task", "warnings",
+                        "calibration"}
     assert out["task"] == "text-classification"
+    assert sum(b["count"] for b in out["calibration"]) == out["n"] and isinstance(out["warnings"], list)
     assert set(out["per_class"]["sports"]) == {"precision", "recall", "f1", "support"}
     proc = cli("eval", "compare", "--candidate", "good@1", "--baseline", "weak:champion", "--dataset", "bbc",
                "--min-improvement", "0.05", "--json")

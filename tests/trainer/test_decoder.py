@@ -23,7 +23,8 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # a few steps: 16 examples, batches of 4, 48 tokens
-FEW_STEPS = dict(epochs=1, max_train_samples=16, batch_size=4, max_length=48, learning_rate=1e-3, log_every=1)
+FEW_STEPS = dict(epochs=1, max_train_samples=16, batch_size=4, max_length=48, learning_rate=1e-3, log_every=1,
+                 head_lr_multiplier=1)
 
 
 def _gguf_file() -> Path:

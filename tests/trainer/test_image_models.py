@@ -21,7 +21,8 @@ from tuneloop.client.trainer import state_name
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
-FEW_STEPS = dict(epochs=1, batch_size=8, learning_rate=2e-3, log_every=1, image_size=32)
+FEW_STEPS = dict(epochs=1, batch_size=8, learning_rate=2e-3, head_lr_multiplier=1, log_every=1,
+                 image_size=32)
 
 
 def tiny_resnet(folder: Path) -> Path:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -50,14 +52,21 @@ def _wait_for(stream, predicate, *, seconds: float):
     pytest.fail("the job ended before the awaited event")
 
 
-def test_job_trains_registers_and_the_model_predicts(env, tmp_path):
+@pytest.fixture(scope="module")
+def news_clf(env):
+    """(the submitted job, the job once ended): news-clf@1, trained once for the tests that read it."""
+    client = env["client"]
+    job = client.trainer.submit(dataset="bbc", base_model="minilm", model="news-clf", **QUICK)
+    return job, client.trainer.wait(job.id, timeout=600)
+
+
+def test_job_trains_registers_and_the_model_predicts(env, news_clf, tmp_path):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     client = env["client"]
-    job = client.trainer.submit(dataset="bbc", base_model="minilm", model="news-clf", **QUICK)
+    job, done = news_clf
     assert state_name(job.state) == "QUEUED"
-    done = client.trainer.wait(job.id, timeout=600)
     assert state_name(done.state) == "SUCCEEDED", done.error
     assert done.model == "news-clf@1" and done.dataset == f"bbc@{env['dataset'].version}"
     assert 0.0 <= done.metrics["val_f1_macro"] <= 1.0 and done.metrics["samples_per_second"] > 0
@@ -89,6 +98,55 @@ def test_job_trains_registers_and_the_model_predicts(env, tmp_path):
     with torch.inference_mode():
         logits = model(**tokenizer(["Shares fell as the bank cut its profit forecast"], return_tensors="pt")).logits
     assert model.config.id2label[int(logits.argmax())] in env["dataset"].labels
+
+
+def _runs(root: Path):
+    """TensorBoard's own reader over a model's log root: {run: accumulator}."""
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    multiplexer = EventMultiplexer(size_guidance={"tensors": 0, "images": 0, "scalars": 0})
+    multiplexer.AddRunsFromDirectory(str(root))
+    multiplexer.Reload()
+    return {run: multiplexer.GetAccumulator(run) for run in multiplexer.Runs()}
+
+
+def test_tensorboard_compares_versions_with_their_hparams_lineage_and_evaluations(env, news_clf, tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    client = env["client"]
+    _, first = news_clf
+    second = client.trainer.wait(client.trainer.submit(dataset="bbc", base_model="minilm", model="news-clf",
+                                                       **{**QUICK, "epochs": 1, "learning_rate": 5e-5}).id, timeout=600)
+    assert state_name(second.state) == "SUCCEEDED", second.error
+    reports = {v: client.evaluator.evaluate(f"news-clf@{v}", "bbc", refresh=True) for v in (1, 2)}
+    out = subprocess.run([sys.executable, "-m", "tuneloop.cli", "tensorboard", "news-clf", "--json", "--address",
+                          f"127.0.0.1:{env['server'].port}"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(out.stdout)
+    assert [r["version"] for r in listed["runs"]] == ["news-clf@1", "news-clf@2"]
+    assert listed["command"].startswith(f"tensorboard --logdir {listed['logdir']}")
+
+    runs = _runs(Path(listed["logdir"]))
+    assert set(runs) == {"v1", "v2"}
+    for version, acc in runs.items():
+        tags = acc.Tags()
+        assert {"train/loss", "val/f1_macro", "train/epoch_loss", "eval/test/f1_macro"} <= set(tags["scalars"])
+        report = reports[int(version[1:])]
+        assert acc.Scalars("eval/test/f1_macro")[-1].value == pytest.approx(report.f1_macro, abs=1e-6)
+        labels = sorted(env["dataset"].labels)
+        assert {f"eval/test/pr/{label}" for label in labels} <= set(acc.PluginTagToContent("pr_curves"))
+        image = acc.Images("eval/test/confusion_matrix")[-1]
+        assert image.width > 100 and image.height > 100 and image.encoded_image_string.startswith(b"\x89PNG")
+        lineage = acc.Tensors("lineage/text_summary")[-1].tensor_proto.string_val[0].decode()
+        assert f"**news-clf@{version[1:]}**" in lineage and "minilm@1" in lineage
+        start = plugin_data_pb2.HParamsPluginData.FromString(
+            acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]).session_start_info
+        assert start.hparams["learning_rate"].number_value == (1e-4 if version == "v1" else 5e-5)
+        assert start.hparams["dataset"].string_value == first.dataset
+        experiment = plugin_data_pb2.HParamsPluginData.FromString(
+            acc.PluginTagToContent("hparams")["_hparams_/experiment"]).experiment
+        assert {m.name.tag for m in experiment.metric_infos} >= {"val/f1_macro", "eval/test/f1_macro"}
+    assert runs["v1"].Scalars("val/f1_macro")[-1].value == pytest.approx(first.metrics["val_f1_macro"], abs=1e-6)
 
 
 def test_two_workers_train_and_frozen_layers_stay_bit_identical(env, tmp_path):

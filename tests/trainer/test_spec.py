@@ -34,6 +34,17 @@ def test_lora_with_freeze_layers_is_refused_naming_both():
         make_spec(**INPUTS, epochs=0)
 
 
+def test_a_head_rate_above_one_is_refused_naming_both_options():
+    assert make_spec(**INPUTS).head_lr_multiplier * make_spec(**INPUTS).learning_rate == pytest.approx(2e-2)
+    with pytest.raises(InvalidArgument, match=r"learning_rate 0.003 x head_lr_multiplier 1000 gives the new head "
+                                              r"a learning rate of 3, above 1"):
+        make_spec(**INPUTS, learning_rate=3e-3)
+    assert make_spec(**INPUTS, learning_rate=3e-3, head_lr_multiplier=1).head_lr_multiplier == 1
+    for bad in ({"head_lr_multiplier": 0.5}, {"class_weight_ratio": 0.9}):
+        with pytest.raises(InvalidArgument, match=next(iter(bad))):
+            make_spec(**INPUTS, **bad)
+
+
 def test_a_policy_takes_every_training_option_and_nothing_else():
     make_policy(**INPUTS, train={"weight_decay": 0.0, "grad_accum": 2, "bf16": False})
     with pytest.raises(InvalidArgument, match="unknown option.*bogus"):

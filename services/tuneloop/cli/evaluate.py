@@ -33,6 +33,9 @@ def report_dict(r) -> dict:
                       for k, v in sorted(r.per_class.items())},
         "confusion_matrix": {"labels": list(r.confusion_matrix.labels),
                              "matrix": [list(row.counts) for row in r.confusion_matrix.rows]},
+        "warnings": list(r.warnings),
+        "calibration": [{"low": b.low, "high": b.high, "count": b.count, "confidence": b.confidence,
+                         "accuracy": b.accuracy} for b in r.calibration],
     }
 
 
@@ -63,6 +66,8 @@ def render_report(o: dict) -> None:
     for label, row in zip(cm["labels"], cm["matrix"], strict=True):
         matrix.add_row(label, *map(str, row))
     console.print(matrix)
+    for warning in o.get("warnings", ()):
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
 
 
 @app.callback()

@@ -26,6 +26,7 @@ def job_dict(job) -> dict:
                                                 "train_loss") if k in job.metrics},
         "samples_per_second": job.metrics.get("samples_per_second"), "tensorboard": job.tensorboard or None,
         "dataset": job.dataset, "base_model": job.base_model, "error": job.error or None,
+        "warnings": list(job.warnings),
     }
 
 
@@ -38,6 +39,8 @@ def render_job(o: dict) -> None:
                       + (f", {o['samples_per_second']:.1f} samples/s" if o["samples_per_second"] else ""))
     if o["error"]:
         console.print(f"  [red]{o['error']}[/red]")
+    for warning in o["warnings"]:
+        console.print(f"  [bold yellow]warning:[/bold yellow] {warning}")
     if o["tensorboard"]:
         console.print(f"  tensorboard --logdir {o['tensorboard']}")
 
@@ -60,6 +63,9 @@ def follow(client: Client, job_id: str, *, quiet: bool) -> None:
                                 f"{data['samples_per_second']:.1f}/s")
             elif msg.event.type == "epoch" and not quiet:
                 bar.console.print(f"  epoch {data['epoch'] + 1}: " + _validation(data))
+            elif msg.event.type == "class_weights" and not quiet:
+                weights = ", ".join(f"{label} {w:.2f}" for label, w in data["weights"].items())
+                bar.console.print(f"  imbalanced labels: loss weights {weights}")
             elif msg.event.type == "resumed":
                 bar.console.print(f"  resumed from step {data['step']}") if not quiet else None
 

@@ -143,6 +143,7 @@ train_jobs = sa.Table(
     sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
     sa.Column("ray_submission", sa.String(128), nullable=False, server_default=""),  # Ray Jobs submission id
     sa.Column("ray_events", sa.Integer, nullable=False, server_default="0"),  # its progress lines recorded
+    sa.Column("warnings", sa.JSON, nullable=True),  # list of sentences: a degenerate model, ...
     sa.Index("ix_train_jobs_state", "state", "created_at"),
 )
 

@@ -10,17 +10,19 @@ asking again returns the stored report unless a refresh is asked for.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
 
-from tuneloop.errors import FailedPrecondition, InvalidArgument
+from tuneloop.errors import FailedPrecondition, InvalidArgument, NotFound
 from tuneloop.evaluator import metrics as prom
 from tuneloop.evaluator import textgen
 from tuneloop.evaluator.compare import GatePolicy, compare
 from tuneloop.evaluator.records import Comparison, Evaluation, GenerationScores, Report, Sample
 from tuneloop.evaluator.scores import report as make_report
 from tuneloop.evaluator.store import EvaluationStore
+from tuneloop.ml import board
 from tuneloop.ml.classifier import Classifier
 from tuneloop.ml.generation import Generator
 from tuneloop.ml.imagetask import ImagePredictor
@@ -28,6 +30,7 @@ from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.spec import CLASSIFICATION, GENERATION, IMAGE_CLASSIFICATION
 from tuneloop.ml.vision import is_image_model
 
+log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 DEFAULT_NEW_TOKENS = 32
 SAMPLES = 5  # generated examples kept in a report, to read
@@ -41,9 +44,10 @@ class EvaluatorCore:
         self._lock = threading.Lock()  # one inference at a time: it uses every core already
 
     def evaluate(self, model_ref: str, dataset_ref: str, split: str = "test", *, refresh: bool = False,
-                 max_new_tokens: int = 0) -> tuple[Evaluation, bool]:
+                 max_new_tokens: int = 0, stored_only: bool = False) -> tuple[Evaluation, bool]:
         """The report (stored or computed) and whether it came from the store. `max_new_tokens`
-        (generation; 0: 32, or what the stored report used) bounds each generated completion."""
+        (generation; 0: 32, or what the stored report used) bounds each generated completion.
+        `stored_only`: NotFound instead of computing one."""
         split = split or "test"
         if split not in SPLITS:
             raise InvalidArgument(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
@@ -59,6 +63,8 @@ class EvaluatorCore:
         if stored is not None:
             self._publish(version, stored.report)
             return stored, True
+        if stored_only:
+            raise NotFound(f"no evaluation of {model_key} on {dataset_key} ({split}) is stored")
         if dataset.task == GENERATION:
             return self._evaluate_generation(version, dataset, split, max_new_tokens or DEFAULT_NEW_TOKENS), False
         with self._lock:
@@ -84,6 +90,7 @@ class EvaluatorCore:
         prom.EVALUATIONS.inc()
         prom.EXAMPLES_PER_SECOND.set(per_second)
         self._publish(version, rep)
+        _log_board(version, dataset.dataset, split, truth, probs, classifier.labels, rep)
         return stored, False
 
     def _evaluate_generation(self, version, dataset, split: str, max_new_tokens: int) -> Evaluation:
@@ -160,3 +167,21 @@ class EvaluatorCore:
         return Comparison(**stats, candidate=cand.report.model, baseline=base.report.model,
                           dataset=cand.report.dataset, split=cand.report.split, candidate_report=cand.report,
                           baseline_report=base.report)
+
+
+def _log_board(version, dataset: str, split: str, truth: np.ndarray, probs: np.ndarray, labels: list[str],
+               rep: Report) -> None:
+    """Log an evaluation into the version's TensorBoard run (its `tensorboard` tag: a version the
+    trainer registered), under eval/<split>, or eval/<dataset>/<split> for another dataset than the
+    one it was trained on. The evaluation is stored already: a storage failure is logged and counted."""
+    url = version.tags.get(board.TAG)
+    if not url:
+        return
+    prefix = f"eval/{split}" if version.tags.get("dataset") == dataset else f"eval/{dataset}/{split}"
+    try:
+        with board.Board(url) as run:
+            board.write_classification(run, prefix, truth, probs, labels, rep.model_dump())
+    except OSError:
+        prom.BOARD_FAILURES.inc()
+        log.warning("could not log the evaluation of %s@%s to TensorBoard at %s", version.model, version.version,
+                    url, exc_info=True)

@@ -9,3 +9,5 @@ EXAMPLES_PER_SECOND = Gauge("tuneloop_evaluator_examples_per_second", "Inference
 ALIAS_F1 = Gauge("tuneloop_evaluator_alias_f1_macro",
                  "Latest evaluated macro-F1 (ROUGE-L for text-generation) of the version an alias points at.",
                  ["model", "alias"])
+BOARD_FAILURES = Counter("tuneloop_evaluator_tensorboard_failures_total",
+                         "Evaluations stored whose TensorBoard events could not be written to the version's run.")

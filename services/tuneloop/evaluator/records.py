@@ -33,6 +33,14 @@ class Confusion(BaseModel):
     matrix: list[list[int]]  # rows: true label, columns: predicted, in `labels` order
 
 
+class CalibrationBin(BaseModel):
+    low: float
+    high: float
+    count: int
+    confidence: float  # mean top-label confidence of the predictions in the bin
+    accuracy: float  # their accuracy
+
+
 class Scores(BaseModel):
     """What the predictions score against the labels (`scores.report`); zero for a generation
     report, which has `generation` instead."""
@@ -49,6 +57,8 @@ class Scores(BaseModel):
     ece: float = 0.0
     per_class: dict[str, ClassScores] = {}
     confusion_matrix: Confusion = Confusion(labels=[], matrix=[])
+    warnings: list[str] = []  # ml.collapse.warnings: a degenerate model, in words
+    calibration: list[CalibrationBin] = []  # the reliability diagram's bins (non-empty ones)
 
 
 class Sample(BaseModel):

@@ -22,6 +22,8 @@ def report_to_proto(rep: Report, *, cached: bool = False, stored: Evaluation | N
         confusion_matrix=evaluator_pb2.ConfusionMatrix(
             labels=cm.labels, rows=[evaluator_pb2.ConfusionRow(counts=row) for row in cm.matrix]),
         **{k: getattr(rep, k) for k in _SCALARS}, task=rep.task, score=rep.score,
+        warnings=rep.warnings,
+        calibration=[evaluator_pb2.CalibrationBin(**b.model_dump()) for b in rep.calibration],
     )
     if rep.generation is not None:
         msg.generation.CopyFrom(evaluator_pb2.GenerationMetrics(
@@ -43,7 +45,7 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
 
     def Evaluate(self, request, context):
         stored, cached = self.core.evaluate(request.model, request.dataset, request.split, refresh=request.refresh,
-                                            max_new_tokens=request.max_new_tokens)
+                                            max_new_tokens=request.max_new_tokens, stored_only=request.stored_only)
         return evaluator_pb2.EvaluateResponse(report=report_to_proto(stored.report, cached=cached, stored=stored))
 
     def Compare(self, request, context):

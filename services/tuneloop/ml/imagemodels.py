@@ -23,6 +23,8 @@ from tuneloop.ml.vision import LITE_CONFIG, TF_LITE_NORM
 class LiteClassifier(torch.nn.Module):
     """EfficientNet-Lite (efficientnet-lite-pytorch's) with the transformers-style interface."""
 
+    head_prefixes = ("lite._fc.",)  # the classifier: new for a fine-tune (ml.collapse.head_parameters)
+
     def __init__(self, variant: str, labels: list[str], image_size: int, mean, std) -> None:
         from efficientnet_lite_pytorch import EfficientNet
 

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from tuneloop.ml import collapse
 from tuneloop.ml.imagemodels import load_image_classifier
 from tuneloop.ml.spec import IMAGE_CLASSIFICATION
 from tuneloop.ml.vision import LITE_CONFIG, Pictures, freeze_stages, pictures
@@ -34,6 +35,7 @@ def read_all(paths: list[Path]) -> list[bytes]:
 class ImageClassification:
     name = IMAGE_CLASSIFICATION
     peft_task = ""  # LoRA is for transformers' text models here
+    new_head = True
 
     def __init__(self, base_dir: Path, images_dir: Path, labels: list[str], size: int, seed: int,
                  augment: bool = True) -> None:
@@ -63,13 +65,9 @@ class ImageClassification:
         return freeze_stages(model, n)
 
     def validate(self, model, paths, targets, *, pad_id=None, device, autocast: bool, batch_size: int) -> dict:
-        from sklearn.metrics import accuracy_score, f1_score
-
         probs = predict_images(model, read_all(paths), self.pictures, batch_size=batch_size, device=device,
                                autocast=autocast)
-        preds = probs.argmax(dim=-1).tolist()
-        f1 = float(f1_score(targets, preds, average="macro", labels=list(range(len(self.labels))), zero_division=0))
-        return {"val_f1_macro": f1, "val_accuracy": float(accuracy_score(targets, preds)), "val_score": f1}
+        return collapse.scores(targets, probs.argmax(dim=-1).tolist(), len(self.labels))
 
     def save(self, model, folder: Path) -> None:
         """The model, with the input size it was trained at (and, for a Hugging Face model, its

@@ -35,6 +35,13 @@ class TrainSpec(BaseModel):
                             "0: the model's own")
     augment: bool = Field(default=True, description="image-classification: train on random resized crops and "
                           "horizontal flips (off: the centre crop, as evaluated)")
+    head_lr_multiplier: float = Field(default=1000.0, ge=1, le=100000,
+                                      description="the new classification head learns this many times faster than "
+                                                  "the pretrained body (1: the same rate)")
+    class_weighting: bool = Field(default=True, description="classification: weigh the loss by inverse label "
+                                  "frequency when the training labels are imbalanced (see class_weight_ratio)")
+    class_weight_ratio: float = Field(default=1.5, ge=1, le=1e6, description="classification: weigh the loss when "
+                                      "the commonest training label outnumbers the rarest by more than this")
     weight_decay: float = Field(default=0.01, ge=0, le=1, description="AdamW weight decay (not on biases and norms)")
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1, description="share of the steps spent warming up")
     scheduler: Literal["linear", "cosine"] = Field(default="linear", description="learning-rate decay after warmup")
@@ -61,6 +68,10 @@ class TrainSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainSpec:
+        if self.learning_rate * self.head_lr_multiplier > 1.0:
+            raise ValueError(f"learning_rate {self.learning_rate:g} x head_lr_multiplier {self.head_lr_multiplier:g} "
+                             f"gives the new head a learning rate of {self.learning_rate * self.head_lr_multiplier:g}, "
+                             "above 1: it would diverge; lower head_lr_multiplier (1: the body's rate)")
         if self.lora and self.freeze_layers:
             raise ValueError("lora and freeze_layers cannot be combined: LoRA already freezes every base weight, "
                              "so freeze_layers would be silently ignored")

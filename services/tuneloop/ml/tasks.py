@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 import torch
 
-from tuneloop.ml import batching, lora
+from tuneloop.ml import batching, collapse, lora
 from tuneloop.ml.modeling import freeze, load_classifier, predict
 from tuneloop.ml.spec import CLASSIFICATION, GENERATION
 
@@ -49,6 +49,7 @@ class _Text:
 class Classification(_Text):
     name = CLASSIFICATION
     peft_task = "SEQ_CLS"
+    new_head = True  # a fresh *ForSequenceClassification head: see ml.collapse
 
     def __init__(self, tokenizer, labels: list[str], max_length: int) -> None:
         self.tokenizer, self.labels, self.max_length = tokenizer, labels, max_length
@@ -68,17 +69,14 @@ class Classification(_Text):
         return load_classifier(model_dir, self.labels, pad_token_id=pad_id)
 
     def validate(self, model, ids, targets, *, pad_id: int, device, autocast: bool, batch_size: int) -> dict:
-        from sklearn.metrics import accuracy_score, f1_score
-
         probs = predict(model, ids, pad_id=pad_id, batch_size=batch_size, device=device, autocast=autocast)
-        preds = probs.argmax(dim=-1).tolist()
-        f1 = float(f1_score(targets, preds, average="macro", labels=list(range(len(self.labels))), zero_division=0))
-        return {"val_f1_macro": f1, "val_accuracy": float(accuracy_score(targets, preds)), "val_score": f1}
+        return collapse.scores(targets, probs.argmax(dim=-1).tolist(), len(self.labels))
 
 
 class Generation(_Text):
     name = GENERATION
     peft_task = "CAUSAL_LM"
+    new_head = False  # the LM head is pretrained
 
     def __init__(self, tokenizer, max_length: int) -> None:
         self.tokenizer, self.max_length = tokenizer, max_length

@@ -41,6 +41,7 @@ class Job:
     finished_at: datetime | None
     ray_submission: str = ""  # the Ray Jobs submission id, on a remote cluster
     ray_events: int = 0  # how many of its progress lines are recorded
+    warnings: tuple[str, ...] = ()  # what a person should know about the result (ml.collapse.warnings)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import threading
 from tuneloop.client.registry import Source
 from tuneloop.core.settings import RayJobSettings, TrainerSettings
 from tuneloop.core.storage import check_reachable, join, open_fs
+from tuneloop.ml import board, collapse
 from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.lora import ADAPTER_DIR
 from tuneloop.ml.spec import CLASSIFICATION, TrainSpec
@@ -27,6 +28,7 @@ from tuneloop.trainer import kuberay, metrics
 from tuneloop.trainer.driver import arguments, encode
 from tuneloop.trainer.kuberay import RayJobResource
 from tuneloop.trainer.loop import LoopConfig
+from tuneloop.trainer.publish import publish_run
 from tuneloop.trainer.rayjobs import RayJobHandle
 from tuneloop.trainer.raytrain import RunHandle, ensure_ray, retrying
 from tuneloop.trainer.records import Job, State
@@ -148,9 +150,18 @@ class Runner:
         for rate in ("samples_per_second", "tokens_per_second"):
             summary[rate] = float(result.last_metrics.get(rate, 0.0))
         summary["epochs"] = float(result.last_metrics.get("epoch", 0) + 1)
-        self.jobs.update(job.id, metrics=summary)
-        version = self._register(job, spec, join(result.best_checkpoint, "model"), dataset, base, summary)
-        return f"{version.model}@{version.version}"
+        warnings = collapse.warnings(best, config.labels)
+        self.jobs.update(job.id, metrics=summary, warnings=warnings)
+        if warnings:
+            self._progress(job.id, {"type": "warning", "warnings": warnings})
+        version = self._register(job, spec, join(result.best_checkpoint, "model"), dataset, base, summary, warnings)
+        ref = f"{version.model}@{version.version}"
+        if board.TAG not in version.tags:  # once: a retried job finds the tag set
+            url = publish_run(self.storage_url, join(storage, "tensorboard"), spec=spec, version=ref, job_id=job.id,
+                              dataset=f"{dataset.dataset}@{dataset.version}", base=f"{base.model}@{base.version}",
+                              summary=summary, warnings=warnings)
+            self.inputs.client().registry.set_tags(ref, {board.TAG: url})
+        return ref
 
     def _services(self) -> dict:
         """How workers reach the services: the trainer's own client settings (or the address set
@@ -206,7 +217,8 @@ class Runner:
         self.jobs.add_event(job_id, event.get("type", "progress"), event)
         self.wake()
 
-    def _register(self, job: Job, spec: TrainSpec, model_url: str, dataset, base, summary: dict):
+    def _register(self, job: Job, spec: TrainSpec, model_url: str, dataset, base, summary: dict,
+                  warnings: list[str]):
         """Register the checkpoint's model files, streamed from storage (the trainer's disk never
         holds them); once only: a version tagged with this job is the one registered before."""
         registry = self.inputs.client().registry
@@ -233,4 +245,5 @@ class Runner:
         return registry.upload_files(sources, model=spec.model, kind="fine-tuned", create_model=True,
                                    tags={"job": job.id, "dataset": dataset.dataset, "task": spec.task or ""},
                                    metrics=metrics_out,
-                                   lineage=lineage, description=f"fine-tuned by {job.id}")
+                                   lineage=lineage,
+                                   description=" ".join([f"fine-tuned by {job.id}.", *warnings]))

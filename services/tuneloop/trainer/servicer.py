@@ -27,7 +27,8 @@ def job_to_proto(job: Job) -> trainer_pb2.Job:
     msg = trainer_pb2.Job(
         id=job.id, state=STATE_TO_PROTO[job.state], spec_json=json.dumps(job.spec, sort_keys=True),
         dataset=job.dataset, base_model=job.base_model, model=job.result_model, metrics=job.metrics,
-        error=job.error, tensorboard=job.tensorboard, attempts=job.attempts, cancel_requested=job.cancel_requested)
+        error=job.error, tensorboard=job.tensorboard, attempts=job.attempts, cancel_requested=job.cancel_requested,
+        warnings=list(job.warnings))
     msg.created_at.FromDatetime(job.created_at)
     if job.started_at:
         msg.started_at.FromDatetime(job.started_at)

@@ -22,7 +22,7 @@ from tuneloop.trainer.records import Job, JobEvent, State
 def _job(r: sa.Row) -> Job:
     return Job(r.id, State(r.state), r.spec, r.dataset, r.base_model, r.result_model, r.metrics, r.error,
                r.tensorboard, r.attempts, r.cancel_requested, r.created_at, r.started_at, r.finished_at,
-               r.ray_submission, r.ray_events)
+               r.ray_submission, r.ray_events, tuple(r.warnings or ()))
 
 
 class JobStore:

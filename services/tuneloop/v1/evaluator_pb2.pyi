@@ -36,7 +36,7 @@ class ConfusionMatrix(_message.Message):
     def __init__(self, labels: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ConfusionRow, _Mapping]]] = ...) -> None: ...
 
 class EvaluationReport(_message.Message):
-    __slots__ = ("model", "dataset", "split", "n", "accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_weighted", "recall_weighted", "f1_weighted", "log_loss", "ece", "per_class", "confusion_matrix", "examples_per_second", "cached", "created_at", "task", "generation", "score")
+    __slots__ = ("model", "dataset", "split", "n", "accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_weighted", "recall_weighted", "f1_weighted", "log_loss", "ece", "per_class", "confusion_matrix", "examples_per_second", "cached", "created_at", "task", "generation", "score", "warnings", "calibration")
     class PerClassEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,8 @@ class EvaluationReport(_message.Message):
     TASK_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    CALIBRATION_FIELD_NUMBER: _ClassVar[int]
     model: str
     dataset: str
     split: str
@@ -86,7 +88,23 @@ class EvaluationReport(_message.Message):
     task: str
     generation: GenerationMetrics
     score: float
-    def __init__(self, model: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[str] = ..., n: _Optional[int] = ..., accuracy: _Optional[float] = ..., precision_macro: _Optional[float] = ..., recall_macro: _Optional[float] = ..., f1_macro: _Optional[float] = ..., precision_weighted: _Optional[float] = ..., recall_weighted: _Optional[float] = ..., f1_weighted: _Optional[float] = ..., log_loss: _Optional[float] = ..., ece: _Optional[float] = ..., per_class: _Optional[_Mapping[str, ClassMetrics]] = ..., confusion_matrix: _Optional[_Union[ConfusionMatrix, _Mapping]] = ..., examples_per_second: _Optional[float] = ..., cached: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task: _Optional[str] = ..., generation: _Optional[_Union[GenerationMetrics, _Mapping]] = ..., score: _Optional[float] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    calibration: _containers.RepeatedCompositeFieldContainer[CalibrationBin]
+    def __init__(self, model: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[str] = ..., n: _Optional[int] = ..., accuracy: _Optional[float] = ..., precision_macro: _Optional[float] = ..., recall_macro: _Optional[float] = ..., f1_macro: _Optional[float] = ..., precision_weighted: _Optional[float] = ..., recall_weighted: _Optional[float] = ..., f1_weighted: _Optional[float] = ..., log_loss: _Optional[float] = ..., ece: _Optional[float] = ..., per_class: _Optional[_Mapping[str, ClassMetrics]] = ..., confusion_matrix: _Optional[_Union[ConfusionMatrix, _Mapping]] = ..., examples_per_second: _Optional[float] = ..., cached: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task: _Optional[str] = ..., generation: _Optional[_Union[GenerationMetrics, _Mapping]] = ..., score: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ..., calibration: _Optional[_Iterable[_Union[CalibrationBin, _Mapping]]] = ...) -> None: ...
+
+class CalibrationBin(_message.Message):
+    __slots__ = ("low", "high", "count", "confidence", "accuracy")
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    low: float
+    high: float
+    count: int
+    confidence: float
+    accuracy: float
+    def __init__(self, low: _Optional[float] = ..., high: _Optional[float] = ..., count: _Optional[int] = ..., confidence: _Optional[float] = ..., accuracy: _Optional[float] = ...) -> None: ...
 
 class GenerationMetrics(_message.Message):
     __slots__ = ("exact_match", "rouge_l", "token_f1", "loss", "perplexity", "max_new_tokens", "samples")
@@ -119,18 +137,20 @@ class GeneratedSample(_message.Message):
     def __init__(self, prompt: _Optional[str] = ..., reference: _Optional[str] = ..., generated: _Optional[str] = ..., rouge_l: _Optional[float] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("model", "dataset", "split", "refresh", "max_new_tokens")
+    __slots__ = ("model", "dataset", "split", "refresh", "max_new_tokens", "stored_only")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     SPLIT_FIELD_NUMBER: _ClassVar[int]
     REFRESH_FIELD_NUMBER: _ClassVar[int]
     MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    STORED_ONLY_FIELD_NUMBER: _ClassVar[int]
     model: str
     dataset: str
     split: str
     refresh: bool
     max_new_tokens: int
-    def __init__(self, model: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[str] = ..., refresh: _Optional[bool] = ..., max_new_tokens: _Optional[int] = ...) -> None: ...
+    stored_only: bool
+    def __init__(self, model: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[str] = ..., refresh: _Optional[bool] = ..., max_new_tokens: _Optional[int] = ..., stored_only: _Optional[bool] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
     __slots__ = ("report",)

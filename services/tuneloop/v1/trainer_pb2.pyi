@@ -27,7 +27,7 @@ JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
 
 class TrainSpec(_message.Message):
-    __slots__ = ("dataset", "base_model", "model", "epochs", "learning_rate", "batch_size", "max_length", "weight_decay", "warmup_ratio", "scheduler", "grad_accum", "freeze_layers", "lora", "early_stopping_patience", "seed", "max_train_samples", "workers", "gpu", "bf16", "checkpoint_every_steps", "log_every", "optimizer", "lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "task", "image_size", "augment")
+    __slots__ = ("dataset", "base_model", "model", "epochs", "learning_rate", "batch_size", "max_length", "weight_decay", "warmup_ratio", "scheduler", "grad_accum", "freeze_layers", "lora", "early_stopping_patience", "seed", "max_train_samples", "workers", "gpu", "bf16", "checkpoint_every_steps", "log_every", "optimizer", "lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "task", "image_size", "augment", "head_lr_multiplier", "class_weighting", "class_weight_ratio")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +57,9 @@ class TrainSpec(_message.Message):
     TASK_FIELD_NUMBER: _ClassVar[int]
     IMAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     AUGMENT_FIELD_NUMBER: _ClassVar[int]
+    HEAD_LR_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    CLASS_WEIGHTING_FIELD_NUMBER: _ClassVar[int]
+    CLASS_WEIGHT_RATIO_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     base_model: str
     model: str
@@ -86,10 +89,13 @@ class TrainSpec(_message.Message):
     task: str
     image_size: int
     augment: bool
-    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., model: _Optional[str] = ..., epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., max_length: _Optional[int] = ..., weight_decay: _Optional[float] = ..., warmup_ratio: _Optional[float] = ..., scheduler: _Optional[str] = ..., grad_accum: _Optional[int] = ..., freeze_layers: _Optional[int] = ..., lora: _Optional[bool] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., max_train_samples: _Optional[int] = ..., workers: _Optional[int] = ..., gpu: _Optional[bool] = ..., bf16: _Optional[bool] = ..., checkpoint_every_steps: _Optional[int] = ..., log_every: _Optional[int] = ..., optimizer: _Optional[str] = ..., lora_rank: _Optional[int] = ..., lora_alpha: _Optional[float] = ..., lora_dropout: _Optional[float] = ..., lora_targets: _Optional[str] = ..., task: _Optional[str] = ..., image_size: _Optional[int] = ..., augment: _Optional[bool] = ...) -> None: ...
+    head_lr_multiplier: float
+    class_weighting: bool
+    class_weight_ratio: float
+    def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., model: _Optional[str] = ..., epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., max_length: _Optional[int] = ..., weight_decay: _Optional[float] = ..., warmup_ratio: _Optional[float] = ..., scheduler: _Optional[str] = ..., grad_accum: _Optional[int] = ..., freeze_layers: _Optional[int] = ..., lora: _Optional[bool] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., max_train_samples: _Optional[int] = ..., workers: _Optional[int] = ..., gpu: _Optional[bool] = ..., bf16: _Optional[bool] = ..., checkpoint_every_steps: _Optional[int] = ..., log_every: _Optional[int] = ..., optimizer: _Optional[str] = ..., lora_rank: _Optional[int] = ..., lora_alpha: _Optional[float] = ..., lora_dropout: _Optional[float] = ..., lora_targets: _Optional[str] = ..., task: _Optional[str] = ..., image_size: _Optional[int] = ..., augment: _Optional[bool] = ..., head_lr_multiplier: _Optional[float] = ..., class_weighting: _Optional[bool] = ..., class_weight_ratio: _Optional[float] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "state", "spec_json", "dataset", "base_model", "model", "metrics", "error", "tensorboard", "attempts", "cancel_requested", "created_at", "started_at", "finished_at")
+    __slots__ = ("id", "state", "spec_json", "dataset", "base_model", "model", "metrics", "error", "tensorboard", "attempts", "cancel_requested", "created_at", "started_at", "finished_at", "warnings")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +117,7 @@ class Job(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     id: str
     state: JobState
     spec_json: str
@@ -125,7 +132,8 @@ class Job(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     started_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., spec_json: _Optional[str] = ..., dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., model: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., error: _Optional[str] = ..., tensorboard: _Optional[str] = ..., attempts: _Optional[int] = ..., cancel_requested: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., spec_json: _Optional[str] = ..., dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., model: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., error: _Optional[str] = ..., tensorboard: _Optional[str] = ..., attempts: _Optional[int] = ..., cancel_requested: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class JobEvent(_message.Message):
     __slots__ = ("id", "job", "type", "data_json", "at")
