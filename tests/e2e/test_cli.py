@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from reportpage import open_page
 
 from conftest import labeled_rows, write_jsonl
 
@@ -134,6 +135,17 @@ def test_demo_runs_to_its_end(tmp_path):
     noise = ("SIGTERM handler", "Token authentication is enabled", "Loading weights")
     assert not [n for n in noise if n in out + proc.stderr], proc.stderr[-2000:]
     assert max(len(line) for line in out.splitlines()) < 400
+    # it ends with the report the controller stored with the second run (its candidate's): in a real browser
+    report = tmp_path / "report.html"
+    assert "report of bbc-news@2 (run " in out and f"): {report}" in out
+    seen = open_page(report, "report-demo.png")
+    assert seen["errors"] == [] and seen["requests"] == []
+    # training curves, the evaluation's three plots, the timeline and the labels; against the champion when
+    # both were evaluated (the controller evaluates both on the new data)
+    assert {"plot-curves", "plot-per-class", "plot-confusion", "plot-reliability", "plot-timeline",
+            "plot-labels"} <= set(seen["plots"]), seen
+    assert all(w > 150 and h > 100 for w, h in seen["plots"].values()), seen["plots"]
+    assert "missing-evaluation" not in seen["missing"] and "missing-training" not in seen["missing"]
 
 
 @pytest.mark.timeout(1260)

@@ -30,12 +30,14 @@ from tuneloop.cli.evaluate import render_report, report_dict
 from tuneloop.cli.loop import render_runs, run_dict
 from tuneloop.cli.options import train_options
 from tuneloop.cli.output import console, errors_to_exit, rule
+from tuneloop.cli.report import write_page
 from tuneloop.cli.train import follow
 from tuneloop.client import Client
 from tuneloop.controller.records import RunState
 from tuneloop.core.settings import ServerSettings
 
 POLICY = MODEL = "bbc-news"
+DECIDED = ("PROMOTED", "REJECTED", "ROLLED_BACK")
 
 
 def _drift_table(rep) -> Table:
@@ -141,6 +143,11 @@ def demo(
             history = client.registry.alias_history(model, "champion")
             console.print("champion history: " + ", ".join(
                 f"v{c.from_version or '-'} → v{c.to_version} ({c.actor})" for c in history))
+            decided = [r for r in client.controller.runs(policy) if r.state in DECIDED]
+            if decided:  # the report the controller stored when it decided the last run
+                reported, page = client.controller.report(decided[-1].id)
+                path = write_page(data_dir / "report.html", page)
+                console.print(f"report of {reported} (run {decided[-1].id}): {path}", soft_wrap=True)
     finally:
         server.stop()
     rule("[green]done")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from tuneloop.cli.options import JsonOpt, ServerOpt, train_options
 from tuneloop.cli.output import console, emit, errors_to_exit
+from tuneloop.cli.report import write_page
 from tuneloop.client import Client
 
 app = typer.Typer(rich_markup_mode=None, help="Continuous retraining: policies and their runs.",
@@ -122,3 +124,16 @@ def runs(name: str, address: ServerOpt = None, as_json: JsonOpt = False) -> None
     """Every run of a policy, oldest first."""
     with errors_to_exit(), Client(address) as client:
         emit({"runs": [run_dict(r) for r in client.controller.runs(name)]}, as_json, render_runs)
+
+
+@app.command()
+def report(run: Annotated[str, typer.Argument(help="The run's id (`tuneloop loop runs NAME`).")],
+           output: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+           address: ServerOpt = None, as_json: JsonOpt = False) -> None:
+    """Download the report the controller stored when it decided a run (its candidate's)."""
+    with errors_to_exit(), Client(address) as client:
+        model, page = client.controller.report(run)
+    written = write_page(output, page)
+    emit({"run": run, "model": model, "output": str(written), "bytes": len(page.encode())}, as_json,
+         lambda o: console.print(f"wrote {o['output']} ({o['bytes']:,} bytes): run {o['run']}'s report of "
+                                 f"{o['model']}", soft_wrap=True))

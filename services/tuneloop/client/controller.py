@@ -36,6 +36,14 @@ class ControllerClient(ServiceClient):
         req = controller_pb2.WatchRunsRequest(after_id=after_id, policy=policy, follow=follow)
         return self._stream("WatchRuns", req, timeout=timeout)
 
+    def report(self, run_id: str, *, timeout: float | None = 120) -> tuple[str, str]:
+        """(the model reported on, the HTML page) stored with a decided run."""
+        model, parts = "", []
+        for chunk in self._stream("GetRunReport", controller_pb2.GetRunReportRequest(run=run_id), timeout=timeout):
+            model = model or chunk.model
+            parts.append(chunk.data)
+        return model, b"".join(parts).decode()
+
     def wait_runs(self, name: str, count: int, *, timeout: float = 3600, poll: float = 0.5) -> list[controller_pb2.Run]:
         """Block until policy `name` has `count` finished runs and none in flight; return its runs."""
         deadline = time.monotonic() + timeout

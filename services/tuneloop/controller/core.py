@@ -22,12 +22,12 @@ import sqlalchemy as sa
 from tuneloop.controller import metrics
 from tuneloop.controller.policy import make_policy
 from tuneloop.controller.reconcile import CHAMPION, PREVIOUS, Reconciler
-from tuneloop.controller.records import Policy, Run, RunState, Trigger
+from tuneloop.controller.records import FINAL, Policy, Run, RunState, Trigger
 from tuneloop.controller.store import ControllerStore
 from tuneloop.core.names import check_name
 from tuneloop.core.settings import ControllerSettings
 from tuneloop.core.streams import follow_log
-from tuneloop.errors import FailedPrecondition, InvalidArgument, TuneloopError, about
+from tuneloop.errors import FailedPrecondition, InvalidArgument, NotFound, TuneloopError, about
 
 log = logging.getLogger(__name__)
 LEASE = "controller"
@@ -101,6 +101,17 @@ class ControllerCore:
                                     verdict="rollback", reasons=["rolled back by hand"])
         metrics.RUNS.labels(RunState.ROLLED_BACK.value).inc()
         return run
+
+    def report(self, run_id: str) -> tuple[str, str]:
+        """(the model reported on, the HTML page) of a decided run."""
+        run = self.store.run(run_id)  # NotFound for an unknown run
+        found = self.store.report(run_id)
+        if found is None:
+            raise NotFound(f"run {run_id} ({run.trigger.value}, {run.state.value}) has no report: " + (
+                "reports are made when a run is decided" if run.state not in FINAL else
+                "reports are made for the runs the controller decides on a candidate (and if making one failed, "
+                "the controller's log says why)"))
+        return found
 
     def runs(self, name: str) -> list[Run]:
         self.store.policy(name)

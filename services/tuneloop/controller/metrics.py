@@ -12,3 +12,5 @@ CHAMPION = Gauge("tuneloop_controller_champion_version", "Version the champion a
 LAST_SUCCESS = Gauge("tuneloop_controller_last_success_timestamp_seconds",
                      "When a policy last promoted a model (Unix time), for a staleness alert.", ["policy"])
 LEADER = Gauge("tuneloop_controller_is_leader", "1 while this replica holds the leader lease.")
+REPORT_FAILURES = Counter("tuneloop_controller_report_failures_total",
+                          "Decided runs whose report could not be made (the decision stands; see the log).")

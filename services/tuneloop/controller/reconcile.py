@@ -176,10 +176,25 @@ class Reconciler:
         self.client().evaluator.evaluate(champion, dataset, "test")
 
     def _finish(self, run: Run, state: RunState, **fields) -> bool:
-        done = self.store.advance(run, state, **fields)
+        decided = state in (RunState.PROMOTED, RunState.REJECTED, RunState.ROLLED_BACK) and run.candidate
+        report = self._report(run) if decided else None
+        done = self.store.advance(run, state, report=report, **fields)
         if done:
             metrics.RUNS.labels(state.value).inc()
         return done
+
+    def _report(self, run: Run) -> tuple[str, str] | None:
+        """The decided run's report: its candidate on the run's dataset (`tuneloop.report`), made
+        once the aliases have moved and stored with the decision. The decision stands without it:
+        a failure is logged and counted, and GetRunReport then says there is none."""
+        from tuneloop.report import gather, render
+
+        try:
+            return run.candidate, render(gather(self.client(), run.candidate, dataset=run.dataset))
+        except Exception:  # a report must never block a decision
+            metrics.REPORT_FAILURES.inc()
+            log.exception("could not make the report of run %s (%s)", run.id, run.candidate)
+            return None
 
 
 def _ref(version) -> str:

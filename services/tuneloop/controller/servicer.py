@@ -11,6 +11,8 @@ from tuneloop.core.server import registration as register_servicer
 from tuneloop.errors import InvalidArgument
 from tuneloop.v1 import controller_pb2, controller_pb2_grpc
 
+REPORT_CHUNK = 1 << 20  # a report is a few hundred KB: gRPC's 4 MB message limit is never near
+
 
 def policy_to_proto(p: Policy) -> controller_pb2.Policy:
     msg = controller_pb2.Policy(name=p.name, spec_json=json.dumps(p.spec, sort_keys=True), paused=p.paused)
@@ -64,6 +66,14 @@ class ControllerServicer(controller_pb2_grpc.ControllerServiceServicer):
         for event_id, run in self.core.watch(request.after_id, policy=request.policy, follow=request.follow,
                                              active=context.is_active):
             yield controller_pb2.WatchRunsResponse(id=event_id, run=run_to_proto(run))
+
+
+    def GetRunReport(self, request, context):
+        model, page = self.core.report(request.run)
+        data = page.encode()
+        for start in range(0, max(len(data), 1), REPORT_CHUNK):
+            yield controller_pb2.GetRunReportResponse(model=model if start == 0 else "",
+                                                      data=data[start:start + REPORT_CHUNK])
 
 
 def registration(core: ControllerCore) -> Registration:

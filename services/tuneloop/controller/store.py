@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from tuneloop.controller.records import FINAL, Policy, Run, RunEvent, RunState, Trigger
 from tuneloop.core.db import write_transaction
-from tuneloop.core.schema import leases, policies, policy_runs, run_events
+from tuneloop.core.schema import leases, policies, policy_runs, run_events, run_reports
 from tuneloop.errors import AlreadyExists, NotFound
 
 
@@ -102,8 +102,10 @@ class ControllerStore:
             r = conn.execute(q).first()
         return _run(r) if r is not None else None
 
-    def advance(self, run: Run, state: RunState | str, **fields) -> bool:
-        """Move `run` from the state it was read in to `state`; False when someone moved it first."""
+    def advance(self, run: Run, state: RunState | str, *, report: tuple[str, str] | None = None, **fields) -> bool:
+        """Move `run` from the state it was read in to `state`; False when someone moved it first.
+        `report` (the model reported on, the page) is stored in the same transaction: whoever sees
+        the run decided can fetch its report."""
         state = RunState(state)
         values = {"state": state.value, **fields}
         if state.final:
@@ -115,7 +117,19 @@ class ControllerStore:
                 return False
             if state != run.state:
                 self._event(conn, run.id, run.policy, state)
+            if report is not None:
+                conn.execute(sa.delete(run_reports).where(run_reports.c.run_id == run.id))
+                conn.execute(sa.insert(run_reports).values(run_id=run.id, model=report[0], html=report[1],
+                                                           created_at=datetime.now(UTC)))
         return True
+
+    # -- reports -----------------------------------------------------------------------
+    def report(self, run_id: str) -> tuple[str, str] | None:
+        """(the model reported on, the page), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(run_reports.c.model, run_reports.c.html)
+                               .where(run_reports.c.run_id == run_id)).first()
+        return (row.model, row.html) if row is not None else None
 
     def _event(self, conn: sa.Connection, run_id: str, policy: str, state: RunState) -> None:
         conn.execute(sa.insert(run_events).values(run=run_id, policy=policy, state=state.value, at=datetime.now(UTC)))

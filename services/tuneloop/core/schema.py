@@ -203,6 +203,15 @@ policy_runs = sa.Table(
     sa.UniqueConstraint("policy", "key", name="uq_policy_runs_key"),
 )
 
+run_reports = sa.Table(
+    "run_reports",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("policy_runs.id"), primary_key=True),
+    sa.Column("model", sa.String(200), nullable=False),  # the NAME@VERSION it reports on
+    sa.Column("html", sa.Text, nullable=False),  # the whole self-contained page (tuneloop.report)
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
 run_events = sa.Table(
     "run_events",
     metadata,

@@ -25,45 +25,49 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctuneloop/v1/controller.proto\x12\x0btuneloop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n\x06Policy\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tspec_json\x18\x02 \x01(\t\x12\x0e\n\x06paused\x18\x03 \x01(\x08\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaf\x02\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0f\n\x07trigger\x18\x04 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x05 \x01(\t\x12\x0b\n\x03job\x18\x06 \x01(\t\x12\x11\n\tcandidate\x18\x07 \x01(\t\x12\x17\n\x0f\x63hampion_before\x18\x08 \x01(\t\x12\x16\n\x0e\x63hampion_after\x18\t \x01(\t\x12\x0f\n\x07verdict\x18\n \x01(\t\x12\x0f\n\x07reasons\x18\x0b \x03(\t\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12+\n\x07started\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x66inished\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"6\n\x13\x43reatePolicyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tspec_json\x18\x02 \x01(\t\";\n\x14\x43reatePolicyResponse\x12#\n\x06policy\x18\x01 \x01(\x0b\x32\x13.tuneloop.v1.Policy\"\x15\n\x13ListPoliciesRequest\"=\n\x14ListPoliciesResponse\x12%\n\x08policies\x18\x01 \x03(\x0b\x32\x13.tuneloop.v1.Policy\"0\n\x10SetPausedRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06paused\x18\x02 \x01(\x08\"8\n\x11SetPausedResponse\x12#\n\x06policy\x18\x01 \x01(\x0b\x32\x13.tuneloop.v1.Policy\"!\n\x11TriggerRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"3\n\x12TriggerRunResponse\x12\x1d\n\x03run\x18\x01 \x01(\x0b\x32\x10.tuneloop.v1.Run\"\x1f\n\x0fRollbackRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"1\n\x10RollbackResponse\x12\x1d\n\x03run\x18\x01 \x01(\x0b\x32\x10.tuneloop.v1.Run\"\x1f\n\x0fListRunsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"2\n\x10ListRunsResponse\x12\x1e\n\x04runs\x18\x01 \x03(\x0b\x32\x10.tuneloop.v1.Run\"D\n\x10WatchRunsRequest\x12\x10\n\x08\x61\x66ter_id\x18\x01 \x01(\x03\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\">\n\x11WatchRunsResponse\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x1d\n\x03run\x18\x02 \x01(\x0b\x32\x10.tuneloop.v1.Run2\xb8\x04\n\x11\x43ontrollerService\x12S\n\x0c\x43reatePolicy\x12 .tuneloop.v1.CreatePolicyRequest\x1a!.tuneloop.v1.CreatePolicyResponse\x12S\n\x0cListPolicies\x12 .tuneloop.v1.ListPoliciesRequest\x1a!.tuneloop.v1.ListPoliciesResponse\x12J\n\tSetPaused\x12\x1d.tuneloop.v1.SetPausedRequest\x1a\x1e.tuneloop.v1.SetPausedResponse\x12M\n\nTriggerRun\x12\x1e.tuneloop.v1.TriggerRunRequest\x1a\x1f.tuneloop.v1.TriggerRunResponse\x12G\n\x08Rollback\x12\x1c.tuneloop.v1.RollbackRequest\x1a\x1d.tuneloop.v1.RollbackResponse\x12G\n\x08ListRuns\x12\x1c.tuneloop.v1.ListRunsRequest\x1a\x1d.tuneloop.v1.ListRunsResponse\x12L\n\tWatchRuns\x12\x1d.tuneloop.v1.WatchRunsRequest\x1a\x1e.tuneloop.v1.WatchRunsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctuneloop/v1/controller.proto\x12\x0btuneloop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\"\n\x13GetRunReportRequest\x12\x0b\n\x03run\x18\x01 \x01(\t\"3\n\x14GetRunReportResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"i\n\x06Policy\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tspec_json\x18\x02 \x01(\t\x12\x0e\n\x06paused\x18\x03 \x01(\x08\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaf\x02\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0f\n\x07trigger\x18\x04 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x05 \x01(\t\x12\x0b\n\x03job\x18\x06 \x01(\t\x12\x11\n\tcandidate\x18\x07 \x01(\t\x12\x17\n\x0f\x63hampion_before\x18\x08 \x01(\t\x12\x16\n\x0e\x63hampion_after\x18\t \x01(\t\x12\x0f\n\x07verdict\x18\n \x01(\t\x12\x0f\n\x07reasons\x18\x0b \x03(\t\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12+\n\x07started\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x66inished\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"6\n\x13\x43reatePolicyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tspec_json\x18\x02 \x01(\t\";\n\x14\x43reatePolicyResponse\x12#\n\x06policy\x18\x01 \x01(\x0b\x32\x13.tuneloop.v1.Policy\"\x15\n\x13ListPoliciesRequest\"=\n\x14ListPoliciesResponse\x12%\n\x08policies\x18\x01 \x03(\x0b\x32\x13.tuneloop.v1.Policy\"0\n\x10SetPausedRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06paused\x18\x02 \x01(\x08\"8\n\x11SetPausedResponse\x12#\n\x06policy\x18\x01 \x01(\x0b\x32\x13.tuneloop.v1.Policy\"!\n\x11TriggerRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"3\n\x12TriggerRunResponse\x12\x1d\n\x03run\x18\x01 \x01(\x0b\x32\x10.tuneloop.v1.Run\"\x1f\n\x0fRollbackRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"1\n\x10RollbackResponse\x12\x1d\n\x03run\x18\x01 \x01(\x0b\x32\x10.tuneloop.v1.Run\"\x1f\n\x0fListRunsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"2\n\x10ListRunsResponse\x12\x1e\n\x04runs\x18\x01 \x03(\x0b\x32\x10.tuneloop.v1.Run\"D\n\x10WatchRunsRequest\x12\x10\n\x08\x61\x66ter_id\x18\x01 \x01(\x03\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\">\n\x11WatchRunsResponse\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x1d\n\x03run\x18\x02 \x01(\x0b\x32\x10.tuneloop.v1.Run2\x8f\x05\n\x11\x43ontrollerService\x12S\n\x0c\x43reatePolicy\x12 .tuneloop.v1.CreatePolicyRequest\x1a!.tuneloop.v1.CreatePolicyResponse\x12S\n\x0cListPolicies\x12 .tuneloop.v1.ListPoliciesRequest\x1a!.tuneloop.v1.ListPoliciesResponse\x12J\n\tSetPaused\x12\x1d.tuneloop.v1.SetPausedRequest\x1a\x1e.tuneloop.v1.SetPausedResponse\x12M\n\nTriggerRun\x12\x1e.tuneloop.v1.TriggerRunRequest\x1a\x1f.tuneloop.v1.TriggerRunResponse\x12G\n\x08Rollback\x12\x1c.tuneloop.v1.RollbackRequest\x1a\x1d.tuneloop.v1.RollbackResponse\x12G\n\x08ListRuns\x12\x1c.tuneloop.v1.ListRunsRequest\x1a\x1d.tuneloop.v1.ListRunsResponse\x12L\n\tWatchRuns\x12\x1d.tuneloop.v1.WatchRunsRequest\x1a\x1e.tuneloop.v1.WatchRunsResponse0\x01\x12U\n\x0cGetRunReport\x12 .tuneloop.v1.GetRunReportRequest\x1a!.tuneloop.v1.GetRunReportResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tuneloop.v1.controller_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_POLICY']._serialized_start=78
-  _globals['_POLICY']._serialized_end=183
-  _globals['_RUN']._serialized_start=186
-  _globals['_RUN']._serialized_end=489
-  _globals['_CREATEPOLICYREQUEST']._serialized_start=491
-  _globals['_CREATEPOLICYREQUEST']._serialized_end=545
-  _globals['_CREATEPOLICYRESPONSE']._serialized_start=547
-  _globals['_CREATEPOLICYRESPONSE']._serialized_end=606
-  _globals['_LISTPOLICIESREQUEST']._serialized_start=608
-  _globals['_LISTPOLICIESREQUEST']._serialized_end=629
-  _globals['_LISTPOLICIESRESPONSE']._serialized_start=631
-  _globals['_LISTPOLICIESRESPONSE']._serialized_end=692
-  _globals['_SETPAUSEDREQUEST']._serialized_start=694
-  _globals['_SETPAUSEDREQUEST']._serialized_end=742
-  _globals['_SETPAUSEDRESPONSE']._serialized_start=744
-  _globals['_SETPAUSEDRESPONSE']._serialized_end=800
-  _globals['_TRIGGERRUNREQUEST']._serialized_start=802
-  _globals['_TRIGGERRUNREQUEST']._serialized_end=835
-  _globals['_TRIGGERRUNRESPONSE']._serialized_start=837
-  _globals['_TRIGGERRUNRESPONSE']._serialized_end=888
-  _globals['_ROLLBACKREQUEST']._serialized_start=890
-  _globals['_ROLLBACKREQUEST']._serialized_end=921
-  _globals['_ROLLBACKRESPONSE']._serialized_start=923
-  _globals['_ROLLBACKRESPONSE']._serialized_end=972
-  _globals['_LISTRUNSREQUEST']._serialized_start=974
-  _globals['_LISTRUNSREQUEST']._serialized_end=1005
-  _globals['_LISTRUNSRESPONSE']._serialized_start=1007
-  _globals['_LISTRUNSRESPONSE']._serialized_end=1057
-  _globals['_WATCHRUNSREQUEST']._serialized_start=1059
-  _globals['_WATCHRUNSREQUEST']._serialized_end=1127
-  _globals['_WATCHRUNSRESPONSE']._serialized_start=1129
-  _globals['_WATCHRUNSRESPONSE']._serialized_end=1191
-  _globals['_CONTROLLERSERVICE']._serialized_start=1194
-  _globals['_CONTROLLERSERVICE']._serialized_end=1762
+  _globals['_GETRUNREPORTREQUEST']._serialized_start=78
+  _globals['_GETRUNREPORTREQUEST']._serialized_end=112
+  _globals['_GETRUNREPORTRESPONSE']._serialized_start=114
+  _globals['_GETRUNREPORTRESPONSE']._serialized_end=165
+  _globals['_POLICY']._serialized_start=167
+  _globals['_POLICY']._serialized_end=272
+  _globals['_RUN']._serialized_start=275
+  _globals['_RUN']._serialized_end=578
+  _globals['_CREATEPOLICYREQUEST']._serialized_start=580
+  _globals['_CREATEPOLICYREQUEST']._serialized_end=634
+  _globals['_CREATEPOLICYRESPONSE']._serialized_start=636
+  _globals['_CREATEPOLICYRESPONSE']._serialized_end=695
+  _globals['_LISTPOLICIESREQUEST']._serialized_start=697
+  _globals['_LISTPOLICIESREQUEST']._serialized_end=718
+  _globals['_LISTPOLICIESRESPONSE']._serialized_start=720
+  _globals['_LISTPOLICIESRESPONSE']._serialized_end=781
+  _globals['_SETPAUSEDREQUEST']._serialized_start=783
+  _globals['_SETPAUSEDREQUEST']._serialized_end=831
+  _globals['_SETPAUSEDRESPONSE']._serialized_start=833
+  _globals['_SETPAUSEDRESPONSE']._serialized_end=889
+  _globals['_TRIGGERRUNREQUEST']._serialized_start=891
+  _globals['_TRIGGERRUNREQUEST']._serialized_end=924
+  _globals['_TRIGGERRUNRESPONSE']._serialized_start=926
+  _globals['_TRIGGERRUNRESPONSE']._serialized_end=977
+  _globals['_ROLLBACKREQUEST']._serialized_start=979
+  _globals['_ROLLBACKREQUEST']._serialized_end=1010
+  _globals['_ROLLBACKRESPONSE']._serialized_start=1012
+  _globals['_ROLLBACKRESPONSE']._serialized_end=1061
+  _globals['_LISTRUNSREQUEST']._serialized_start=1063
+  _globals['_LISTRUNSREQUEST']._serialized_end=1094
+  _globals['_LISTRUNSRESPONSE']._serialized_start=1096
+  _globals['_LISTRUNSRESPONSE']._serialized_end=1146
+  _globals['_WATCHRUNSREQUEST']._serialized_start=1148
+  _globals['_WATCHRUNSREQUEST']._serialized_end=1216
+  _globals['_WATCHRUNSRESPONSE']._serialized_start=1218
+  _globals['_WATCHRUNSRESPONSE']._serialized_end=1280
+  _globals['_CONTROLLERSERVICE']._serialized_start=1283
+  _globals['_CONTROLLERSERVICE']._serialized_end=1938
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class GetRunReportRequest(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: str
+    def __init__(self, run: _Optional[str] = ...) -> None: ...
+
+class GetRunReportResponse(_message.Message):
+    __slots__ = ("model", "data")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    data: bytes
+    def __init__(self, model: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
 class Policy(_message.Message):
     __slots__ = ("name", "spec_json", "paused", "created_at")
     NAME_FIELD_NUMBER: _ClassVar[int]

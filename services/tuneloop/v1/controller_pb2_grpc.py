@@ -72,6 +72,11 @@ class ControllerServiceStub:
                 request_serializer=tuneloop_dot_v1_dot_controller__pb2.WatchRunsRequest.SerializeToString,
                 response_deserializer=tuneloop_dot_v1_dot_controller__pb2.WatchRunsResponse.FromString,
                 _registered_method=True)
+        self.GetRunReport = channel.unary_stream(
+                '/tuneloop.v1.ControllerService/GetRunReport',
+                request_serializer=tuneloop_dot_v1_dot_controller__pb2.GetRunReportRequest.SerializeToString,
+                response_deserializer=tuneloop_dot_v1_dot_controller__pb2.GetRunReportResponse.FromString,
+                _registered_method=True)
 
 
 class ControllerServiceServicer:
@@ -123,6 +128,14 @@ class ControllerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRunReport(self, request, context):
+        """The HTML report stored with a decided run (its candidate's), in chunks; NOT_FOUND when the
+        run is not decided or its report could not be made.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControllerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -160,6 +173,11 @@ def add_ControllerServiceServicer_to_server(servicer, server):
                     servicer.WatchRuns,
                     request_deserializer=tuneloop_dot_v1_dot_controller__pb2.WatchRunsRequest.FromString,
                     response_serializer=tuneloop_dot_v1_dot_controller__pb2.WatchRunsResponse.SerializeToString,
+            ),
+            'GetRunReport': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetRunReport,
+                    request_deserializer=tuneloop_dot_v1_dot_controller__pb2.GetRunReportRequest.FromString,
+                    response_serializer=tuneloop_dot_v1_dot_controller__pb2.GetRunReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +372,33 @@ class ControllerService:
             '/tuneloop.v1.ControllerService/WatchRuns',
             tuneloop_dot_v1_dot_controller__pb2.WatchRunsRequest.SerializeToString,
             tuneloop_dot_v1_dot_controller__pb2.WatchRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRunReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tuneloop.v1.ControllerService/GetRunReport',
+            tuneloop_dot_v1_dot_controller__pb2.GetRunReportRequest.SerializeToString,
+            tuneloop_dot_v1_dot_controller__pb2.GetRunReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
