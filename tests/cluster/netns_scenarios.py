@@ -87,7 +87,9 @@ def test_a_two_worker_job_runs_as_one_ray_job_and_registers_its_model_once(clust
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "model")
     with torch.inference_mode():
         logits = model(**tokenizer(["The striker scored twice in the cup final"], return_tensors="pt")).logits
-    assert model.config.id2label[int(logits.argmax())] in {"business", "entertainment", "politics", "sport", "tech"}
+    # BBC's labels as tuneloop.bbc spells them ("sports": this set said "sport", which held only while
+    # short runs never predicted that class; with issue 17's faster head they do)
+    assert model.config.id2label[int(logits.argmax())] in {"business", "entertainment", "politics", "sports", "tech"}
 
 
 def test_a_killed_worker_node_resumes_the_job_from_its_s3_checkpoint(cluster):
