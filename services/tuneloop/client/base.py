@@ -37,7 +37,14 @@ SERVICE_CONFIG = json.dumps({
 def open_channel(address: str, settings: ClientSettings) -> grpc.Channel:
     opts: list[tuple[str, int | str]] = [("grpc.max_receive_message_length", 64 << 20),
                                          ("grpc.max_send_message_length", 64 << 20),
-                                         ("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1)]
+                                         ("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1),
+                                         # subchannels of this channel alone: gRPC's process-wide pool can hand a
+                                         # new channel the connection state (and reconnect backoff) of another
+                                         # channel to the same address, e.g. to a stopped server whose port a new
+                                         # one was given. Suspected, not reproduced: once in CI a test module's
+                                         # fresh server refused its first call ("connections to all backends
+                                         # failing"); a quick reproduction did not fail without this
+                                         ("grpc.use_local_subchannel_pool", 1)]
     if settings.tls_ca_file is None or address.startswith("unix:"):
         # no TLS asked for; or a server's own local socket (core.server), reachable only from its host
         return grpc.insecure_channel(address, options=opts)
