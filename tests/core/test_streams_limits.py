@@ -74,7 +74,7 @@ def test_streams_past_the_per_client_limit_are_refused_and_a_slot_frees_when_one
                 return False, exc.details()
 
         # the three may reach the server after a probe: wait until it holds them, then one more is refused
-        refused = wait_until("3 streams held", lambda: (lambda ok, why: why)(*another_opens()), timeout=10, every=0.1)
+        refused = wait_until("3 streams held", lambda: (lambda ok, why: why)(*another_opens()), timeout=30, every=0.1)
         assert "3 open streams" in refused
         open_.pop().cancel()
         wait_until("a freed stream slot", lambda: another_opens()[0], timeout=10, every=0.2)
