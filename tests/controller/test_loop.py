@@ -30,7 +30,9 @@ def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back_by_
                               (dict(base_model="nope"), grpc.StatusCode.NOT_FOUND),
                               (dict(train={"epochs": 0}), grpc.StatusCode.INVALID_ARGUMENT),
                               (dict(train={"colour": "red"}), grpc.StatusCode.INVALID_ARGUMENT),
-                              (dict(alpha=2.0), grpc.StatusCode.INVALID_ARGUMENT)):
+                              (dict(alpha=2.0), grpc.StatusCode.INVALID_ARGUMENT),
+                              (dict(sweep={"space": {"learning_rat": {"uniform": [0.1, 0.2]}}, "trials": 2}),
+                               grpc.StatusCode.INVALID_ARGUMENT)):
                 spec = {"dataset": "bbc", "base_model": "minilm", "model": "news", **bad}
                 with pytest.raises(grpc.RpcError) as err:
                     client.controller.create_policy("bad", **spec)
@@ -97,5 +99,16 @@ def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back_by_
             assert dict(client.registry.get_model("news").aliases) == {"champion": 1, "previous-champion": 3}
             time.sleep(3)  # more passes on the same version: the check is not repeated, nothing retrains
             assert len(client.controller.runs("guard")) == 1
+
+            # a policy that retrains with a small sweep instead of fixed options (issue 17)
+            client.controller.create_policy("swept", dataset="bbc", base_model="minilm", model="news-swept",
+                                            train={**TRAIN, "max_train_samples": 48, "epochs": 1},
+                                            sweep={"space": {"learning_rate": {"loguniform": [1e-4, 5e-4]}},
+                                                   "trials": 2})
+            (swept,) = client.controller.wait_runs("swept", 1, timeout=600)
+            job = client.trainer.get(swept.job)
+            assert job.sweep.trials == 2 and len(job.trials) == 2, job
+            assert swept.state == "PROMOTED" and swept.candidate == "news-swept@1", swept
+            assert client.registry.get_version("news-swept@1").tags["sweep"] == job.id
     finally:
         server.stop()

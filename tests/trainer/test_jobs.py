@@ -289,3 +289,72 @@ def test_a_job_needing_more_cpus_than_the_cluster_has_says_it_waits_and_can_be_c
     done = client.trainer.wait(job.id, timeout=120)
     assert state_name(done.state) == "CANCELLED" and time.monotonic() - asked < 60
     assert client.registry.search(model="too-big") == []
+
+
+def test_a_malformed_search_space_is_invalid_argument_naming_the_field(env, tmp_path):
+    client = env["client"]
+
+    def details(space, **sweep):
+        with pytest.raises(grpc.RpcError) as err:
+            client.trainer.submit(dataset="bbc", base_model="minilm", model="x", **QUICK,
+                                  sweep={"space": space, "trials": 2, **sweep})
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+        return err.value.details()
+
+    assert "field learning_rat: not a tunable option" in details({"learning_rat": {"uniform": [0.1, 0.2]}})
+    assert "field warmup_ratio: the range [0.2, 0.1] is empty" in details({"warmup_ratio": {"uniform": [0.2, 0.1]}})
+    assert "field learning_rate: -0.001 is not a valid value" in details(
+        {"learning_rate": {"loguniform": [-1e-3, 1e-3]}})
+    assert "field freeze_layers: up to 8 exceeds the model's 6 layers" in details(
+        {"freeze_layers": {"choice": [2, 8]}})
+    assert "sweep trials: 0" in details({"epochs": {"randint": [1, 2]}}, trials=0)
+    space = tmp_path / "space.yaml"
+    space.write_text("learning_rate: {loguniform: [1.0e-4, 1.0e-3]}\nepochs: {randint: [0, 2]}\n")
+    out = subprocess.run([sys.executable, "-m", "tuneloop.cli", "sweep", "--dataset", "bbc", "--base-model", "minilm",
+                          "--model", "x", "--space", str(space), "--address", f"127.0.0.1:{env['server'].port}"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "field epochs: 0 is not a valid value" in out.stderr, out.stderr
+
+
+def test_a_tiny_sweep_registers_its_best_trial_with_lineage_and_every_trial_in_hparams(env, tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    client = env["client"]
+    space = tmp_path / "space.yaml"
+    space.write_text("learning_rate: {loguniform: [1.0e-4, 1.0e-3]}\nwarmup_ratio: {uniform: [0.0, 0.2]}\n")
+    quick = {**QUICK, "max_train_samples": 48, "max_length": 32}
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in quick.items()]
+    out = subprocess.run([sys.executable, "-m", "tuneloop.cli", "sweep", "--dataset", "bbc", "--base-model", "minilm",
+                          "--model", "news-sweep", "--space", str(space), "--trials", "3", "--max-concurrent", "1",
+                          "--wait", "--json", *flags, "--address", f"127.0.0.1:{env['server'].port}"],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-2000:]
+    shown = json.loads(out.stdout)
+    assert shown["state"] == "SUCCEEDED" and shown["model"] == "news-sweep@1", shown
+    assert shown["sweep"]["space"]["learning_rate"] == {"loguniform": [1e-4, 1e-3]}
+    trials = shown["trials"]
+    assert len(trials) == 3 and all(t["state"] in ("TERMINATED", "STOPPED") for t in trials), trials
+    best = max(trials, key=lambda t: t["best_score"])
+
+    version = client.registry.get_version("news-sweep@1")
+    assert version.tags["sweep"] == shown["job"] and version.tags["trial"] == best["trial"]
+    assert version.lineage.job == shown["job"]
+    config = json.loads(version.lineage.config_json)
+    assert config["sweep"]["trial"] == best["trial"] and config["sweep"]["trials"] == 3
+    assert config["learning_rate"] == pytest.approx(best["config"]["learning_rate"])
+    assert version.metrics["val_f1_macro"] == pytest.approx(best["best_score"], abs=1e-6)
+
+    events = [m.event.type for m in client.trainer.watch(shown["job"], follow=False)]
+    assert events.count("trial_started") == 3 and events.count("trial_ended") == 3
+    assert events.count("trial_result") >= 3
+
+    root = Path(version.tags["tensorboard"]).parent
+    runs = _runs(root / f"sweep-{shown['job']}")
+    assert set(runs) == {t["trial"] for t in trials}
+    for trial in trials:
+        acc = runs[trial["trial"]]
+        start = plugin_data_pb2.HParamsPluginData.FromString(
+            acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]).session_start_info
+        assert start.hparams["learning_rate"].number_value == pytest.approx(trial["config"]["learning_rate"])
+        assert start.hparams["sweep"].string_value == shown["job"]
+        assert "train/loss" in acc.Tags()["scalars"]

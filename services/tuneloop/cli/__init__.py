@@ -20,7 +20,7 @@ from typing import Annotated  # noqa: E402
 import typer  # noqa: E402
 
 from tuneloop.app import SERVICES, start  # noqa: E402
-from tuneloop.cli import board, data, evaluate, loop, models, ops, report, train  # noqa: E402
+from tuneloop.cli import board, data, evaluate, loop, models, ops, report, sweep, train  # noqa: E402
 from tuneloop.cli.demo import demo  # noqa: E402
 from tuneloop.cli.options import BindOpt  # noqa: E402
 from tuneloop.cli.output import console, err_console  # noqa: E402
@@ -43,6 +43,7 @@ app.add_typer(train.jobs_app, name="jobs")
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(loop.app, name="loop")
 app.command(help="Fine-tune a registered model on a dataset version with Ray Train.")(train.train)
+app.command(help="Search hyperparameters with Ray Tune and register the best trial.")(sweep.sweep)
 app.command(help="Run the demo: prepare BBC News on embedded defaults and print the story.")(demo)
 app.command()(board.tensorboard)
 app.command()(report.report)

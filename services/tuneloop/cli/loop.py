@@ -67,14 +67,22 @@ def create(
     alpha: Annotated[float | None, typer.Option(help="Significance level (0.05).")] = None,
     max_class_drop: Annotated[float | None, typer.Option(help="Largest per-class F1 drop allowed (0.05).")] = None,
     min_f1: Annotated[float | None, typer.Option(help="Floor for the first champion's macro-F1 (0).")] = None,
+    sweep_space: Annotated[Path | None, typer.Option(help="Retrain with a sweep over this search space (YAML, as "
+                                                          "`tuneloop sweep --space`) instead of fixed options.")] = None,
+    sweep_trials: Annotated[int, typer.Option(help="Trials of each run's sweep.")] = 4,
+    sweep_max_concurrent: Annotated[int, typer.Option(help="Trials of a sweep run at once.")] = 1,
     address: ServerOpt = None, as_json: JsonOpt = False, train: dict | None = None,
 ) -> None:
     """Create a retraining policy (its training options are those of `tuneloop train`)."""
+    from tuneloop.cli.sweep import read_space
+
     with errors_to_exit(), Client(address) as client:
+        sweep = {"space": read_space(sweep_space), "trials": sweep_trials,
+                 "max_concurrent": sweep_max_concurrent} if sweep_space else None
         policy = client.controller.create_policy(
             name, dataset=dataset, base_model=base_model, model=model, continue_from_champion=continue_from_champion,
             train=train or {}, min_new_rows=min_new_rows, every_seconds=duration(every), drift_threshold=drift_threshold,
-            min_improvement=min_improvement, alpha=alpha, max_class_drop=max_class_drop, min_f1=min_f1)
+            min_improvement=min_improvement, alpha=alpha, max_class_drop=max_class_drop, min_f1=min_f1, sweep=sweep)
     emit(policy_dict(policy), as_json, lambda o: console.print_json(data=o))
 
 

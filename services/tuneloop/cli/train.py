@@ -113,9 +113,15 @@ def list_(address: ServerOpt = None, as_json: JsonOpt = False) -> None:
 
 @jobs_app.command()
 def show(job: str, address: ServerOpt = None, as_json: JsonOpt = False) -> None:
-    """One job."""
+    """One job (a sweep's with its trials)."""
+    from tuneloop.cli.sweep import render_sweep, sweep_dict
+
     with errors_to_exit(), Client(address) as client:
-        emit(job_dict(client.trainer.get(job)), as_json, render_job)
+        found = client.trainer.get(job)
+    if found.HasField("sweep"):
+        emit(sweep_dict(found), as_json, render_sweep)
+    else:
+        emit(job_dict(found), as_json, render_job)
 
 
 @jobs_app.command()

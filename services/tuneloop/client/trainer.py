@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tuneloop.client.base import ServiceClient
 from tuneloop.v1 import trainer_pb2, trainer_pb2_grpc
 
@@ -16,12 +18,19 @@ class TrainerClient(ServiceClient):
     stub_class = trainer_pb2_grpc.TrainerServiceStub
 
     def submit(self, *, dataset: str, base_model: str, model: str, idempotency_key: str = "",
-               **hyperparameters) -> trainer_pb2.Job:
+               sweep: dict | None = None, **hyperparameters) -> trainer_pb2.Job:
         """Queue a job; hyperparameters not given (or None) take the server's defaults. A repeated
-        `idempotency_key` returns the job first submitted with it."""
+        `idempotency_key` returns the job first submitted with it. With `sweep` ({"space": {option:
+        range}, "trials": N, and optionally "max_concurrent", "searcher", "scheduler", "seed"}) the
+        job is a hyperparameter sweep over those options (see tuneloop.ml.space)."""
         spec = trainer_pb2.TrainSpec(dataset=dataset, base_model=base_model, model=model,
                                      **{k: v for k, v in hyperparameters.items() if v is not None})
         req = trainer_pb2.SubmitJobRequest(spec=spec, idempotency_key=idempotency_key)
+        if sweep is not None:
+            req.sweep.CopyFrom(trainer_pb2.SweepSpec(
+                space_json=json.dumps(sweep.get("space")), trials=int(sweep.get("trials", 0)),
+                max_concurrent=int(sweep.get("max_concurrent", 0)), searcher=sweep.get("searcher", ""),
+                scheduler=sweep.get("scheduler", ""), seed=int(sweep.get("seed", 0))))
         return self._call("SubmitJob", req).job
 
     def get(self, job_id: str) -> trainer_pb2.Job:

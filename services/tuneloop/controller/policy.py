@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from tuneloop.core.validation import build
+from tuneloop.ml.space import check_sweep
 from tuneloop.ml.spec import check_options, make_spec
 
 
@@ -16,6 +17,9 @@ class PolicySpec(BaseModel):
     model: str = Field(min_length=1, description="output model; its `champion` alias is what the loop keeps")
     continue_from_champion: bool = Field(default=False, description="train from the current champion when one exists")
     train: dict = Field(default_factory=dict, description="training options, as `tuneloop train` takes them")
+    sweep: dict | None = Field(default=None, description="retrain with a small hyperparameter sweep instead of the "
+                               "fixed options: {space: {option: range}, trials: N, max_concurrent, searcher, "
+                               "scheduler} as `tuneloop sweep` takes them (the train options fix the rest)")
     min_new_rows: int = Field(default=1, ge=1, description="new rows since the champion's dataset that start a run")
     every_seconds: float = Field(default=0, ge=0, description="also retrain on a schedule; 0 off")
     drift_threshold: float = Field(default=0, ge=0, le=1, description="label shift of a new version that starts a "
@@ -30,5 +34,7 @@ class PolicySpec(BaseModel):
 def make_policy(**values) -> PolicySpec:
     spec = build(PolicySpec, "policy", **values)
     check_options(spec.train, "policy train options")
-    make_spec(dataset=spec.dataset, base_model=spec.base_model, model=spec.model, **spec.train)  # same checks as a job
+    train = make_spec(dataset=spec.dataset, base_model=spec.base_model, model=spec.model, **spec.train)  # as a job's
+    if spec.sweep is not None:  # the space's own checks now; what depends on the model, when a run submits it
+        return spec.model_copy(update={"sweep": check_sweep(spec.sweep, train)})
     return spec

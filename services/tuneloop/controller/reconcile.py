@@ -116,7 +116,7 @@ class Reconciler:
         champion = self._alias(spec.model, CHAMPION)
         base = f"{spec.model}:{CHAMPION}" if spec.continue_from_champion and champion else spec.base_model
         job = self.client().trainer.submit(dataset=run.dataset, base_model=base, model=spec.model,
-                                           idempotency_key=run.id, **spec.train)
+                                           idempotency_key=run.id, sweep=spec.sweep, **spec.train)
         self.store.advance(run, RunState.TRAINING, job=job.id, champion_before=_ref(champion) if champion else "")
 
     def _follow(self, run: Run) -> None:

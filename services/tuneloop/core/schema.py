@@ -144,6 +144,8 @@ train_jobs = sa.Table(
     sa.Column("ray_submission", sa.String(128), nullable=False, server_default=""),  # Ray Jobs submission id
     sa.Column("ray_events", sa.Integer, nullable=False, server_default="0"),  # its progress lines recorded
     sa.Column("warnings", sa.JSON, nullable=True),  # list of sentences: a degenerate model, ...
+    sa.Column("sweep", sa.JSON, nullable=True),  # a sweep's request (ml.space, trainer.tune); NULL: one run
+    sa.Column("trials", sa.JSON, nullable=True),  # a sweep's trials: id, state, config, best score, ...
     sa.Index("ix_train_jobs_state", "state", "created_at"),
 )
 

@@ -21,7 +21,7 @@ from tuneloop.core.names import check_name
 from tuneloop.core.settings import TrainerSettings
 from tuneloop.core.streams import follow_log
 from tuneloop.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
-from tuneloop.ml import memory, vision
+from tuneloop.ml import memory, space, vision
 from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.lora import lora_enabled
 from tuneloop.ml.modeling import ModelInfo, inspect_model
@@ -40,7 +40,8 @@ class TrainerCore:
         self.changed = threading.Condition()
         self.runner = Runner(jobs, inputs, settings, self.changed, storage_url)
 
-    def submit(self, spec: TrainSpec, *, idempotency_key: str = "") -> Job:
+    def submit(self, spec: TrainSpec, *, idempotency_key: str = "", sweep: dict | None = None) -> Job:
+        """Queue a training job, or with `sweep` (ml.space.check_sweep's request) a sweep over `spec`."""
         check_name(spec.model, what="output model name")
         if idempotency_key and (earlier := self.jobs.by_key(idempotency_key)) is not None:
             return earlier
@@ -55,8 +56,9 @@ class TrainerCore:
         base_dir = self.inputs.model_dir(base)
         if task == IMAGE_CLASSIFICATION or is_image_model(base_dir):
             spec = self._image_spec(spec, task, base_dir, f"{base.model}@{base.version}")
+            sweep = self._sweep(spec, sweep, vision.depth(base_dir), None, base_dir)
             return self._create(spec, f"{dataset.dataset}@{dataset.version}", f"{base.model}@{base.version}",
-                                idempotency_key)
+                                idempotency_key, sweep)
         info = inspect_model(base_dir)
         if task != CLASSIFICATION and info.family != "decoder":
             raise FailedPrecondition(f"{task} needs a decoder (a causal LM); {base.model}@{base.version} is a "
@@ -65,14 +67,32 @@ class TrainerCore:
             raise InvalidArgument(f"freeze_layers {spec.freeze_layers} exceeds the model's {info.depth} layers")
         spec = spec.model_copy(update={"task": task, "lora": lora_enabled(spec.lora, family=info.family,
                                                                           freeze_layers=spec.freeze_layers)})
+        sweep = self._sweep(spec, sweep, info.depth, info, base_dir)
         self._check_memory(spec, info, base_dir)
         return self._create(spec, f"{dataset.dataset}@{dataset.version}", f"{base.model}@{base.version}",
-                            idempotency_key)
+                            idempotency_key, sweep)
 
-    def _create(self, spec: TrainSpec, dataset: str, base: str, idempotency_key: str) -> Job:
-        job = self.jobs.create(spec.model_dump(), dataset=dataset, base_model=base, idempotency_key=idempotency_key)
+    def _create(self, spec: TrainSpec, dataset: str, base: str, idempotency_key: str,
+                sweep: dict | None = None) -> Job:
+        job = self.jobs.create(spec.model_dump(), dataset=dataset, base_model=base, idempotency_key=idempotency_key,
+                               sweep=sweep)
         self.runner.wake()
         return job
+
+    def _sweep(self, spec: TrainSpec, sweep: dict | None, depth: int, info: ModelInfo | None,
+               base_dir) -> dict | None:
+        """The checked sweep request (None: a plain job): its space fits the model (freeze_layers
+        within its depth) and its largest trial fits a worker's memory."""
+        if sweep is None:
+            return None
+        request = space.check_sweep(sweep, spec)
+        parsed = space.parse(request["space"], spec)
+        if (freeze := parsed.get("freeze_layers")) is not None and int(freeze.largest) > depth:
+            raise InvalidArgument(f"invalid search space field freeze_layers: up to {freeze.largest} exceeds the "
+                                  f"model's {depth} layers")
+        if info is not None:
+            self._check_memory(parsed.largest_spec(spec), info, base_dir)
+        return request
 
     @staticmethod
     def _image_spec(spec: TrainSpec, task: str, base_dir, base: str) -> TrainSpec:

@@ -91,13 +91,16 @@ def main(argv: list[str]) -> None:
     import ray
     from ray.util.queue import Empty
 
+    from tuneloop.trainer import groups
     from tuneloop.trainer.raytrain import fit, progress_queue
+    from tuneloop.trainer.sweep import fit_sweep, queue_name
 
     args = decode(argv[0])
     ray.init(log_to_driver=False)  # RAY_ADDRESS, set by the job supervisor, is the cluster
-    queue = progress_queue()
+    queue = progress_queue(queue_name(args["name"]) if args.get("sweep") else "")
     config = loop_config(args, queue)
     done, outbox = threading.Event(), Outbox(args["storage_url"])
+    watcher = groups.start(args["name"])  # a sweep's stopped trials: their placement groups
 
     def drain() -> None:
         while not done.is_set() or queue.qsize():
@@ -111,14 +114,16 @@ def main(argv: list[str]) -> None:
     drainer = threading.Thread(target=drain, name="progress", daemon=True)
     drainer.start()
     try:
-        result = fit(config, name=args["name"], workers=args["workers"], use_gpu=args["use_gpu"],
-                     max_failures=args["max_failures"])
+        run = {"name": args["name"], "workers": args["workers"], "use_gpu": args["use_gpu"],
+               "max_failures": args["max_failures"]}
+        result = fit_sweep(config, sweep=args["sweep"], **run) if args.get("sweep") else fit(config, **run)
     except BaseException as exc:
         outbox.failure("".join(traceback.format_exception_only(exc)).strip())
         raise
     finally:
         done.set()
         drainer.join(timeout=30)
+        groups.stop(watcher)
     _emit(RESULT, asdict(result))
     outbox.result(asdict(result))
 

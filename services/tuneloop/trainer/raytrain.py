@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import ray
@@ -121,6 +121,8 @@ class RunResult:
     best_checkpoint: str | None  # the checkpoint's folder URL in storage (model/ and state.pt)
     best_metrics: dict
     last_metrics: dict
+    trials: list[dict] = field(default_factory=list)  # a sweep's trials (trainer.sweep.trial_record)
+    best_trial: dict = field(default_factory=dict)  # a sweep's best: {"trial": id, "config": hyperparameters}
 
 
 def _needs(workers: int, use_gpu: bool) -> dict[str, float]:
@@ -147,12 +149,17 @@ def wait_for_resources(workers: int, use_gpu: bool, progress, *, poll: float = 1
         time.sleep(poll)
 
 
-def fit(config: LoopConfig, *, name: str, workers: int, use_gpu: bool, max_failures: int) -> RunResult:
-    """Build the TorchTrainer and fit it; checkpoints go to `config.storage_url`/ray/`name`."""
+def fit(config: LoopConfig, *, name: str, workers: int, use_gpu: bool, max_failures: int,
+        callbacks: list | None = None, watcher: str = "") -> RunResult:
+    """Build the TorchTrainer and fit it; checkpoints go to `config.storage_url`/ray/`name`
+    (`callbacks`: more Ray Train callbacks, a sweep trial's report to Tune; `watcher`: the
+    `groups.Watcher` that releases the run's placement group if it is killed, by default the
+    job's own)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from tuneloop.core.storage import join, ray_storage
+    from tuneloop.trainer import groups
     from tuneloop.trainer.loop import train_loop
 
     wait_for_resources(workers, use_gpu, config.progress)
@@ -167,7 +174,8 @@ def fit(config: LoopConfig, *, name: str, workers: int, use_gpu: bool, max_failu
             failure_config=FailureConfig(max_failures=max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="val_score",
                                                checkpoint_score_order="max"),
-            callbacks=[_checkpoint_events(config.progress)],
+            callbacks=[_checkpoint_events(config.progress), *(callbacks or []),
+                       groups.release_callback(watcher or groups.watcher_name(name))],
         ),
     )
     result = trainer.fit()
@@ -196,26 +204,35 @@ def _checkpoint_events(queue):
     return CheckpointEvents()
 
 
-def progress_queue():
+def progress_queue(name: str = ""):
     """The queue rank 0 sends progress to, pinned to this (the driver's) node, as Ray Train pins
     its controller: left to the scheduler it may land on a worker node, and losing that node
-    would then fail the whole run instead of the workers resuming from their checkpoint."""
+    would then fail the whole run instead of the workers resuming from their checkpoint. A
+    sweep's is named (`sweep.queue_name`): Tune's pickled callback finds it by name."""
     from ray.util.queue import Queue
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    return Queue(maxsize=10_000, actor_options={"num_cpus": 0, "scheduling_strategy": here})
+    named = {"name": name, "get_if_exists": True} if name else {}
+    return Queue(maxsize=10_000, actor_options={"num_cpus": 0, "scheduling_strategy": here, **named})
 
 
 class RunHandle:
     """A training run in flight: `wait()` for its result, `cancel()` to stop it."""
 
     def __init__(self, config: LoopConfig, *, name: str, workers: int, use_gpu: bool,
-                 max_failures: int, on_progress: Callable[[dict], None]) -> None:
-        self._queue = progress_queue()
+                 max_failures: int, on_progress: Callable[[dict], None], sweep: dict | None = None) -> None:
+        from tuneloop.trainer import groups
+        from tuneloop.trainer.sweep import fit_sweep, queue_name
+
+        self._queue = progress_queue(queue_name(name) if sweep else "")
+        self._watcher = groups.start(name)  # owned here: it outlives a cancelled run's task
         config = replace(config, progress=self._queue)
-        task = ray.remote(num_cpus=0, max_retries=0)(fit)
-        self._ref = task.remote(config, name=name, workers=workers, use_gpu=use_gpu, max_failures=max_failures)
+        run = {"name": name, "workers": workers, "use_gpu": use_gpu, "max_failures": max_failures}
+        if sweep:  # a Ray Tune sweep of Ray Train runs (trainer.sweep), in the same cancellable task
+            self._ref = ray.remote(num_cpus=0, max_retries=0)(fit_sweep).remote(config, sweep=sweep, **run)
+        else:
+            self._ref = ray.remote(num_cpus=0, max_retries=0)(fit).remote(config, **run)
         self._on_progress = on_progress
         self._done = threading.Event()
         self._drainer = threading.Thread(target=self._drain, name=f"progress-{name}", daemon=True)
@@ -233,6 +250,8 @@ class RunHandle:
                 return
 
     def wait(self) -> RunResult:
+        from tuneloop.trainer import groups
+
         try:
             return ray.get(self._ref)
         finally:
@@ -241,6 +260,7 @@ class RunHandle:
             for event in self._leftovers():
                 self._on_progress(event)
             ray.kill(self._queue.actor)
+            groups.stop(self._watcher)
 
     def _leftovers(self) -> list[dict]:
         try:

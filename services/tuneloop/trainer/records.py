@@ -42,6 +42,8 @@ class Job:
     ray_submission: str = ""  # the Ray Jobs submission id, on a remote cluster
     ray_events: int = 0  # how many of its progress lines are recorded
     warnings: tuple[str, ...] = ()  # what a person should know about the result (ml.collapse.warnings)
+    sweep: dict | None = None  # a sweep's request (trainer.tune.SweepRequest as a dict); None: one training run
+    trials: tuple[dict, ...] = ()  # a sweep's trials (trainer.tune.trial_record)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import threading
 from tuneloop.client.registry import Source
 from tuneloop.core.settings import RayJobSettings, TrainerSettings
 from tuneloop.core.storage import check_reachable, join, open_fs
-from tuneloop.ml import board, collapse
+from tuneloop.ml import board, collapse, space
 from tuneloop.ml.inputs import Inputs
 from tuneloop.ml.lora import ADAPTER_DIR
 from tuneloop.ml.spec import CLASSIFICATION, TrainSpec
@@ -28,7 +28,7 @@ from tuneloop.trainer import kuberay, metrics
 from tuneloop.trainer.driver import arguments, encode
 from tuneloop.trainer.kuberay import RayJobResource
 from tuneloop.trainer.loop import LoopConfig
-from tuneloop.trainer.publish import publish_run
+from tuneloop.trainer.publish import fold_trial, publish_run, publish_trials
 from tuneloop.trainer.rayjobs import RayJobHandle
 from tuneloop.trainer.raytrain import RunHandle, ensure_ray, retrying
 from tuneloop.trainer.records import Job, State
@@ -143,6 +143,11 @@ class Runner:
         if self._stop.is_set():
             handle.release()
         result = handle.wait()
+        if job.sweep:
+            self.jobs.update(job.id, trials=result.trials)
+            if result.best_checkpoint is not None:  # the trial that won: its hyperparameters are the version's
+                spec = space.apply(spec, {k: v for k, v in result.best_trial["config"].items()
+                                          if k in space.TUNABLE})
         if result.best_checkpoint is None:
             raise RuntimeError("training ended without a validated checkpoint")
         best = result.best_metrics
@@ -154,12 +159,17 @@ class Runner:
         self.jobs.update(job.id, metrics=summary, warnings=warnings)
         if warnings:
             self._progress(job.id, {"type": "warning", "warnings": warnings})
-        version = self._register(job, spec, join(result.best_checkpoint, "model"), dataset, base, summary, warnings)
+        version = self._register(job, spec, join(result.best_checkpoint, "model"), dataset, base, summary, warnings,
+                                 trial=result.best_trial.get("trial", ""))
         ref = f"{version.model}@{version.version}"
         if board.TAG not in version.tags:  # once: a retried job finds the tag set
-            url = publish_run(self.storage_url, join(storage, "tensorboard"), spec=spec, version=ref, job_id=job.id,
-                              dataset=f"{dataset.dataset}@{dataset.version}", base=f"{base.model}@{base.version}",
-                              summary=summary, warnings=warnings)
+            trial_board = join(storage, "trials", result.best_trial["trial"], "tensorboard") if job.sweep else ""
+            names = {"dataset": f"{dataset.dataset}@{dataset.version}", "base": f"{base.model}@{base.version}"}
+            url = publish_run(self.storage_url, trial_board or join(storage, "tensorboard"), spec=spec, version=ref,
+                              job_id=job.id, summary=summary, warnings=warnings, **names)
+            if job.sweep:
+                publish_trials(self.storage_url, storage, TrainSpec(**job.spec), spec.model, job.id, result.trials,
+                               **names)
             self.inputs.client().registry.set_tags(ref, {board.TAG: url})
         return ref
 
@@ -183,9 +193,9 @@ class Runner:
             ensure_ray(timeout=self.settings.ray_connect_seconds, give_up=cancelled)
             if cancelled():
                 raise RuntimeError("cancelled before training started")
-            return RunHandle(config, on_progress=lambda event: self._progress(job.id, event), **run)
+            return RunHandle(config, on_progress=lambda event: self._progress(job.id, event), sweep=job.sweep, **run)
         # on a remote cluster the driver gets the loop's config as arguments (the same for both backends)
-        args = arguments(config, run)
+        args = arguments(config, run | ({"sweep": job.sweep} if job.sweep else {}))
         follow = {"skip": job.ray_events, "on_progress": lambda event: self._progress(job.id, event),
                   "on_lines": lambda n: self.jobs.update(job.id, ray_events=n)}
         handle: RayJobHandle | RayJobResource
@@ -215,10 +225,13 @@ class Runner:
     def _progress(self, job_id: str, event: dict) -> None:
         metrics.observe(job_id, event)
         self.jobs.add_event(job_id, event.get("type", "progress"), event)
+        if str(event.get("type", "")).startswith("trial_"):  # a sweep's trials, as they stand now
+            job = self.jobs.get(job_id)
+            self.jobs.update(job_id, trials=fold_trial(list(job.trials), event))
         self.wake()
 
     def _register(self, job: Job, spec: TrainSpec, model_url: str, dataset, base, summary: dict,
-                  warnings: list[str]):
+                  warnings: list[str], trial: str = ""):
         """Register the checkpoint's model files, streamed from storage (the trainer's disk never
         holds them); once only: a version tagged with this job is the one registered before."""
         registry = self.inputs.client().registry
@@ -230,7 +243,9 @@ class Runner:
         # relative paths of the files only: pyarrow leaves empty "folder/" marker objects on S3
         found = {path.rstrip("/")[len(root) + 1:]: (path, info) for path, info in fs.find(root, detail=True).items()
                  if info.get("type") == "file" and not path.endswith("/")}
-        config = dict(job.spec)
+        config = spec.model_dump()
+        if job.sweep:  # the lineage of a sweep's best: the sweep (its job id is the lineage's job) and the trial
+            config["sweep"] = {"job": job.id, "trial": trial, **job.sweep}
         if (adapter := found.get(f"{ADAPTER_DIR}/adapter_config.json")) is not None:  # the LoRA adapter's config
             with fs.open(adapter[0], "rb") as fh:
                 config["adapter"] = json.loads(fh.read())
@@ -243,7 +258,9 @@ class Runner:
         if not sources:
             raise RuntimeError(f"the checkpoint at {model_url} holds no model files")
         return registry.upload_files(sources, model=spec.model, kind="fine-tuned", create_model=True,
-                                   tags={"job": job.id, "dataset": dataset.dataset, "task": spec.task or ""},
+                                   tags={"job": job.id, "dataset": dataset.dataset, "task": spec.task or "",
+                                         **({"sweep": job.id, "trial": trial} if job.sweep else {})},
                                    metrics=metrics_out,
                                    lineage=lineage,
-                                   description=" ".join([f"fine-tuned by {job.id}.", *warnings]))
+                                   description=" ".join([f"fine-tuned by {'sweep ' if job.sweep else ''}{job.id}"
+                                                         + (f" (trial {trial})." if trial else "."), *warnings]))

@@ -7,6 +7,7 @@ import json
 from tuneloop.core.paging import next_token, page_bounds
 from tuneloop.core.server import Registration
 from tuneloop.core.server import registration as register_servicer
+from tuneloop.errors import InvalidArgument
 from tuneloop.ml.spec import HYPERPARAMETERS, TrainSpec, make_spec
 from tuneloop.trainer.core import TrainerCore
 from tuneloop.trainer.records import Job, JobEvent, State
@@ -23,12 +24,38 @@ def spec_from_proto(msg: trainer_pb2.TrainSpec) -> TrainSpec:
     return make_spec(dataset=msg.dataset, base_model=msg.base_model, model=msg.model, **values)
 
 
+def sweep_from_proto(msg: trainer_pb2.SweepSpec) -> dict:
+    try:
+        space = json.loads(msg.space_json) if msg.space_json else None
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"invalid search space: not JSON ({exc})") from exc
+    return {"space": space, "trials": msg.trials, "max_concurrent": msg.max_concurrent, "searcher": msg.searcher,
+            "scheduler": msg.scheduler, "seed": msg.seed}
+
+
+def sweep_to_proto(sweep: dict) -> trainer_pb2.SweepSpec:
+    return trainer_pb2.SweepSpec(space_json=json.dumps(sweep["space"], sort_keys=True), trials=sweep["trials"],
+                                 max_concurrent=sweep["max_concurrent"], searcher=sweep["searcher"],
+                                 scheduler=sweep["scheduler"], seed=sweep["seed"])
+
+
+def trial_to_proto(trial: dict) -> trainer_pb2.Trial:
+    score = trial.get("best_score")
+    return trainer_pb2.Trial(id=trial["trial"], state=trial.get("state", ""),
+                             config_json=json.dumps(trial.get("config", {}), sort_keys=True),
+                             best_score=score if score is not None and score > -1e29 else float("nan"),
+                             epochs=int(trial.get("epochs", 0)), seconds=float(trial.get("seconds", 0.0)),
+                             error=trial.get("error", ""))
+
+
 def job_to_proto(job: Job) -> trainer_pb2.Job:
     msg = trainer_pb2.Job(
         id=job.id, state=STATE_TO_PROTO[job.state], spec_json=json.dumps(job.spec, sort_keys=True),
         dataset=job.dataset, base_model=job.base_model, model=job.result_model, metrics=job.metrics,
         error=job.error, tensorboard=job.tensorboard, attempts=job.attempts, cancel_requested=job.cancel_requested,
-        warnings=list(job.warnings))
+        warnings=list(job.warnings), trials=[trial_to_proto(t) for t in job.trials])
+    if job.sweep:
+        msg.sweep.CopyFrom(sweep_to_proto(job.sweep))
     msg.created_at.FromDatetime(job.created_at)
     if job.started_at:
         msg.started_at.FromDatetime(job.started_at)
@@ -49,7 +76,8 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
         self.core = core
 
     def SubmitJob(self, request, context):
-        job = self.core.submit(spec_from_proto(request.spec), idempotency_key=request.idempotency_key)
+        job = self.core.submit(spec_from_proto(request.spec), idempotency_key=request.idempotency_key,
+                               sweep=sweep_from_proto(request.sweep) if request.HasField("sweep") else None)
         return trainer_pb2.SubmitJobResponse(job=job_to_proto(job))
 
     def GetJob(self, request, context):

@@ -22,14 +22,16 @@ from tuneloop.trainer.records import Job, JobEvent, State
 def _job(r: sa.Row) -> Job:
     return Job(r.id, State(r.state), r.spec, r.dataset, r.base_model, r.result_model, r.metrics, r.error,
                r.tensorboard, r.attempts, r.cancel_requested, r.created_at, r.started_at, r.finished_at,
-               r.ray_submission, r.ray_events, tuple(r.warnings or ()))
+               r.ray_submission, r.ray_events, tuple(r.warnings or ()),
+               r.sweep, tuple(r.trials or ()))
 
 
 class JobStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def create(self, spec: dict, *, dataset: str, base_model: str, idempotency_key: str = "") -> Job:
+    def create(self, spec: dict, *, dataset: str, base_model: str, idempotency_key: str = "",
+               sweep: dict | None = None) -> Job:
         """A new QUEUED job; with an idempotency key already used, that earlier job instead."""
         if idempotency_key and (earlier := self.by_key(idempotency_key)) is not None:
             return earlier
@@ -39,7 +41,7 @@ class JobStore:
                 conn.execute(sa.insert(train_jobs).values(
                     id=job_id, state=State.QUEUED.value, spec=spec, dataset=dataset, base_model=base_model,
                     result_model="", metrics={}, error="", tensorboard="", attempts=0, cancel_requested=False,
-                    created_at=datetime.now(UTC), idempotency_key=idempotency_key or None))
+                    created_at=datetime.now(UTC), idempotency_key=idempotency_key or None, sweep=sweep))
                 self._event(conn, job_id, "state", {"state": State.QUEUED.value})
         except sa.exc.IntegrityError:
             if idempotency_key and (earlier := self.by_key(idempotency_key)) is not None:

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from tuneloop.v1 import common_pb2 as tuneloop_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tuneloop/v1/trainer.proto\x12\x0btuneloop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18tuneloop/v1/common.proto\"\xf3\t\n\tTrainSpec\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x13\n\x06\x65pochs\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\rlearning_rate\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nbatch_size\x18\x06 \x01(\x05H\x02\x88\x01\x01\x12\x17\n\nmax_length\x18\x07 \x01(\x05H\x03\x88\x01\x01\x12\x19\n\x0cweight_decay\x18\x08 \x01(\x01H\x04\x88\x01\x01\x12\x19\n\x0cwarmup_ratio\x18\t \x01(\x01H\x05\x88\x01\x01\x12\x16\n\tscheduler\x18\n \x01(\tH\x06\x88\x01\x01\x12\x17\n\ngrad_accum\x18\x0b \x01(\x05H\x07\x88\x01\x01\x12\x1a\n\rfreeze_layers\x18\x0c \x01(\x05H\x08\x88\x01\x01\x12\x11\n\x04lora\x18\r \x01(\x08H\t\x88\x01\x01\x12$\n\x17\x65\x61rly_stopping_patience\x18\x0e \x01(\x05H\n\x88\x01\x01\x12\x11\n\x04seed\x18\x0f \x01(\x03H\x0b\x88\x01\x01\x12\x1e\n\x11max_train_samples\x18\x10 \x01(\x05H\x0c\x88\x01\x01\x12\x14\n\x07workers\x18\x11 \x01(\x05H\r\x88\x01\x01\x12\x10\n\x03gpu\x18\x12 \x01(\x08H\x0e\x88\x01\x01\x12\x11\n\x04\x62\x66\x31\x36\x18\x13 \x01(\x08H\x0f\x88\x01\x01\x12#\n\x16\x63heckpoint_every_steps\x18\x14 \x01(\x05H\x10\x88\x01\x01\x12\x16\n\tlog_every\x18\x15 \x01(\x05H\x11\x88\x01\x01\x12\x16\n\toptimizer\x18\x16 \x01(\tH\x12\x88\x01\x01\x12\x16\n\tlora_rank\x18\x17 \x01(\x05H\x13\x88\x01\x01\x12\x17\n\nlora_alpha\x18\x18 \x01(\x01H\x14\x88\x01\x01\x12\x19\n\x0clora_dropout\x18\x19 \x01(\x01H\x15\x88\x01\x01\x12\x19\n\x0clora_targets\x18\x1a \x01(\tH\x16\x88\x01\x01\x12\x11\n\x04task\x18\x1b \x01(\tH\x17\x88\x01\x01\x12\x17\n\nimage_size\x18\x1c \x01(\x05H\x18\x88\x01\x01\x12\x14\n\x07\x61ugment\x18\x1d \x01(\x08H\x19\x88\x01\x01\x12\x1f\n\x12head_lr_multiplier\x18\x1e \x01(\x01H\x1a\x88\x01\x01\x12\x1c\n\x0f\x63lass_weighting\x18\x1f \x01(\x08H\x1b\x88\x01\x01\x12\x1f\n\x12\x63lass_weight_ratio\x18  \x01(\x01H\x1c\x88\x01\x01\x42\t\n\x07_epochsB\x10\n\x0e_learning_rateB\r\n\x0b_batch_sizeB\r\n\x0b_max_lengthB\x0f\n\r_weight_decayB\x0f\n\r_warmup_ratioB\x0c\n\n_schedulerB\r\n\x0b_grad_accumB\x10\n\x0e_freeze_layersB\x07\n\x05_loraB\x1a\n\x18_early_stopping_patienceB\x07\n\x05_seedB\x14\n\x12_max_train_samplesB\n\n\x08_workersB\x06\n\x04_gpuB\x07\n\x05_bf16B\x19\n\x17_checkpoint_every_stepsB\x0c\n\n_log_everyB\x0c\n\n_optimizerB\x0c\n\n_lora_rankB\r\n\x0b_lora_alphaB\x0f\n\r_lora_dropoutB\x0f\n\r_lora_targetsB\x07\n\x05_taskB\r\n\x0b_image_sizeB\n\n\x08_augmentB\x15\n\x13_head_lr_multiplierB\x12\n\x10_class_weightingB\x15\n\x13_class_weight_ratio\"\xd1\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.tuneloop.v1.JobState\x12\x11\n\tspec_json\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12\x12\n\nbase_model\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\x12.\n\x07metrics\x18\x07 \x03(\x0b\x32\x1d.tuneloop.v1.Job.MetricsEntry\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x13\n\x0btensorboard\x18\t \x01(\t\x12\x10\n\x08\x61ttempts\x18\n \x01(\x05\x12\x18\n\x10\x63\x61ncel_requested\x18\x0b \x01(\x08\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08warnings\x18\x0f \x03(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"l\n\x08JobEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x11\n\tdata_json\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x10SubmitJobRequest\x12$\n\x04spec\x18\x01 \x01(\x0b\x32\x16.tuneloop.v1.TrainSpec\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\"2\n\x11SubmitJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.tuneloop.v1.Job\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"/\n\x0eGetJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.tuneloop.v1.Job\"9\n\x0fListJobsRequest\x12&\n\x04page\x18\x01 \x01(\x0b\x32\x18.tuneloop.v1.PageRequest\"K\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.tuneloop.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"2\n\x11\x43\x61ncelJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.tuneloop.v1.Job\"?\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x66ter_id\x18\x02 \x01(\x03\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\"8\n\x10WatchJobResponse\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.tuneloop.v1.JobEvent*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x32\xff\x02\n\x0eTrainerService\x12J\n\tSubmitJob\x12\x1d.tuneloop.v1.SubmitJobRequest\x1a\x1e.tuneloop.v1.SubmitJobResponse\x12\x41\n\x06GetJob\x12\x1a.tuneloop.v1.GetJobRequest\x1a\x1b.tuneloop.v1.GetJobResponse\x12G\n\x08ListJobs\x12\x1c.tuneloop.v1.ListJobsRequest\x1a\x1d.tuneloop.v1.ListJobsResponse\x12J\n\tCancelJob\x12\x1d.tuneloop.v1.CancelJobRequest\x1a\x1e.tuneloop.v1.CancelJobResponse\x12I\n\x08WatchJob\x12\x1c.tuneloop.v1.WatchJobRequest\x1a\x1d.tuneloop.v1.WatchJobResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tuneloop/v1/trainer.proto\x12\x0btuneloop.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18tuneloop/v1/common.proto\"\xf3\t\n\tTrainSpec\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x12\n\nbase_model\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x13\n\x06\x65pochs\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x1a\n\rlearning_rate\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nbatch_size\x18\x06 \x01(\x05H\x02\x88\x01\x01\x12\x17\n\nmax_length\x18\x07 \x01(\x05H\x03\x88\x01\x01\x12\x19\n\x0cweight_decay\x18\x08 \x01(\x01H\x04\x88\x01\x01\x12\x19\n\x0cwarmup_ratio\x18\t \x01(\x01H\x05\x88\x01\x01\x12\x16\n\tscheduler\x18\n \x01(\tH\x06\x88\x01\x01\x12\x17\n\ngrad_accum\x18\x0b \x01(\x05H\x07\x88\x01\x01\x12\x1a\n\rfreeze_layers\x18\x0c \x01(\x05H\x08\x88\x01\x01\x12\x11\n\x04lora\x18\r \x01(\x08H\t\x88\x01\x01\x12$\n\x17\x65\x61rly_stopping_patience\x18\x0e \x01(\x05H\n\x88\x01\x01\x12\x11\n\x04seed\x18\x0f \x01(\x03H\x0b\x88\x01\x01\x12\x1e\n\x11max_train_samples\x18\x10 \x01(\x05H\x0c\x88\x01\x01\x12\x14\n\x07workers\x18\x11 \x01(\x05H\r\x88\x01\x01\x12\x10\n\x03gpu\x18\x12 \x01(\x08H\x0e\x88\x01\x01\x12\x11\n\x04\x62\x66\x31\x36\x18\x13 \x01(\x08H\x0f\x88\x01\x01\x12#\n\x16\x63heckpoint_every_steps\x18\x14 \x01(\x05H\x10\x88\x01\x01\x12\x16\n\tlog_every\x18\x15 \x01(\x05H\x11\x88\x01\x01\x12\x16\n\toptimizer\x18\x16 \x01(\tH\x12\x88\x01\x01\x12\x16\n\tlora_rank\x18\x17 \x01(\x05H\x13\x88\x01\x01\x12\x17\n\nlora_alpha\x18\x18 \x01(\x01H\x14\x88\x01\x01\x12\x19\n\x0clora_dropout\x18\x19 \x01(\x01H\x15\x88\x01\x01\x12\x19\n\x0clora_targets\x18\x1a \x01(\tH\x16\x88\x01\x01\x12\x11\n\x04task\x18\x1b \x01(\tH\x17\x88\x01\x01\x12\x17\n\nimage_size\x18\x1c \x01(\x05H\x18\x88\x01\x01\x12\x14\n\x07\x61ugment\x18\x1d \x01(\x08H\x19\x88\x01\x01\x12\x1f\n\x12head_lr_multiplier\x18\x1e \x01(\x01H\x1a\x88\x01\x01\x12\x1c\n\x0f\x63lass_weighting\x18\x1f \x01(\x08H\x1b\x88\x01\x01\x12\x1f\n\x12\x63lass_weight_ratio\x18  \x01(\x01H\x1c\x88\x01\x01\x42\t\n\x07_epochsB\x10\n\x0e_learning_rateB\r\n\x0b_batch_sizeB\r\n\x0b_max_lengthB\x0f\n\r_weight_decayB\x0f\n\r_warmup_ratioB\x0c\n\n_schedulerB\r\n\x0b_grad_accumB\x10\n\x0e_freeze_layersB\x07\n\x05_loraB\x1a\n\x18_early_stopping_patienceB\x07\n\x05_seedB\x14\n\x12_max_train_samplesB\n\n\x08_workersB\x06\n\x04_gpuB\x07\n\x05_bf16B\x19\n\x17_checkpoint_every_stepsB\x0c\n\n_log_everyB\x0c\n\n_optimizerB\x0c\n\n_lora_rankB\r\n\x0b_lora_alphaB\x0f\n\r_lora_dropoutB\x0f\n\r_lora_targetsB\x07\n\x05_taskB\r\n\x0b_image_sizeB\n\n\x08_augmentB\x15\n\x13_head_lr_multiplierB\x12\n\x10_class_weightingB\x15\n\x13_class_weight_ratio\"\x9c\x04\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.tuneloop.v1.JobState\x12\x11\n\tspec_json\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12\x12\n\nbase_model\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\x12.\n\x07metrics\x18\x07 \x03(\x0b\x32\x1d.tuneloop.v1.Job.MetricsEntry\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x13\n\x0btensorboard\x18\t \x01(\t\x12\x10\n\x08\x61ttempts\x18\n \x01(\x05\x12\x18\n\x10\x63\x61ncel_requested\x18\x0b \x01(\x08\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08warnings\x18\x0f \x03(\t\x12%\n\x05sweep\x18\x10 \x01(\x0b\x32\x16.tuneloop.v1.SweepSpec\x12\"\n\x06trials\x18\x11 \x03(\x0b\x32\x12.tuneloop.v1.Trial\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"z\n\tSweepSpec\x12\x12\n\nspace_json\x18\x01 \x01(\t\x12\x0e\n\x06trials\x18\x02 \x01(\x05\x12\x16\n\x0emax_concurrent\x18\x03 \x01(\x05\x12\x10\n\x08searcher\x18\x04 \x01(\t\x12\x11\n\tscheduler\x18\x05 \x01(\t\x12\x0c\n\x04seed\x18\x06 \x01(\x03\"{\n\x05Trial\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\x12\x12\n\nbest_score\x18\x04 \x01(\x01\x12\x0e\n\x06\x65pochs\x18\x05 \x01(\x05\x12\x0f\n\x07seconds\x18\x06 \x01(\x01\x12\r\n\x05\x65rror\x18\x07 \x01(\t\"l\n\x08JobEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x11\n\tdata_json\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"x\n\x10SubmitJobRequest\x12$\n\x04spec\x18\x01 \x01(\x0b\x32\x16.tuneloop.v1.TrainSpec\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12%\n\x05sweep\x18\x03 \x01(\x0b\x32\x16.tuneloop.v1.SweepSpec\"2\n\x11SubmitJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.tuneloop.v1.Job\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"/\n\x0eGetJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.tuneloop.v1.Job\"9\n\x0fListJobsRequest\x12&\n\x04page\x18\x01 \x01(\x0b\x32\x18.tuneloop.v1.PageRequest\"K\n\x10ListJobsResponse\x12\x1e\n\x04jobs\x18\x01 \x03(\x0b\x32\x10.tuneloop.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"2\n\x11\x43\x61ncelJobResponse\x12\x1d\n\x03job\x18\x01 \x01(\x0b\x32\x10.tuneloop.v1.Job\"?\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x66ter_id\x18\x02 \x01(\x03\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\"8\n\x10WatchJobResponse\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x15.tuneloop.v1.JobEvent*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x32\xff\x02\n\x0eTrainerService\x12J\n\tSubmitJob\x12\x1d.tuneloop.v1.SubmitJobRequest\x1a\x1e.tuneloop.v1.SubmitJobResponse\x12\x41\n\x06GetJob\x12\x1a.tuneloop.v1.GetJobRequest\x1a\x1b.tuneloop.v1.GetJobResponse\x12G\n\x08ListJobs\x12\x1c.tuneloop.v1.ListJobsRequest\x1a\x1d.tuneloop.v1.ListJobsResponse\x12J\n\tCancelJob\x12\x1d.tuneloop.v1.CancelJobRequest\x1a\x1e.tuneloop.v1.CancelJobResponse\x12I\n\x08WatchJob\x12\x1c.tuneloop.v1.WatchJobRequest\x1a\x1d.tuneloop.v1.WatchJobResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,36 +35,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_JOB_METRICSENTRY']._loaded_options = None
   _globals['_JOB_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATE']._serialized_start=2506
-  _globals['_JOBSTATE']._serialized_end=2660
+  _globals['_JOBSTATE']._serialized_start=2869
+  _globals['_JOBSTATE']._serialized_end=3023
   _globals['_TRAINSPEC']._serialized_start=102
   _globals['_TRAINSPEC']._serialized_end=1369
   _globals['_JOB']._serialized_start=1372
-  _globals['_JOB']._serialized_end=1837
-  _globals['_JOB_METRICSENTRY']._serialized_start=1791
-  _globals['_JOB_METRICSENTRY']._serialized_end=1837
-  _globals['_JOBEVENT']._serialized_start=1839
-  _globals['_JOBEVENT']._serialized_end=1947
-  _globals['_SUBMITJOBREQUEST']._serialized_start=1949
-  _globals['_SUBMITJOBREQUEST']._serialized_end=2030
-  _globals['_SUBMITJOBRESPONSE']._serialized_start=2032
-  _globals['_SUBMITJOBRESPONSE']._serialized_end=2082
-  _globals['_GETJOBREQUEST']._serialized_start=2084
-  _globals['_GETJOBREQUEST']._serialized_end=2111
-  _globals['_GETJOBRESPONSE']._serialized_start=2113
-  _globals['_GETJOBRESPONSE']._serialized_end=2160
-  _globals['_LISTJOBSREQUEST']._serialized_start=2162
-  _globals['_LISTJOBSREQUEST']._serialized_end=2219
-  _globals['_LISTJOBSRESPONSE']._serialized_start=2221
-  _globals['_LISTJOBSRESPONSE']._serialized_end=2296
-  _globals['_CANCELJOBREQUEST']._serialized_start=2298
-  _globals['_CANCELJOBREQUEST']._serialized_end=2328
-  _globals['_CANCELJOBRESPONSE']._serialized_start=2330
-  _globals['_CANCELJOBRESPONSE']._serialized_end=2380
-  _globals['_WATCHJOBREQUEST']._serialized_start=2382
-  _globals['_WATCHJOBREQUEST']._serialized_end=2445
-  _globals['_WATCHJOBRESPONSE']._serialized_start=2447
-  _globals['_WATCHJOBRESPONSE']._serialized_end=2503
-  _globals['_TRAINERSERVICE']._serialized_start=2663
-  _globals['_TRAINERSERVICE']._serialized_end=3046
+  _globals['_JOB']._serialized_end=1912
+  _globals['_JOB_METRICSENTRY']._serialized_start=1866
+  _globals['_JOB_METRICSENTRY']._serialized_end=1912
+  _globals['_SWEEPSPEC']._serialized_start=1914
+  _globals['_SWEEPSPEC']._serialized_end=2036
+  _globals['_TRIAL']._serialized_start=2038
+  _globals['_TRIAL']._serialized_end=2161
+  _globals['_JOBEVENT']._serialized_start=2163
+  _globals['_JOBEVENT']._serialized_end=2271
+  _globals['_SUBMITJOBREQUEST']._serialized_start=2273
+  _globals['_SUBMITJOBREQUEST']._serialized_end=2393
+  _globals['_SUBMITJOBRESPONSE']._serialized_start=2395
+  _globals['_SUBMITJOBRESPONSE']._serialized_end=2445
+  _globals['_GETJOBREQUEST']._serialized_start=2447
+  _globals['_GETJOBREQUEST']._serialized_end=2474
+  _globals['_GETJOBRESPONSE']._serialized_start=2476
+  _globals['_GETJOBRESPONSE']._serialized_end=2523
+  _globals['_LISTJOBSREQUEST']._serialized_start=2525
+  _globals['_LISTJOBSREQUEST']._serialized_end=2582
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2584
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2659
+  _globals['_CANCELJOBREQUEST']._serialized_start=2661
+  _globals['_CANCELJOBREQUEST']._serialized_end=2691
+  _globals['_CANCELJOBRESPONSE']._serialized_start=2693
+  _globals['_CANCELJOBRESPONSE']._serialized_end=2743
+  _globals['_WATCHJOBREQUEST']._serialized_start=2745
+  _globals['_WATCHJOBREQUEST']._serialized_end=2808
+  _globals['_WATCHJOBRESPONSE']._serialized_start=2810
+  _globals['_WATCHJOBRESPONSE']._serialized_end=2866
+  _globals['_TRAINERSERVICE']._serialized_start=3026
+  _globals['_TRAINERSERVICE']._serialized_end=3409
 # @@protoc_insertion_point(module_scope)

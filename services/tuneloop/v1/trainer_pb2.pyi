@@ -95,7 +95,7 @@ class TrainSpec(_message.Message):
     def __init__(self, dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., model: _Optional[str] = ..., epochs: _Optional[int] = ..., learning_rate: _Optional[float] = ..., batch_size: _Optional[int] = ..., max_length: _Optional[int] = ..., weight_decay: _Optional[float] = ..., warmup_ratio: _Optional[float] = ..., scheduler: _Optional[str] = ..., grad_accum: _Optional[int] = ..., freeze_layers: _Optional[int] = ..., lora: _Optional[bool] = ..., early_stopping_patience: _Optional[int] = ..., seed: _Optional[int] = ..., max_train_samples: _Optional[int] = ..., workers: _Optional[int] = ..., gpu: _Optional[bool] = ..., bf16: _Optional[bool] = ..., checkpoint_every_steps: _Optional[int] = ..., log_every: _Optional[int] = ..., optimizer: _Optional[str] = ..., lora_rank: _Optional[int] = ..., lora_alpha: _Optional[float] = ..., lora_dropout: _Optional[float] = ..., lora_targets: _Optional[str] = ..., task: _Optional[str] = ..., image_size: _Optional[int] = ..., augment: _Optional[bool] = ..., head_lr_multiplier: _Optional[float] = ..., class_weighting: _Optional[bool] = ..., class_weight_ratio: _Optional[float] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "state", "spec_json", "dataset", "base_model", "model", "metrics", "error", "tensorboard", "attempts", "cancel_requested", "created_at", "started_at", "finished_at", "warnings")
+    __slots__ = ("id", "state", "spec_json", "dataset", "base_model", "model", "metrics", "error", "tensorboard", "attempts", "cancel_requested", "created_at", "started_at", "finished_at", "warnings", "sweep", "trials")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +118,8 @@ class Job(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    SWEEP_FIELD_NUMBER: _ClassVar[int]
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
     id: str
     state: JobState
     spec_json: str
@@ -133,7 +135,43 @@ class Job(_message.Message):
     started_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., spec_json: _Optional[str] = ..., dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., model: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., error: _Optional[str] = ..., tensorboard: _Optional[str] = ..., attempts: _Optional[int] = ..., cancel_requested: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    sweep: SweepSpec
+    trials: _containers.RepeatedCompositeFieldContainer[Trial]
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., spec_json: _Optional[str] = ..., dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., model: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., error: _Optional[str] = ..., tensorboard: _Optional[str] = ..., attempts: _Optional[int] = ..., cancel_requested: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., sweep: _Optional[_Union[SweepSpec, _Mapping]] = ..., trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ...) -> None: ...
+
+class SweepSpec(_message.Message):
+    __slots__ = ("space_json", "trials", "max_concurrent", "searcher", "scheduler", "seed")
+    SPACE_JSON_FIELD_NUMBER: _ClassVar[int]
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_FIELD_NUMBER: _ClassVar[int]
+    SEARCHER_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULER_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    space_json: str
+    trials: int
+    max_concurrent: int
+    searcher: str
+    scheduler: str
+    seed: int
+    def __init__(self, space_json: _Optional[str] = ..., trials: _Optional[int] = ..., max_concurrent: _Optional[int] = ..., searcher: _Optional[str] = ..., scheduler: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class Trial(_message.Message):
+    __slots__ = ("id", "state", "config_json", "best_score", "epochs", "seconds", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    BEST_SCORE_FIELD_NUMBER: _ClassVar[int]
+    EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    state: str
+    config_json: str
+    best_score: float
+    epochs: int
+    seconds: float
+    error: str
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[str] = ..., config_json: _Optional[str] = ..., best_score: _Optional[float] = ..., epochs: _Optional[int] = ..., seconds: _Optional[float] = ..., error: _Optional[str] = ...) -> None: ...
 
 class JobEvent(_message.Message):
     __slots__ = ("id", "job", "type", "data_json", "at")
@@ -150,12 +188,14 @@ class JobEvent(_message.Message):
     def __init__(self, id: _Optional[int] = ..., job: _Optional[str] = ..., type: _Optional[str] = ..., data_json: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
-    __slots__ = ("spec", "idempotency_key")
+    __slots__ = ("spec", "idempotency_key", "sweep")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    SWEEP_FIELD_NUMBER: _ClassVar[int]
     spec: TrainSpec
     idempotency_key: str
-    def __init__(self, spec: _Optional[_Union[TrainSpec, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    sweep: SweepSpec
+    def __init__(self, spec: _Optional[_Union[TrainSpec, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., sweep: _Optional[_Union[SweepSpec, _Mapping]] = ...) -> None: ...
 
 class SubmitJobResponse(_message.Message):
     __slots__ = ("job",)

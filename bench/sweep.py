@@ -1,0 +1,101 @@
+"""Benchmark (quality per compute): a hyperparameter sweep with ASHA against one without, and
+against the default hyperparameters, on BBC with a small budget.
+
+(a) one run with the default hyperparameters; (b) random search, every trial to the end; (c) the
+same random search (the same seed, so the same configurations in the same order) with ASHA
+stopping weak trials after 1 and 2 of 4 epochs. Each trial is a Ray Train run of tuneloop's real
+loop (trainer.sweep, through the same handle the trainer uses); trials run 2 at a time, one
+worker with one core each. Compute is the sum of the trials' training seconds (Tune's
+time_total_s: from the trial's start to its last report) times their workers. The best trial's
+checkpoint is scored on BBC's whole test split by the evaluator's inference path.
+
+Goal (issue 17): (c) reaches (b)'s best validation score with at least 40% less compute, and
+beats (a).
+
+    python bench/sweep.py [--trials 8] [--train-rows 480]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from inputs import bbc_inputs, offline_env
+
+offline_env()
+DATA = {"max_length": 64, "bf16": False, "log_every": 1000}
+SPACE = {"learning_rate": {"loguniform": [1e-5, 3e-4]}, "warmup_ratio": {"uniform": [0.0, 0.2]},
+         "weight_decay": {"uniform": [0.0, 0.1]}, "batch_size": {"choice": [8, 16, 32]},
+         "freeze_layers": {"choice": [0, 2, 4]}, "epochs": 4}
+
+
+def test_f1(checkpoint: str, test) -> float:
+    from tuneloop.evaluator.scores import report
+    from tuneloop.ml.classifier import Classifier
+
+    classifier = Classifier(Path(checkpoint) / "model", max_length=DATA["max_length"])
+    probs, _ = classifier.probabilities(test["text"].to_list())
+    truth = np.array([classifier.labels.index(x) for x in test["label"].to_list()])
+    return report(truth, probs, classifier.labels)["f1_macro"]
+
+
+def run(inputs, workdir: Path, options: dict, sweep: dict | None):
+    """(result, wall seconds) of one run or sweep, through the trainer's own handle."""
+    from tuneloop.ml.spec import TrainSpec
+    from tuneloop.trainer.loop import LoopConfig
+    from tuneloop.trainer.raytrain import RunHandle
+
+    spec = TrainSpec(dataset="d", base_model="minilm", model="bench", **{**DATA, **options})
+    config = LoopConfig(spec=spec, labels=inputs.labels, dataset=inputs.dataset, base_model=inputs.base_model,
+                        services=inputs.services, storage_url=str(workdir), threads=1)
+    started = time.perf_counter()
+    result = RunHandle(config, name=workdir.name, workers=1, use_gpu=False, max_failures=0, sweep=sweep,
+                       on_progress=lambda e: None).wait()
+    return result, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--concurrent", type=int, default=2)
+    parser.add_argument("--train-rows", type=int, default=480)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    import polars as pl
+
+    from tuneloop.trainer.raytrain import ensure_ray
+
+    with tempfile.TemporaryDirectory() as tmp, bbc_inputs(Path(tmp)) as inputs:
+        ensure_ray(None)
+        name, version = inputs.dataset.split("@")
+        inputs.client.dataprep.download_split(name, version, "test", Path(tmp) / "test.parquet")
+        test = pl.read_parquet(Path(tmp) / "test.parquet", columns=["text", "label"])
+        common = {"max_train_samples": args.train_rows, "seed": args.seed}
+        sweep = {"space": SPACE, "trials": args.trials, "max_concurrent": args.concurrent, "searcher": "random",
+                 "seed": args.seed}
+        rows = []
+        default, wall = run(inputs, Path(tmp) / "a-default", common, None)
+        rows.append(("(a) default hyperparameters", 1, default.best_metrics["val_f1_macro"],
+                     test_f1(default.best_checkpoint, test), wall, wall))
+        for label, scheduler in (("(b) random search, no early stopping", "none"), ("(c) random search + ASHA", "asha")):
+            result, wall = run(inputs, Path(tmp) / f"sweep-{scheduler}", common, sweep | {"scheduler": scheduler})
+            compute = sum(t["seconds"] for t in result.trials)
+            stopped = sum(t["state"] == "STOPPED" for t in result.trials)
+            rows.append((f"{label} ({stopped} stopped early)" if stopped else label, len(result.trials),
+                         result.best_metrics["val_f1_macro"], test_f1(result.best_checkpoint, test), compute, wall))
+            print(f"  {label}: best {result.best_trial['config']}", flush=True)
+        print("| | trials | best val macro-F1 | its test macro-F1 | compute (trial seconds) | wall |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for label, trials, val, test_score, compute, wall in rows:
+            print(f"| {label} | {trials} | {val:.4f} | {test_score:.4f} | {compute:.0f} s | {wall:.0f} s |")
+        b, c = rows[1], rows[2]
+        print(f"\n(c) vs (b): best val {c[2]:.4f} vs {b[2]:.4f} ({'reached' if c[2] >= b[2] else 'NOT reached'}), "
+              f"compute {c[4] / b[4]:.2f}x ({1 - c[4] / b[4]:.0%} less); (c) vs (a) test: {c[3]:.4f} vs {rows[0][3]:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The sweep's search on a real Ray Tune (trainer.sweep.fit_sweep), with stand-in trials that
+report scores instead of training: a failed trial does not fail the sweep (all failing does), the
+best validated checkpoint wins, ASHA stops weak trials, and a sweep killed midway resumes its
+experiment without running its finished trials again. (The sweep of real Ray Train trials is
+tests/trainer/test_sweep.py.)"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+from conftest import wait_until
+from tuneloop.ml.spec import make_spec
+from tuneloop.trainer.loop import LoopConfig
+from tuneloop.trainer.raytrain import ensure_ray
+from tuneloop.trainer.sweep import fit_sweep
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    ensure_ray()
+
+
+def _config(tmp_path: Path, epochs: int = 4) -> LoopConfig:
+    spec = make_spec(dataset="d", base_model="b", model="m", epochs=epochs)
+    return LoopConfig(spec=spec, labels=["a", "b"], dataset="d@1", base_model="b@1", storage_url=str(tmp_path))
+
+
+def _stand_in(log: str, *, fail_batch: int = 0, wait_for: str = ""):
+    """A trial that reports a score per epoch (higher learning rate, better), a checkpoint path each
+    time, and notes its start in `log`; batch size `fail_batch` raises; with `wait_for`, trials
+    after the first wait until that file exists."""
+
+    def trial(config: dict) -> None:
+        from ray import tune
+
+        trial_id = tune.get_context().get_trial_id()
+        with open(log, "a") as fh:
+            fh.write(trial_id + "\n")
+        if config.get("batch_size") == fail_batch:
+            raise ValueError(f"stand-in failure at batch size {fail_batch}")
+        if wait_for and len(open(log).read().split()) > 1:
+            while not os.path.exists(wait_for):
+                time.sleep(0.2)
+        for epoch in range(config.get("epochs", 4)):
+            score = config["learning_rate"] * 1000 * (epoch + 1) / 4
+            tune.report({"val_score": score, "val_f1_macro": score, "epoch": epoch,
+                         "checkpoint_path": f"/ckpt/{trial_id}/{epoch}"})
+
+    return trial
+
+
+SPACE = {"learning_rate": {"loguniform": [1e-5, 1e-3]}, "batch_size": {"choice": [8, 16]}}
+
+
+def test_failed_trials_do_not_fail_the_sweep_and_the_best_checkpoint_wins(tmp_path):
+    log = str(tmp_path / "started")
+    sweep = {"space": SPACE, "trials": 6, "max_concurrent": 2, "searcher": "random", "scheduler": "none", "seed": 3}
+    result = fit_sweep(_config(tmp_path), name="sweep-a", workers=1, use_gpu=False, max_failures=0, sweep=sweep,
+                       trainable=_stand_in(log, fail_batch=8))
+    states = sorted(t["state"] for t in result.trials)
+    failed = [t for t in result.trials if t["state"] == "ERROR"]
+    assert len(result.trials) == 6 and failed and "TERMINATED" in states, states
+    assert all("stand-in failure at batch size 8" in t["error"] for t in failed)
+    finished = [t for t in result.trials if t["state"] == "TERMINATED"]
+    best = max(finished, key=lambda t: t["best_score"])
+    assert result.best_trial["trial"] == best["trial"]
+    assert result.best_checkpoint == f"/ckpt/{best['trial']}/3"  # its last epoch scored best
+    assert result.best_trial["config"]["learning_rate"] == pytest.approx(best["config"]["learning_rate"])
+    assert all(t["epochs"] == 4 for t in finished)
+
+
+def test_every_trial_failing_fails_the_sweep(tmp_path):
+    sweep = {"space": {"batch_size": {"choice": [8]}}, "trials": 2, "max_concurrent": 2, "searcher": "random",
+             "scheduler": "none"}
+    with pytest.raises(RuntimeError, match="all 2 trials failed; the first: .*stand-in failure"):
+        fit_sweep(_config(tmp_path), name="sweep-b", workers=1, use_gpu=False, max_failures=0,
+                  sweep=sweep, trainable=_stand_in(str(tmp_path / "log"), fail_batch=8))
+
+
+def test_asha_stops_weak_trials_and_tpe_searches(tmp_path):
+    sweep = {"space": {"learning_rate": {"loguniform": [1e-5, 1e-3]}}, "trials": 8, "max_concurrent": 1,
+             "searcher": "tpe", "scheduler": "asha", "seed": 1}
+    result = fit_sweep(_config(tmp_path), name="sweep-c", workers=1, use_gpu=False, max_failures=0, sweep=sweep,
+                       trainable=_stand_in(str(tmp_path / "log")))
+    stopped = [t for t in result.trials if t["state"] == "STOPPED"]
+    assert len(result.trials) == 8 and stopped, [(t["state"], t["epochs"]) for t in result.trials]
+    assert all(t["epochs"] < 4 for t in stopped)
+    assert result.best_metrics["val_score"] == max(t["best_score"] for t in result.trials)
+
+
+def test_a_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path):
+    log, gate = str(tmp_path / "started"), str(tmp_path / "go")
+    sweep = {"space": SPACE | {"batch_size": 16}, "trials": 3, "max_concurrent": 1, "searcher": "random",
+             "scheduler": "none", "seed": 5}
+    config, trial = _config(tmp_path, epochs=2), _stand_in(log, wait_for=gate)
+    run = ray.remote(num_cpus=0, max_retries=0)(fit_sweep)
+    first = run.remote(config, name="sweep-d", workers=1, use_gpu=False, max_failures=0, sweep=sweep, trainable=trial)
+    wait_until("the second trial to start", lambda: len(Path(log).read_text().split()) >= 2 if Path(log).exists()
+               else False, timeout=120)
+    time.sleep(5)  # Tune saves its state every 2 s (TUNE_GLOBAL_CHECKPOINT_S): the finished first trial is in it
+    ray.cancel(first, force=True, recursive=True)
+    with pytest.raises((ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError)):
+        ray.get(first, timeout=60)
+    Path(gate).touch()
+    result = fit_sweep(config, name="sweep-d", workers=1, use_gpu=False, max_failures=0, sweep=sweep, trainable=trial)
+    started = Path(log).read_text().split()
+    assert len(result.trials) == 3 and all(t["state"] == "TERMINATED" for t in result.trials)
+    assert started.count(started[0]) == 1  # the first trial finished before the kill: not run again
+    assert sorted(set(started)) == sorted(t["trial"] for t in result.trials)
