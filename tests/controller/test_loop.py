@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import grpc
 import pytest
 
+from conftest import wait_until
 from tuneloop import bbc
 from tuneloop.app import start
 from tuneloop.client import Client
@@ -100,15 +102,20 @@ def test_loop_promotes_a_first_champion_retrains_once_rejects_and_rolls_back_by_
             time.sleep(3)  # more passes on the same version: the check is not repeated, nothing retrains
             assert len(client.controller.runs("guard")) == 1
 
-            # a policy that retrains with a small sweep instead of fixed options (issue 17)
+            # a policy that retrains with a small sweep instead of fixed options (issue 17): its run
+            # submits a sweep job (the sweep itself is tests/trainer/test_jobs.py's; cancelled here)
             client.controller.create_policy("swept", dataset="bbc", base_model="minilm", model="news-swept",
-                                            train={**TRAIN, "max_train_samples": 48, "epochs": 1},
-                                            sweep={"space": {"learning_rate": {"loguniform": [1e-4, 5e-4]}},
-                                                   "trials": 2})
-            (swept,) = client.controller.wait_runs("swept", 1, timeout=600)
-            job = client.trainer.get(swept.job)
-            assert job.sweep.trials == 2 and len(job.trials) == 2, job
-            assert swept.state == "PROMOTED" and swept.candidate == "news-swept@1", swept
-            assert client.registry.get_version("news-swept@1").tags["sweep"] == job.id
+                                            train=TRAIN, sweep={"space": {"learning_rate": {"loguniform": [1e-4, 5e-4]}},
+                                                                "trials": 2})
+            assert json.loads(client.controller.policies()[-1].spec_json)["sweep"]["searcher"] == "random"
+            run = wait_until("the swept policy's run to submit its job",
+                             lambda: next((r for r in client.controller.runs("swept") if r.job), None), timeout=120)
+            job = client.trainer.get(run.job)
+            assert job.sweep.trials == 2 and json.loads(job.sweep.space_json) == {
+                "learning_rate": {"loguniform": [1e-4, 5e-4]}}, job
+            client.controller.set_paused("swept", True)
+            client.trainer.cancel(run.job)
+            (ended,) = client.controller.wait_runs("swept", 1, timeout=300)
+            assert ended.state == "FAILED" and "cancelled" in ended.error, ended
     finally:
         server.stop()

@@ -105,7 +105,7 @@ def sweep(
     max_concurrent: Annotated[int, typer.Option(help="Trials run at once (each holds its workers' CPUs).")] = 1,
     searcher: Annotated[str, typer.Option(help="random, or tpe (Optuna's Tree-structured Parzen Estimator).")] = "random",
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop",
-                                             help="ASHA: stop weak trials after 1, 2, 4... epochs.")] = True,
+                                             help="ASHA: stop trials outside the top quarter at 1, 4... epochs.")] = True,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the sweep until it ends.")] = False,
     address: ServerOpt = None, as_json: JsonOpt = False, train: dict | None = None,
 ) -> None:

@@ -131,7 +131,8 @@ class Runner:
         base = self.inputs.model(job.base_model)
         storage = join(self.storage_url, "jobs", job.id)
         check_reachable(storage)
-        self.jobs.update(job.id, tensorboard=join(storage, "tensorboard"))
+        # a sweep's trials each write their own run under trials/<id>/: TensorBoard reads them all from there
+        self.jobs.update(job.id, tensorboard=join(storage, "trials" if job.sweep else "tensorboard"))
         config = LoopConfig(spec=spec, labels=sorted(dataset.labels), task=spec.task or CLASSIFICATION,
                             dataset=job.dataset, base_model=job.base_model,
                             services=self._services(), storage_url=storage, threads=self.settings.threads_per_worker)
@@ -145,9 +146,9 @@ class Runner:
         result = handle.wait()
         if job.sweep:
             self.jobs.update(job.id, trials=result.trials)
-            if result.best_checkpoint is not None:  # the trial that won: its hyperparameters are the version's
-                spec = space.apply(spec, {k: v for k, v in result.best_trial["config"].items()
-                                          if k in space.TUNABLE})
+            if result.best_checkpoint is not None:  # the winner's hyperparameters (and the space's constants)
+                drawn = {k: v for k, v in result.best_trial["config"].items() if k in space.TUNABLE}
+                spec = space.apply(spec, space.parse(job.sweep["space"], spec).constants() | drawn)
         if result.best_checkpoint is None:
             raise RuntimeError("training ended without a validated checkpoint")
         best = result.best_metrics
@@ -168,8 +169,9 @@ class Runner:
             url = publish_run(self.storage_url, trial_board or join(storage, "tensorboard"), spec=spec, version=ref,
                               job_id=job.id, summary=summary, warnings=warnings, **names)
             if job.sweep:
-                publish_trials(self.storage_url, storage, TrainSpec(**job.spec), spec.model, job.id, result.trials,
-                               **names)
+                fixed = TrainSpec(**job.spec)  # the sweep's options, with its space's constants
+                fixed = space.apply(fixed, space.parse(job.sweep["space"], fixed).constants())
+                publish_trials(self.storage_url, storage, fixed, spec.model, job.id, result.trials, **names)
             self.inputs.client().registry.set_tags(ref, {board.TAG: url})
         return ref
 
