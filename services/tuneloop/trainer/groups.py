@@ -75,18 +75,26 @@ def watcher_name(job_id: str) -> str:
 
 
 def start(job_id: str):
-    """The job's watcher, watching (an actor owned by the caller)."""
-    watcher = Watcher.options(name=watcher_name(job_id), get_if_exists=True).remote()  # type: ignore[attr-defined]
+    """The job's watcher, watching: an actor owned by the caller and pinned to the caller's node (a
+    worker node can be lost mid-run: a watcher there would go with it)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    watcher = Watcher.options(name=watcher_name(job_id), get_if_exists=True,  # type: ignore[attr-defined]
+                              scheduling_strategy=here).remote()
     watcher.watch.remote()
     return watcher
 
 
 def stop(watcher, timeout: float = 30.0) -> None:
-    """Release what the job's runs left, then end the watcher."""
+    """Release what the job's runs left, then end the watcher. Best effort: the job's outcome
+    stands whatever happens here (a failure is logged)."""
     try:
         left = ray.get(watcher.drain.remote(timeout), timeout=timeout + 15)
         if left:
             log.warning("%d placement group(s) of ended runs are still reserved", left)
+    except Exception:  # noqa: BLE001 - cleanup after the result; never the job's failure
+        log.warning("could not release the placement groups of ended runs", exc_info=True)
     finally:
         ray.kill(watcher)
 
@@ -103,6 +111,9 @@ def release_callback(name: str):
             except ValueError:
                 return  # nobody watches: a run started outside the trainer
             group = worker_group.get_worker_group_state().placement_group_handle.placement_group
-            ray.get(watcher.add.remote(ray.get_runtime_context().current_actor, group))
+            try:  # best effort: a watcher that is gone must not stop the run (its group then waits for the job's end)
+                ray.get(watcher.add.remote(ray.get_runtime_context().current_actor, group), timeout=30)
+            except Exception:  # noqa: BLE001 - logged; the run goes on
+                log.warning("could not register placement group %s with %s", group.id, name, exc_info=True)
 
     return ReleasePlacementGroup()
