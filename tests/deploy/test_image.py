@@ -58,7 +58,7 @@ def test_ray_has_one_version_for_image_chart_and_client():
     chart = yaml.safe_load((ROOT / "helm" / "tuneloop" / "Chart.yaml").read_text())
     version = chart["annotations"]["tuneloop.dev/ray-version"]
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert f"ray[train,default]=={version}" in project["optional-dependencies"]["ml"]
+    assert f"ray[train,tune,default]=={version}" in project["optional-dependencies"]["ml"]
     assert pins("ml-cpu")["ray"] == pins("ml-cuda")["ray"] == version
     import ray
 
