@@ -137,13 +137,21 @@ def apply(base: TrainSpec, values: dict) -> TrainSpec:
     return make_spec(**(base.model_dump() | values))
 
 
+def _whole(request: dict, name: str, default: int) -> int:
+    """`request[name]` as an integer (unset: `default`); anything else is InvalidArgument naming it."""
+    value = request.get(name) or default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise InvalidArgument(f"invalid sweep {name}: {value!r} is not a whole number")
+    return int(value)
+
+
 def check_sweep(request: dict, base: TrainSpec) -> dict:
     """A sweep request (`space`, `trials`, `max_concurrent`, `searcher`, `scheduler`, `seed`) checked
     and filled in: what a sweep job stores, its space as parsed."""
-    trials = int(request.get("trials") or 0)
+    trials = _whole(request, "trials", 0)
     if not 1 <= trials <= 1000:
         raise InvalidArgument(f"invalid sweep trials: {trials} (a sweep runs 1 to 1000 trials)")
-    concurrent = int(request.get("max_concurrent") or 1)
+    concurrent = _whole(request, "max_concurrent", 1)
     if not 1 <= concurrent <= 256:
         raise InvalidArgument(f"invalid sweep max_concurrent: {concurrent} (1 to 256)")
     searcher = request.get("searcher") or "random"
@@ -154,4 +162,4 @@ def check_sweep(request: dict, base: TrainSpec) -> dict:
         raise InvalidArgument(f"invalid sweep scheduler: {scheduler!r} (one of {', '.join(SCHEDULERS)})")
     space = parse(request.get("space"), base)
     return {"space": space.to_json(), "trials": trials, "max_concurrent": min(concurrent, trials),
-            "searcher": searcher, "scheduler": scheduler, "seed": int(request.get("seed") or 0)}
+            "searcher": searcher, "scheduler": scheduler, "seed": _whole(request, "seed", 0)}

@@ -27,6 +27,7 @@ from typing import TypeVar
 
 import ray
 
+from tuneloop.trainer import groups
 from tuneloop.trainer.loop import UNSCORED, LoopConfig
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,6 @@ def fit(config: LoopConfig, *, name: str, workers: int, use_gpu: bool, max_failu
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from tuneloop.core.storage import join, ray_storage
-    from tuneloop.trainer import groups
     from tuneloop.trainer.loop import train_loop
 
     wait_for_resources(workers, use_gpu, config.progress)
@@ -222,7 +222,6 @@ class RunHandle:
 
     def __init__(self, config: LoopConfig, *, name: str, workers: int, use_gpu: bool,
                  max_failures: int, on_progress: Callable[[dict], None], sweep: dict | None = None) -> None:
-        from tuneloop.trainer import groups
         from tuneloop.trainer.sweep import fit_sweep, queue_name
 
         self._queue = progress_queue(queue_name(name) if sweep else "")
@@ -250,8 +249,6 @@ class RunHandle:
                 return
 
     def wait(self) -> RunResult:
-        from tuneloop.trainer import groups
-
         try:
             return ray.get(self._ref)
         finally:

@@ -144,11 +144,13 @@ class Runner:
         if self._stop.is_set():
             handle.release()
         result = handle.wait()
+        fixed = spec  # a sweep's options for every trial: the job's, with its space's constants
         if job.sweep:
             self.jobs.update(job.id, trials=result.trials)
-            if result.best_checkpoint is not None:  # the winner's hyperparameters (and the space's constants)
-                drawn = {k: v for k, v in result.best_trial["config"].items() if k in space.TUNABLE}
-                spec = space.apply(spec, space.parse(job.sweep["space"], spec).constants() | drawn)
+            fixed = space.apply(spec, space.parse(job.sweep["space"], spec).constants())
+            if result.best_checkpoint is not None:  # the winner's hyperparameters over them
+                spec = space.apply(fixed, {k: v for k, v in result.best_trial["config"].items()
+                                           if k in space.TUNABLE})
         if result.best_checkpoint is None:
             raise RuntimeError("training ended without a validated checkpoint")
         best = result.best_metrics
@@ -169,8 +171,6 @@ class Runner:
             url = publish_run(self.storage_url, trial_board or join(storage, "tensorboard"), spec=spec, version=ref,
                               job_id=job.id, summary=summary, warnings=warnings, **names)
             if job.sweep:
-                fixed = TrainSpec(**job.spec)  # the sweep's options, with its space's constants
-                fixed = space.apply(fixed, space.parse(job.sweep["space"], fixed).constants())
                 publish_trials(self.storage_url, storage, fixed, spec.model, job.id, result.trials, **names)
             self.inputs.client().registry.set_tags(ref, {board.TAG: url})
         return ref
