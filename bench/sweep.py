@@ -89,6 +89,9 @@ def main() -> None:
             rows.append((f"{label} ({stopped} stopped early)" if stopped else label, len(result.trials),
                          result.best_metrics["val_f1_macro"], test_f1(result.best_checkpoint, test), compute, wall))
             print(f"  {label}: best {result.best_trial['config']}", flush=True)
+            for t in result.trials:  # why ASHA stopped what it stopped: each trial's epochs and best score
+                print(f"    {t['trial']} {t['state']:<10} epochs {t['epochs']} best val {t['best_score']:.4f} "
+                      f"{t['seconds']:.0f} s  {t['config']}", flush=True)
         print("| | trials | best val macro-F1 | its test macro-F1 | compute (trial seconds) | wall |")
         print("|---|---:|---:|---:|---:|---:|")
         for label, trials, val, test_score, compute, wall in rows:
