@@ -17,7 +17,7 @@ from conftest import wait_until
 from tuneloop.ml.spec import make_spec
 from tuneloop.trainer.loop import LoopConfig
 from tuneloop.trainer.raytrain import ensure_ray
-from tuneloop.trainer.sweep import fit_sweep
+from tuneloop.trainer.sweep import fit_sweep, ranked
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
@@ -32,10 +32,12 @@ def _config(tmp_path: Path, epochs: int = 4) -> LoopConfig:
     return LoopConfig(spec=spec, labels=["a", "b"], dataset="d@1", base_model="b@1", storage_url=str(tmp_path))
 
 
-def _stand_in(log: str, *, fail_batch: int = 0, wait_for: str = ""):
+def _stand_in(log: str, *, fail_batch: int = 0, wait_for: str = "", tied: bool = False):
     """A trial that reports a score per epoch (higher learning rate, better), a checkpoint path each
-    time, and notes its start in `log`; batch size `fail_batch` raises; with `wait_for`, trials
-    after the first wait until that file exists."""
+    time, and notes its start in `log`, ranked as the real trials' reports are (`ranked`); batch
+    size `fail_batch` raises; with `wait_for`, trials after the first wait until that file exists;
+    `tied`: every trial scores the same (a one-class model's macro-F1) and only the validation loss
+    (lower with a higher learning rate) tells them apart."""
 
     def trial(config: dict) -> None:
         from ray import tune
@@ -49,9 +51,10 @@ def _stand_in(log: str, *, fail_batch: int = 0, wait_for: str = ""):
             while not os.path.exists(wait_for):
                 time.sleep(0.2)
         for epoch in range(config.get("epochs", 4)):
-            score = config["learning_rate"] * 1000 * (epoch + 1) / 4
-            tune.report({"val_score": score, "val_f1_macro": score, "epoch": epoch,
-                         "checkpoint_path": f"/ckpt/{trial_id}/{epoch}"})
+            score = 0.2 if tied else config["learning_rate"] * 1000 * (epoch + 1) / 4
+            tune.report(ranked({"val_score": score, "val_f1_macro": score, "epoch": epoch,
+                                "val_loss": 1.6 - config["learning_rate"] * 100,
+                                "checkpoint_path": f"/ckpt/{trial_id}/{epoch}"}))
 
     return trial
 
@@ -93,6 +96,18 @@ def test_asha_stops_weak_trials_and_tpe_searches(tmp_path):
     assert len(result.trials) == 8 and stopped, [(t["state"], t["epochs"]) for t in result.trials]
     assert all(t["epochs"] < 4 for t in stopped)
     assert result.best_metrics["val_score"] == max(t["best_score"] for t in result.trials)
+
+
+def test_trials_tied_on_the_score_are_ranked_by_validation_loss_so_asha_still_stops_some(tmp_path):
+    # seen in bench/sweep.py: after one epoch on 240 rows several trials predicted one class and tied on
+    # macro-F1; ASHA stops only what is strictly below the cutoff, so on the bare score none of 8 would stop
+    sweep = {"space": {"learning_rate": {"loguniform": [1e-5, 1e-3]}}, "trials": 8, "max_concurrent": 1,
+             "searcher": "random", "scheduler": "asha", "seed": 2}
+    result = fit_sweep(_config(tmp_path), name="sweep-t", workers=1, use_gpu=False, max_failures=0, sweep=sweep,
+                       trainable=_stand_in(str(tmp_path / "log"), tied=True))
+    stopped = [t for t in result.trials if t["state"] == "STOPPED"]
+    assert len(result.trials) == 8 and stopped, [(t["state"], t["epochs"]) for t in result.trials]
+    assert all(t["epochs"] == 1 for t in stopped)
 
 
 def test_a_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path):

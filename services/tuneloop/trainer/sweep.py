@@ -5,7 +5,11 @@ remote cluster): a Tuner whose trainable is a small driver function (Tune's docu
 for Train V2) that fits one TorchTrainer with the trial's hyperparameters over the sweep's
 fixed options. The trial's workers report each validated epoch to Tune (`_ScoredReports`: the
 mid-epoch checkpoints, which carry no score, are not Tune results), so ASHA compares trials at
-equal epochs and stops the weak ones; the searcher is Optuna's, random or TPE.
+equal epochs and stops the weak ones; the searcher is Optuna's, random or TPE. Both rank trials
+by `RANK` (`ranked`): the validation score with ties broken by validation loss. After one epoch
+on little data several trials often predict one class and share the same macro-F1; ASHA stops a
+trial only when it is strictly below its rung's cutoff, so on the raw score a tie at the cutoff
+kept every tied trial going. The best checkpoint is still the best validation score.
 
 Everything lives under the sweep job's storage: the Tune experiment at `tune/<job id>` and each
 trial's Train run (checkpoints, TensorBoard) at `trials/<trial id>`. Running `fit_sweep` again
@@ -39,6 +43,7 @@ from tuneloop.trainer.raytrain import RunResult, fit
 
 log = logging.getLogger(__name__)
 METRIC = "val_score"
+RANK = "sweep_rank"  # what the searcher and ASHA compare: METRIC, ties broken by validation loss
 CHECKPOINT = "checkpoint_path"  # the key TuneReportCallback adds to a result with a checkpoint
 DRIVER_MEMORY = 256 * 1024 * 1024  # a trial's driver function: a TorchTrainer's controller, no training
 
@@ -64,9 +69,17 @@ def _scored_reports():
     class ScoredReports(TuneReportCallback):
         def after_report(self, run_context, metrics, checkpoint):
             if metrics and metrics[0].get(METRIC, UNSCORED) > UNSCORED:
-                super().after_report(run_context, metrics, checkpoint)
+                super().after_report(run_context, [ranked(metrics[0]), *metrics[1:]], checkpoint)
 
     return ScoredReports()
+
+
+def ranked(metrics: dict) -> dict:
+    """A validated report with its `RANK`: the score, less a millionth of the validation loss (a
+    macro-F1 on a validation split moves in steps far above that, so only ties are reordered)."""
+    loss = metrics.get("val_loss")
+    penalty = 1e-6 * min(float(loss), 1e3) if _number(loss) else 0.0
+    return {**metrics, RANK: float(metrics[METRIC]) - penalty}
 
 
 def train_trial(hyperparameters: dict, *, config: LoopConfig, sweep_id: str, workers: int, use_gpu: bool,
@@ -196,7 +209,7 @@ def fit_sweep(config: LoopConfig, *, name: str, workers: int, use_gpu: bool, max
     else:
         tuner = tune.Tuner(
             trial_fn, param_space=tune_space(space),
-            tune_config=tune.TuneConfig(metric=METRIC, mode="max", num_samples=int(sweep["trials"]),
+            tune_config=tune.TuneConfig(metric=RANK, mode="max", num_samples=int(sweep["trials"]),
                                         max_concurrent_trials=max(int(sweep.get("max_concurrent", 1)), 1),
                                         search_alg=_searcher(sweep),
                                         scheduler=_scheduler(sweep, max_epochs(space, config.spec.epochs))),
