@@ -29,6 +29,7 @@ from tuneloop.core.settings import (
     DataprepSettings,
     RegistrySettings,
     ServerSettings,
+    ServingSettings,
     TrainerSettings,
 )
 from tuneloop.core.storage import join
@@ -132,12 +133,22 @@ def _controller(ctx: Context) -> Hosted:
     return Hosted(registration(core), on_start=core.start, on_stop=core.stop)
 
 
+def _serving(ctx: Context) -> Hosted:
+    from tuneloop.ml.inputs import Inputs
+    from tuneloop.serving.core import ServingCore
+    from tuneloop.serving.servicer import registration
+
+    core = ServingCore(ctx.peers, Inputs(ctx.peers, ctx.settings.data_dir / "serving"), ServingSettings())
+    return Hosted(registration(core), on_start=core.start, on_stop=core.stop)
+
+
 SERVICES: dict[str, Callable[[Context], Hosted]] = {
     "dataprep": _dataprep,
     "registry": _registry,
     "trainer": _trainer,
     "evaluator": _evaluator,
     "controller": _controller,
+    "serving": _serving,
 }
 
 

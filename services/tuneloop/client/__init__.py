@@ -18,10 +18,12 @@ from tuneloop.client.controller import ControllerClient
 from tuneloop.client.dataprep import DataprepClient
 from tuneloop.client.evaluator import EvaluatorClient
 from tuneloop.client.registry import RegistryClient
+from tuneloop.client.serving import ServingClient
 from tuneloop.client.settings import ClientSettings
 from tuneloop.client.trainer import TrainerClient
 
-__all__ = ["Client", "ControllerClient", "DataprepClient", "EvaluatorClient", "RegistryClient", "TrainerClient"]
+__all__ = ["Client", "ControllerClient", "DataprepClient", "EvaluatorClient", "RegistryClient", "ServingClient",
+           "TrainerClient"]
 
 
 class Client:
@@ -33,7 +35,8 @@ class Client:
         if address:
             settings = settings.model_copy(update={"address": address, "dataprep_address": None,
                                                    "registry_address": None, "trainer_address": None,
-                                                   "evaluator_address": None, "controller_address": None})
+                                                   "evaluator_address": None, "controller_address": None,
+                                                   "serving_address": None})
         token = token or settings.auth_token
         self.settings = settings.model_copy(update={"auth_token": token})
         self._channels: dict[str, grpc.Channel] = {}
@@ -42,6 +45,7 @@ class Client:
         self.trainer = TrainerClient(self._open(settings.address_for("trainer"), settings), token, timeout)
         self.evaluator = EvaluatorClient(self._open(settings.address_for("evaluator"), settings), token, timeout)
         self.controller = ControllerClient(self._open(settings.address_for("controller"), settings), token, timeout)
+        self.serving = ServingClient(self._open(settings.address_for("serving"), settings), token, timeout)
 
     def _open(self, address: str, settings: ClientSettings) -> grpc.Channel:
         """One channel per distinct address, shared by the services behind it."""

@@ -22,6 +22,7 @@ class ClientSettings(BaseSettings):
     trainer_address: str | None = Field(default=None, description="Address of the trainer, if it runs apart.")
     evaluator_address: str | None = Field(default=None, description="Address of the evaluator, if it runs apart.")
     controller_address: str | None = Field(default=None, description="Address of the controller, if it runs apart.")
+    serving_address: str | None = Field(default=None, description="Address of serving, if it runs apart.")
     auth_token: str | None = Field(default=None, description="Bearer token sent with every call.")
     tls_ca_file: Path | None = Field(default=None, description="PEM CA bundle; when set the client uses TLS.")
     tls_server_name: str | None = Field(default=None, description="Name to verify the server's certificate "

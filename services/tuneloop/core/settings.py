@@ -206,3 +206,24 @@ class ControllerSettings(BaseSettings):
                                 "made through this process wake it sooner).")
     lease_seconds: float = Field(default=60.0, gt=1, le=3600, description="How long the leader lease lasts "
                                  "unrenewed (it is renewed before every step); a dead leader is replaced after this.")
+
+
+class ServingSettings(BaseSettings):
+    """The serving service: micro-batching and how many versions stay loaded."""
+
+    model_config = SettingsConfigDict(env_prefix="TUNELOOP_SERVING_", extra="ignore")
+
+    max_batch: int = Field(default=32, ge=1, le=1024, description="Requests run together in one batch, at most.")
+    max_wait_ms: float = Field(default=5.0, ge=0, le=1000, description="How long a batch waits after its first "
+                               "request for others to join (a lone request is answered after at most this).")
+    max_queue: int = Field(default=256, ge=1, le=100_000, description="Requests waiting per loaded version; past "
+                           "it a request is refused with RESOURCE_EXHAUSTED (never an unbounded queue).")
+    max_loaded: int = Field(default=4, ge=1, le=64, description="Model versions kept loaded; past it the least "
+                            "recently used `MODEL@VERSION` route that has no request in flight is unloaded.")
+    max_input_chars: int = Field(default=100_000, ge=1, description="Longest text accepted (longer: "
+                                 "INVALID_ARGUMENT); a text within it but over the model's token limit is cut, "
+                                 "and the answer says `truncated`.")
+    max_image_bytes: int = Field(default=20 << 20, ge=1, description="Largest encoded image accepted.")
+    default_alias: str = Field(default="champion", description="The alias a bare `MODEL` means.")
+    request_timeout_seconds: float = Field(default=120.0, gt=0, description="How long a request waits for its "
+                                           "batch's answer (DEADLINE_EXCEEDED past it).")

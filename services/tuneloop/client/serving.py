@@ -1,0 +1,39 @@
+"""Client of the serving service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tuneloop.client.base import ServiceClient, Stream
+from tuneloop.v1 import serving_pb2, serving_pb2_grpc
+
+
+def request(model: str, text: str = "", *, image: bytes = b"", top_k: int = 0,
+            max_new_tokens: int = 0) -> serving_pb2.PredictRequest:
+    """One prediction request: `text` (a classifier's input or a decoder's prompt) or `image` bytes."""
+    req = serving_pb2.PredictRequest(model=model, top_k=top_k, max_new_tokens=max_new_tokens)
+    if image:
+        req.image = image
+    else:
+        req.text = text
+    return req
+
+
+class ServingClient(ServiceClient):
+    stub_class = serving_pb2_grpc.ServingServiceStub
+
+    def predict(self, model: str, text: str = "", **options) -> serving_pb2.PredictResponse:
+        """`model`: MODEL (its champion), MODEL:ALIAS or MODEL@VERSION; options: image, top_k, max_new_tokens."""
+        return self.send(request(model, text, **options))
+
+    def send(self, req: serving_pb2.PredictRequest) -> serving_pb2.PredictResponse:
+        """One prediction of a request built with `request`."""
+        return self._call("Predict", req)
+
+    def predict_stream(self, requests: Iterable[serving_pb2.PredictRequest], *,
+                       timeout: float | None = None) -> Stream:
+        """One answer per request, in order (build requests with `request`)."""
+        return Stream(self.stub.PredictStream(iter(requests), metadata=self.metadata, timeout=timeout))
+
+    def status(self) -> list[serving_pb2.LoadedVersion]:
+        return list(self._call("ServeStatus", serving_pb2.ServeStatusRequest()).versions)

@@ -1,0 +1,19 @@
+"""Prometheus metrics of the serving service (calls by status code and their latency are the
+interceptor's, like every service's)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+PREDICTIONS = Counter("tuneloop_serving_predictions_total", "Predictions answered, by the model version that "
+                      "answered.", ["model_version"])
+LATENCY = Histogram("tuneloop_serving_prediction_seconds", "From a prediction's arrival to its answer (queueing "
+                    "and batching included), by model version.", ["model_version"],
+                    buckets=(.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+BATCH_SIZE = Histogram("tuneloop_serving_batch_size", "Requests run together in one batch.", ["model_version"],
+                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+REFUSED = Counter("tuneloop_serving_refused_total", "Predictions refused because the version's queue was full.",
+                  ["model_version"])
+LOADED = Gauge("tuneloop_serving_loaded_versions", "Model versions loaded.")
+SWAPS = Counter("tuneloop_serving_swaps_total", "Times an alias's traffic switched to another version.",
+                ["model", "alias"])

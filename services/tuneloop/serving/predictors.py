@@ -1,0 +1,181 @@
+"""What a loaded model version does with a batch of requests: text and image classifiers give
+their top-k classes, causal LMs a greedy completion. One `Predictor` per loaded version; the
+batcher hands it whole micro-batches.
+
+Inputs are checked in the caller's thread (`check`) before they queue, so a bad input fails
+alone and never the batch it would have joined. A text longer than the model's length limit
+is cut there, and the answer says so (`truncated`). The inference itself is the evaluator's
+(`ml.classifier`, `ml.imagetask`, `ml.generation`): served and evaluated predictions agree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tuneloop.errors import InvalidArgument
+from tuneloop.ml.spec import CLASSIFICATION, GENERATION, IMAGE_CLASSIFICATION
+from tuneloop.ml.vision import is_image_model
+
+DEFAULT_TOP_K = 5
+DEFAULT_NEW_TOKENS = 32
+MAX_NEW_TOKENS = 512
+MAX_PIXELS = 50_000_000  # dataprep's default bound on an image's pixels
+
+
+@dataclass
+class Item:
+    """One request, checked: the text's token ids (classifiers) or the prompt, or image bytes."""
+
+    text: str = ""
+    image: bytes = b""
+    ids: list[int] = field(default_factory=list)
+    truncated: bool = False
+    top_k: int = DEFAULT_TOP_K
+    max_new_tokens: int = DEFAULT_NEW_TOKENS
+
+    @property
+    def size(self) -> int:
+        """What a batch is sorted by: tokens, or bytes of an image."""
+        return len(self.ids) or len(self.text) or len(self.image)
+
+
+@dataclass
+class Answer:
+    label: str = ""
+    top: list[tuple[str, float]] = field(default_factory=list)
+    generated: str = ""
+    truncated: bool = False
+
+
+def _top(probs: np.ndarray, labels: list[str], k: int) -> Answer:
+    order = np.argsort(-probs, kind="stable")[:k]
+    return Answer(label=labels[int(order[0])], top=[(labels[int(i)], float(probs[i])) for i in order])
+
+
+class TextClassifier:
+    task = CLASSIFICATION
+
+    def __init__(self, model_dir: Path) -> None:
+        from tuneloop.ml.classifier import Classifier
+
+        self.inner = Classifier(model_dir)
+        self.labels = self.inner.labels
+
+    def check(self, item: Item) -> Item:
+        if item.image:
+            raise InvalidArgument("this model classifies texts: send `text`, not `image`")
+        if not item.text.strip():
+            raise InvalidArgument("text is empty")
+        tokenizer, limit = self.inner.tokenizer, self.inner.max_length
+        ids = tokenizer(item.text, truncation=False)["input_ids"]
+        if len(ids) > limit:
+            ids = tokenizer(item.text, truncation=True, max_length=limit)["input_ids"]
+            item.truncated = True
+        item.ids = ids
+        return item
+
+    def run(self, items: list[Item]) -> list[Answer]:
+        from tuneloop.ml.modeling import predict
+
+        inner = self.inner
+        probs = predict(inner.model, [i.ids for i in items], pad_id=inner.tokenizer.pad_token_id,
+                        batch_size=len(items), device=inner.device, autocast=inner.device.type == "cuda").numpy()
+        answers = [_top(p, self.labels, i.top_k) for p, i in zip(probs, items, strict=True)]
+        for answer, item in zip(answers, items, strict=True):
+            answer.truncated = item.truncated
+        return answers
+
+
+class ImageClassifier:
+    task = IMAGE_CLASSIFICATION
+
+    def __init__(self, model_dir: Path) -> None:
+        from tuneloop.ml.imagetask import ImagePredictor
+
+        self.inner = ImagePredictor(model_dir)
+        self.labels = self.inner.labels
+
+    def check(self, item: Item) -> Item:
+        import warnings
+
+        from PIL import Image
+
+        from tuneloop.core.pictures import open_picture, to_rgb
+
+        if not item.image:
+            raise InvalidArgument("this model classifies images: send `image` (encoded bytes), not `text`")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                picture = open_picture(item.image)
+                if picture.width * picture.height > MAX_PIXELS:
+                    raise InvalidArgument(f"image is {picture.width}x{picture.height}: at most {MAX_PIXELS} pixels")
+                to_rgb(picture)
+        except Image.DecompressionBombError:
+            raise InvalidArgument(f"image has more than {MAX_PIXELS} pixels") from None
+        except (OSError, ValueError, SyntaxError) as exc:  # what Pillow raises for bytes it cannot read
+            if isinstance(exc, InvalidArgument):
+                raise
+            raise InvalidArgument(f"image is not a readable picture: {exc}") from None
+        return item
+
+    def run(self, items: list[Item]) -> list[Answer]:
+        from tuneloop.ml.imagetask import predict_images
+
+        inner = self.inner
+        probs = predict_images(inner.model, [i.image for i in items], inner.pictures, batch_size=len(items),
+                               device=inner.device, autocast=inner.device.type == "cuda").numpy()
+        return [_top(p, self.labels, i.top_k) for p, i in zip(probs, items, strict=True)]
+
+
+class TextGenerator:
+    task = GENERATION
+    labels: list[str] = []
+
+    def __init__(self, model_dir: Path) -> None:
+        from tuneloop.ml.generation import Generator
+
+        self.inner = Generator(model_dir)
+
+    def check(self, item: Item) -> Item:
+        if item.image:
+            raise InvalidArgument("this model generates text from a prompt: send `text`, not `image`")
+        if not item.text.strip():
+            raise InvalidArgument("text (the prompt) is empty")
+        if not 1 <= item.max_new_tokens <= MAX_NEW_TOKENS:
+            raise InvalidArgument(f"max_new_tokens must be between 1 and {MAX_NEW_TOKENS} (0: {DEFAULT_NEW_TOKENS}), "
+                                  f"not {item.max_new_tokens}")
+        # the prompt is cut as in training, so that the answer fits the model's length
+        body = len(self.inner.tokenizer(item.text, add_special_tokens=False)["input_ids"])
+        framing = len(self.inner.prompt_ids("", item.max_new_tokens))
+        item.ids = self.inner.prompt_ids(item.text, item.max_new_tokens)
+        item.truncated = framing + body > len(item.ids)
+        return item
+
+    def run(self, items: list[Item]) -> list[Answer]:
+        out: list[Answer] = [Answer() for _ in items]
+        for tokens in sorted({i.max_new_tokens for i in items}):  # one generate per asked length
+            picked = [n for n, i in enumerate(items) if i.max_new_tokens == tokens]
+            texts, _ = self.inner.generate([items[n].text for n in picked], max_new_tokens=tokens)
+            for n, text in zip(picked, texts, strict=True):
+                out[n] = Answer(generated=text, truncated=items[n].truncated)
+        return out
+
+
+Predictor = TextClassifier | ImageClassifier | TextGenerator
+
+
+def load(model_dir: Path) -> Predictor:
+    """The predictor a model folder calls for: an image classifier, a causal LM (its config's
+    architecture ends in ForCausalLM), or a text classifier."""
+    if is_image_model(model_dir):
+        return ImageClassifier(model_dir)
+    config = model_dir / "config.json"
+    architectures = json.loads(config.read_text()).get("architectures") or [] if config.is_file() else []
+    if any(a.endswith("ForCausalLM") for a in architectures):
+        return TextGenerator(model_dir)
+    return TextClassifier(model_dir)

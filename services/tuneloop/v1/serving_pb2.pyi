@@ -1,0 +1,73 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PredictRequest(_message.Message):
+    __slots__ = ("model", "text", "image", "top_k", "max_new_tokens")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    text: str
+    image: bytes
+    top_k: int
+    max_new_tokens: int
+    def __init__(self, model: _Optional[str] = ..., text: _Optional[str] = ..., image: _Optional[bytes] = ..., top_k: _Optional[int] = ..., max_new_tokens: _Optional[int] = ...) -> None: ...
+
+class LabelScore(_message.Message):
+    __slots__ = ("label", "probability")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    probability: float
+    def __init__(self, label: _Optional[str] = ..., probability: _Optional[float] = ...) -> None: ...
+
+class PredictResponse(_message.Message):
+    __slots__ = ("prediction_id", "model_version", "label", "top", "generated", "truncated")
+    PREDICTION_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    prediction_id: str
+    model_version: str
+    label: str
+    top: _containers.RepeatedCompositeFieldContainer[LabelScore]
+    generated: str
+    truncated: bool
+    def __init__(self, prediction_id: _Optional[str] = ..., model_version: _Optional[str] = ..., label: _Optional[str] = ..., top: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., generated: _Optional[str] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
+class ServeStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LoadedVersion(_message.Message):
+    __slots__ = ("model_version", "task", "serves", "requests", "batches", "in_flight", "queued")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    SERVES_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
+    task: str
+    serves: _containers.RepeatedScalarFieldContainer[str]
+    requests: int
+    batches: int
+    in_flight: int
+    queued: int
+    def __init__(self, model_version: _Optional[str] = ..., task: _Optional[str] = ..., serves: _Optional[_Iterable[str]] = ..., requests: _Optional[int] = ..., batches: _Optional[int] = ..., in_flight: _Optional[int] = ..., queued: _Optional[int] = ...) -> None: ...
+
+class ServeStatusResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[LoadedVersion]
+    def __init__(self, versions: _Optional[_Iterable[_Union[LoadedVersion, _Mapping]]] = ...) -> None: ...
