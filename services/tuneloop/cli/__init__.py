@@ -20,7 +20,7 @@ from typing import Annotated  # noqa: E402
 import typer  # noqa: E402
 
 from tuneloop.app import SERVICES, start  # noqa: E402
-from tuneloop.cli import board, data, evaluate, loop, models, ops, report, sweep, train  # noqa: E402
+from tuneloop.cli import board, data, evaluate, loop, models, ops, predict, report, sweep, train  # noqa: E402
 from tuneloop.cli.demo import demo  # noqa: E402
 from tuneloop.cli.options import BindOpt  # noqa: E402
 from tuneloop.cli.output import console, err_console  # noqa: E402
@@ -32,6 +32,7 @@ from tuneloop.core.settings import (  # noqa: E402
     RayJobSettings,
     RegistrySettings,
     ServerSettings,
+    ServingSettings,
     TrainerSettings,
 )
 
@@ -47,6 +48,8 @@ app.command(help="Search hyperparameters with Ray Tune and register the best tri
 app.command(help="Run the demo: prepare BBC News on embedded defaults and print the story.")(demo)
 app.command()(board.tensorboard)
 app.command()(report.report)
+app.command()(predict.predict)
+app.command(name="serve-status")(predict.serve_status)
 app.command()(ops.migrate)
 app.command()(ops.health)
 
@@ -103,7 +106,7 @@ def settings() -> None:
     from tuneloop.core.storage import StorageSettings
 
     for obj in (ServerSettings(), StorageSettings(), DataprepSettings(), RegistrySettings(), TrainerSettings(),
-                RayJobSettings(), ControllerSettings(), ClientSettings()):
+                RayJobSettings(), ControllerSettings(), ServingSettings(), ClientSettings()):
         prefix = obj.model_config["env_prefix"]
         for name, field in type(obj).model_fields.items():
             value = getattr(obj, name)
