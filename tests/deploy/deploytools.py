@@ -18,7 +18,8 @@ API_VERSIONS = tuple(a for kind in ("ServiceMonitor", "PodMonitor", "PrometheusR
                      for a in ("--api-versions", f"monitoring.coreos.com/v1/{kind}"))
 MONITORING_ON = ("--set", "monitoring.serviceMonitor.enabled=true", "--set", "monitoring.podMonitor.enabled=true",
                  "--set", "monitoring.prometheusRule.enabled=true")
-BUILTIN_GROUPS = ("v1", "apps/v1", "policy/v1", "batch/v1", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1")
+BUILTIN_GROUPS = ("v1", "apps/v1", "policy/v1", "batch/v1", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1",
+                  "autoscaling/v2")
 
 
 def tool(name: str) -> str:

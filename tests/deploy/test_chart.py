@@ -27,7 +27,7 @@ from deploytools import (
 from ray.autoscaler._private.kuberay.autoscaling_config import _derive_autoscaling_config_from_ray_cr
 
 VARIANTS = {"defaults": (), "gpu-postgres-s3": ("-f", str(CI_VALUES)), "rayjob": ("-f", str(RAYJOB_VALUES))}
-SERVICES = {"dataprep", "registry", "trainer", "evaluator", "controller"}
+SERVICES = {"dataprep", "registry", "trainer", "evaluator", "controller", "serving"}
 K8S_VERSION = "1.33"
 POD_FIELDS = {"nodeSelector", "tolerations", "affinity", "topologySpreadConstraints", "priorityClassName", "podLabels",
               "podAnnotations", "extraEnv", "envFrom", "extraVolumes", "extraVolumeMounts"}
@@ -67,7 +67,7 @@ def test_a_deployment_and_a_service_per_service_with_grpc_probes_and_a_locked_do
         (container,) = pod["containers"]
         assert container["args"] == ["serve", name]
         ml = container["image"].split(":")[0].endswith("-ml")
-        assert ml == (name in ("trainer", "evaluator")), (name, container["image"])  # torch and Ray only there
+        assert ml == (name in ("trainer", "evaluator", "serving")), (name, container["image"])  # torch only there
         assert services[name]["spec"]["clusterIP"] == "None", "headless: clients balance over the pods"
         assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"grpc": 50051, "metrics": 9090}
         assert {p["name"] for p in services[name]["spec"]["ports"]} == {"grpc", "metrics"}
@@ -89,6 +89,23 @@ def test_a_deployment_and_a_service_per_service_with_grpc_probes_and_a_locked_do
     assert deployments["controller"]["spec"]["replicas"] >= 2, "the controller runs replicated (leader lease)"
     assert deployments["trainer"]["spec"]["replicas"] == 1
     assert deployments["trainer"]["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_serving_scales_with_an_hpa_that_owns_its_replica_count(rendered):
+    _, objects = rendered
+    (hpa,) = by_kind(objects, "HorizontalPodAutoscaler")
+    deployments = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in by_kind(objects, "Deployment")}
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                             "name": deployments["serving"]["metadata"]["name"]}
+    assert hpa["spec"]["minReplicas"] == 1 and hpa["spec"]["maxReplicas"] == 4
+    assert hpa["spec"]["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+    assert "replicas" not in deployments["serving"]["spec"], "the HPA, not the Deployment, sets serving's count"
+    assert deployments["evaluator"]["spec"]["replicas"] == 1
+    kubernetes_validate.validate(hpa, K8S_VERSION, strict=True)
+    fixed = helm_template("--set", "services.serving.autoscaling.enabled=false", "--set", "services.serving.replicas=3")
+    assert not by_kind(fixed, "HorizontalPodAutoscaler")
+    assert [d["spec"]["replicas"] for d in by_kind(fixed, "Deployment")
+            if d["metadata"]["labels"]["app.kubernetes.io/component"] == "serving"] == [3]
 
 
 def test_production_values_wire_postgres_s3_auth_and_tls_from_secrets():
@@ -282,7 +299,7 @@ def test_the_chart_readme_documents_every_value():
     missing = []
     for path in _leaves(values):
         parts = path.split(".")
-        if parts[0] == "services" and path != "services.trainer.gpu":
+        if parts[0] == "services" and path != "services.trainer.gpu" and not path.startswith("services.serving.autoscaling"):
             path = ".".join(["services", "<name>", *parts[2:]])
         elif parts[0] == "ray" and len(parts) > 2 and parts[2] in POD_FIELDS:
             path = ".".join(["ray", "<group>", *parts[2:]])

@@ -111,7 +111,7 @@ annotations:
     secretKeyRef:
       name: {{ .Values.database.existingSecret }}
       key: {{ .Values.database.secretKey }}
-{{- range $name := list "dataprep" "registry" "trainer" "evaluator" "controller" }}
+{{- range $name := list "dataprep" "registry" "trainer" "evaluator" "controller" "serving" }}
 - name: TUNELOOP_{{ upper $name }}_ADDRESS
   value: "{{ include "tuneloop.fullname" $ }}-{{ $name }}:{{ $.Values.ports.grpc }}"
 {{- end }}
