@@ -28,7 +28,10 @@ class Generator:
         ensure_pad(self.tokenizer)
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
         self.model = model.to(self.device).eval()  # type: ignore[arg-type]  # transformers' stubs: .to(device)
-        self.task = Generation(self.tokenizer, max_length)
+        # prompt and answer within what the model has positions for (and its tokenizer's limit)
+        limits = [max_length, getattr(model.config, "max_position_embeddings", None),
+                  getattr(self.tokenizer, "model_max_length", None)]
+        self.task = Generation(self.tokenizer, min(x for x in limits if isinstance(x, int) and x > 0))
         self.batch_size = batch_size
 
     def prompt_ids(self, prompt: str, max_new_tokens: int) -> list[int]:
