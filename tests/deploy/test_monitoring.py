@@ -100,6 +100,8 @@ def loop(stack, tmp_path_factory):
             stack["up"].wait(timeout=30)
             log = (stack["tmp"] / "up.log").read_text(errors="replace")[-12000:]
             pytest.fail(f"the loop did not promote: {runs}\n--- tuneloop up's log (and stacks):\n{log}")
+        for row in rows[:8]:  # the champion answers: the serving panels
+            client.serving.predict("news", row["text"])
     time.sleep(4)  # a few more scrapes after the last change
     return started, time.time()
 
@@ -118,7 +120,8 @@ def _grafana(expr: str) -> str:
 def test_the_dashboard_covers_the_whole_loop():
     titles = " | ".join(p["title"] for p in _panels()).lower()
     for topic in ("rpc rate", "rpc errors", "latency", "rows ingested", "rows dropped", "jobs by state",
-                  "samples/s", "loss", "macro-f1", "runs by outcome", "champion version", "last successful"):
+                  "samples/s", "loss", "macro-f1", "runs by outcome", "champion version", "last successful",
+                  "predictions/s", "prediction latency", "batch size"):
         assert topic in titles, topic
 
 
