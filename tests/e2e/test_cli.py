@@ -116,6 +116,12 @@ def test_errors_go_to_stderr_with_nonzero_exit(cli, tmp_path):
     assert proc.returncode != 0 and not (tmp_path / "o.jsonl").exists()
 
 
+def history_last(out: str) -> int:
+    """The version the champion alias points at last, from the demo's `champion history:` line."""
+    line = next(x for x in out.splitlines() if x.startswith("champion history: "))
+    return int(line.rsplit("→ v", 1)[1].split(" ", 1)[0])
+
+
 @pytest.mark.timeout(960)  # the subprocess's own timeout is the bound (pytest-timeout's 300 s cut it under load)
 def test_demo_runs_to_its_end(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tuneloop.cli", "demo", "--data-dir", str(tmp_path),
@@ -149,6 +155,10 @@ def test_demo_runs_to_its_end(tmp_path):
             "plot-labels"} <= set(seen["plots"]), seen
     assert all(w > 150 and h > 100 for w, h in seen["plots"].values()), seen["plots"]
     assert "missing-evaluation" not in seen["missing"] and "missing-training" not in seen["missing"]
+    # and it ends by serving the champion: six test rows answered through the serving service
+    served = out.split("serving: bbc-news:champion answers test rows", 1)[1]
+    champion = f"bbc-news@{history_last(out)}"
+    assert sum(line.count("✓") + line.count("✗") for line in served.splitlines() if champion in line) == 6, served
 
 
 @pytest.mark.timeout(1260)
@@ -167,6 +177,8 @@ def test_headline_demo_runs_to_its_end(tmp_path):
     assert "SmolLM2 fine-tuned" in out and "fine-tuned vs zero-shot: ROUGE-L" in out and "Wilcoxon p = " in out
     assert "(new_data) is training" in out and "champion history: v- → v1 (controller/" in out
     assert "Loading weights" not in out + proc.stderr and "de-quantizing" not in proc.stderr, "no progress bars"
+    served = out.split("serving: bbc-headlines:champion answers test rows", 1)[1]
+    assert sum(f"bbc-headlines@{history_last(out)}" in line for line in served.splitlines()) == 6, served
 
 
 @pytest.mark.timeout(960)

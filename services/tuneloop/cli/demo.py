@@ -30,6 +30,7 @@ from tuneloop.cli.evaluate import render_report, report_dict
 from tuneloop.cli.loop import render_runs, run_dict
 from tuneloop.cli.options import train_options
 from tuneloop.cli.output import console, errors_to_exit, rule
+from tuneloop.cli.predict import show_served
 from tuneloop.cli.report import write_page
 from tuneloop.cli.train import follow
 from tuneloop.client import Client
@@ -148,6 +149,10 @@ def demo(
                 reported, page = client.controller.report(decided[-1].id)
                 path = write_page(data_dir / "report.html", page)
                 console.print(f"report of {reported} (run {decided[-1].id}): {path}", soft_wrap=True)
+            if history and not images:  # a champion exists: it answers requests (images: tuneloop predict --image)
+                rule(f"serving: {model}:champion answers test rows (tuneloop predict --model {model})")
+                with console.status("loading the champion..."):
+                    show_served(client, model, headlines.DATASET if generation else "bbc")
     finally:
         server.stop()
     rule("[green]done")

@@ -3,6 +3,7 @@ loaded and what each alias answers with)."""
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -91,3 +92,18 @@ def serve_status(address: ServerOpt = None, as_json: JsonOpt = False) -> None:
         console.print(table)
 
     emit(obj, as_json, render)
+
+
+def show_served(client: Client, model: str, dataset: str, *, n: int = 6) -> None:
+    """The demo's last step: the champion answers a few test rows through serving, shown beside
+    their true label (or reference completion)."""
+    rows = list(itertools.islice(client.dataprep.read_split(dataset, "", "test"), n))
+    answers = list(client.serving.predict_stream([request(f"{model}:champion", r.text, top_k=1) for r in rows],
+                                                 timeout=600))
+    generation = bool(answers) and not answers[0].top
+    table = Table("input", "reference" if generation else "true label", "answer", "version")
+    for row, a in zip(rows, answers, strict=True):
+        shown = a.generated if generation else f"{a.label} ({a.top[0].probability:.2f})"
+        mark = "" if generation else " ✓" if a.label == row.label else " ✗"
+        table.add_row(row.text.split("\n", 1)[0][:70], row.label, shown + mark, a.model_version)
+    console.print(table)
