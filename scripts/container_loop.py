@@ -3,7 +3,8 @@
 From this machine, through the client only: ingest part of BBC News into dataprep, register
 MiniLM in the registry, create a retraining policy and wait until the controller has trained
 (trainer, local Ray inside its container), evaluated (evaluator) and decided on a first
-champion. Exits 0 when that run is PROMOTED; prints each step with its timing.
+champion, then ask the serving container for a prediction from it. Exits 0 when that run is
+PROMOTED and the champion answers; prints each step with its timing.
 """
 
 from __future__ import annotations
@@ -44,7 +45,12 @@ def main(work: str, deadline_seconds: float = 1500) -> int:
                 if run.state in ("PROMOTED", "REJECTED", "FAILED"):
                     history = client.registry.alias_history("bbc-news", "champion")
                     step(f"registry: champion history {[(c.from_version, c.to_version) for c in history]}", started)
-                    return 0 if run.state == "PROMOTED" else 1
+                    if run.state != "PROMOTED":
+                        return 1
+                    answer = client.serving.predict("bbc-news", rows[0]["text"])
+                    step(f"serving: {answer.model_version} says {answer.label} ({answer.top[0].probability:.2f}) "
+                         f"for a {rows[0]['label']} article", started)
+                    return 0
             time.sleep(5)
     step("no run finished in time", started)
     return 1

@@ -12,7 +12,7 @@ tag="${TAG:-dev}"
 py=.venv/bin/python
 base=$((20000 + RANDOM % 20000))
 s3=$((base)); dataprep=$((base + 1)); registry=$((base + 2)); trainer=$((base + 3)); evaluator=$((base + 4))
-controller=$((base + 5))
+controller=$((base + 5)); serving=$((base + 6))
 db="tuneloop_containers_$$"
 work=$(mktemp -d)
 names=()
@@ -53,7 +53,7 @@ common=(--network host --read-only --tmpfs /tmp:exec,mode=1777
         -e TUNELOOP_S3_ACCESS_KEY_ID=tuneloop -e TUNELOOP_S3_SECRET_ACCESS_KEY=tuneloop -e HOME=/tmp/home
         -e "TUNELOOP_DATAPREP_ADDRESS=127.0.0.1:$dataprep" -e "TUNELOOP_REGISTRY_ADDRESS=127.0.0.1:$registry"
         -e "TUNELOOP_TRAINER_ADDRESS=127.0.0.1:$trainer" -e "TUNELOOP_EVALUATOR_ADDRESS=127.0.0.1:$evaluator"
-        -e "TUNELOOP_CONTROLLER_ADDRESS=127.0.0.1:$controller")
+        -e "TUNELOOP_CONTROLLER_ADDRESS=127.0.0.1:$controller" -e "TUNELOOP_SERVING_ADDRESS=127.0.0.1:$serving")
 docker run --rm "${common[@]}" "tuneloop:$tag" migrate
 say "migrated (tuneloop migrate in tuneloop:$tag)"
 
@@ -71,6 +71,7 @@ serve registry "tuneloop:$tag" "$registry"
 serve controller "tuneloop:$tag" "$controller"
 serve trainer "tuneloop-ml:$tag" "$trainer" --shm-size 2g -e RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
 serve evaluator "tuneloop-ml:$tag" "$evaluator"
+serve serving "tuneloop-ml:$tag" "$serving"
 say "started ${#names[@]} containers"
 healthy=0
 for _ in $(seq 60); do
@@ -85,7 +86,7 @@ cat "$work/health.txt"
 say "every service SERVING (tuneloop health, from a container)"
 export TUNELOOP_DATAPREP_ADDRESS=127.0.0.1:$dataprep TUNELOOP_REGISTRY_ADDRESS=127.0.0.1:$registry \
   TUNELOOP_TRAINER_ADDRESS=127.0.0.1:$trainer TUNELOOP_EVALUATOR_ADDRESS=127.0.0.1:$evaluator \
-  TUNELOOP_CONTROLLER_ADDRESS=127.0.0.1:$controller HF_HUB_OFFLINE=1
+  TUNELOOP_CONTROLLER_ADDRESS=127.0.0.1:$controller TUNELOOP_SERVING_ADDRESS=127.0.0.1:$serving HF_HUB_OFFLINE=1
 if ! "$py" scripts/container_loop.py "$work"; then
   logs
   exit 1
