@@ -1,6 +1,6 @@
 # tuneloop's images, from one Dockerfile; LOCK picks which (requirements/LOCK.txt):
 #   service  dataprep, registry, controller: no torch, no Ray (a few hundred MB)
-#   ml-cpu   trainer, evaluator and the Ray nodes, CPU torch
+#   ml-cpu   trainer, evaluator, serving and the Ray nodes, CPU torch
 #   ml-cuda  the same with CUDA torch (CUDA libraries come as pip packages; run it with the
 #            NVIDIA container runtime, on Kubernetes with an `nvidia.com/gpu` limit)
 #   docker build -t tuneloop:0.1.0 --build-arg LOCK=service .
@@ -44,7 +44,7 @@ RUN set -eu; \
 FROM ${BASE_IMAGE}
 ARG LOCK=service
 LABEL org.opencontainers.image.title="tuneloop" \
-      org.opencontainers.image.description="tuneloop services (dataprep, registry, controller; with LOCK=ml-*: trainer, evaluator, Ray)" \
+      org.opencontainers.image.description="tuneloop services (dataprep, registry, controller; with LOCK=ml-*: trainer, evaluator, serving, Ray)" \
       dev.tuneloop.lock="${LOCK}"
 # A login shell (`bash -l`, as KubeRay before 1.4 runs `ray start`) resets PATH from /etc/profile:
 # profile.d puts the venv back (the $PATH is for that shell to expand, hence the single quotes).
