@@ -63,6 +63,7 @@ def env(tmp_path_factory):
         with serving(data_dir, services=["registry", "serving"], timeout=120) as (server, client):
             client.registry.upload_dir(folders[0], model="news")
             client.registry.set_aliases("news", {"champion": 1})
+            client.registry.upload_dir(folders[0], model="raw", kind="base")
             yield {"client": client, "folders": folders, "probs": [reference(f, TEXTS) for f in folders],
                    "address": f"127.0.0.1:{server.port}"}
     finally:
@@ -135,6 +136,7 @@ def test_a_long_text_is_cut_and_says_so(env):
     ("nope", "fine", {}, grpc.StatusCode.NOT_FOUND, "nope"),
     ("news:nope", "fine", {}, grpc.StatusCode.NOT_FOUND, "nope"),
     ("news@9", "fine", {}, grpc.StatusCode.NOT_FOUND, "9"),
+    ("raw@1", "fine", {}, grpc.StatusCode.FAILED_PRECONDITION, "raw@1 is a base model"),
 ])
 def test_bad_input_is_refused_with_a_precise_code(env, model, text, options, code, words):
     with pytest.raises(grpc.RpcError) as err:

@@ -31,12 +31,22 @@ from tuneloop.client import Client
 from tuneloop.client.base import Stream
 from tuneloop.core.names import check_name, shown
 from tuneloop.core.settings import ServingSettings
-from tuneloop.errors import Aborted, InvalidArgument, NotFound, ResourceExhausted, TuneloopError, about
+from tuneloop.errors import (
+    Aborted,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    TuneloopError,
+    about,
+)
 from tuneloop.ml.inputs import Inputs
+from tuneloop.ml.spec import GENERATION
 from tuneloop.serving import metrics as prom
 from tuneloop.serving import predictors
 from tuneloop.serving.batcher import Batcher, BatchLimits
 from tuneloop.serving.predictors import Answer, Item, Predictor
+from tuneloop.v1 import registry_pb2
 
 log = logging.getLogger(__name__)
 MAX_TOP_K = 1000
@@ -234,7 +244,11 @@ class ServingCore:
                 evict = self._eviction(target)
             self._unload(evict)
             with about(f"loading {target}"):
-                predictor = predictors.load(self.inputs.model_dir(version))
+                model_dir = self.inputs.model_dir(version)
+                if version.kind == registry_pb2.MODEL_KIND_BASE and predictors.task_of(model_dir) != GENERATION:
+                    raise FailedPrecondition(f"{target} is a base model: its classification head is untrained, so "
+                                             "its answers would be noise; serve a fine-tuned version")
+                predictor = predictors.load(model_dir)
             batcher = Batcher(target, predictor.run, self.limits,
                               on_batch=lambda size, _s: prom.BATCH_SIZE.labels(target).observe(size))
             loaded = Loaded(target, predictor, batcher, in_flight=1)

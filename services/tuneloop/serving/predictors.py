@@ -169,13 +169,19 @@ class TextGenerator:
 Predictor = TextClassifier | ImageClassifier | TextGenerator
 
 
-def load(model_dir: Path) -> Predictor:
-    """The predictor a model folder calls for: an image classifier, a causal LM (its config's
-    architecture ends in ForCausalLM), or a text classifier."""
+def task_of(model_dir: Path) -> str:
+    """What a model folder does: image classification, generation (its config's architecture
+    ends in ForCausalLM), or text classification."""
     if is_image_model(model_dir):
-        return ImageClassifier(model_dir)
+        return IMAGE_CLASSIFICATION
     config = model_dir / "config.json"
     architectures = json.loads(config.read_text()).get("architectures") or [] if config.is_file() else []
-    if any(a.endswith("ForCausalLM") for a in architectures):
-        return TextGenerator(model_dir)
-    return TextClassifier(model_dir)
+    return GENERATION if any(a.endswith("ForCausalLM") for a in architectures) else CLASSIFICATION
+
+
+def load(model_dir: Path) -> Predictor:
+    """The predictor a model folder calls for."""
+    task = task_of(model_dir)
+    if task == IMAGE_CLASSIFICATION:
+        return ImageClassifier(model_dir)
+    return TextGenerator(model_dir) if task == GENERATION else TextClassifier(model_dir)
