@@ -124,6 +124,31 @@ def test_a_long_text_is_cut_and_says_so(env):
     assert answer.truncated and answer.model_version == "news@1"
 
 
+def test_long_and_short_texts_from_many_callers_at_once_all_get_answers(env):
+    """Found by bench/serve.py: callers tokenizing at once (a long text cut, a short one not) broke
+    the shared fast tokenizer: requests failed as INTERNAL ("Already borrowed" in the bench) or,
+    here, came back with the wrong `truncated`: one caller's settings leaked into another's."""
+    client = env["client"]
+    texts = ["word " * (300 + i) if i % 2 else TEXTS[i % len(TEXTS)] for i in range(64)]
+    answers: dict[int, object] = {}
+    errors: list[BaseException] = []
+
+    def call(n: int) -> None:
+        for i in range(n, len(texts), 8):
+            try:
+                answers[i] = client.serving.predict("news@1", texts[i])
+            except grpc.RpcError as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:2]
+    assert [answers[i].truncated for i in range(len(texts))] == [bool(i % 2) for i in range(len(texts))]
+
+
 @pytest.mark.parametrize(("model", "text", "options", "code", "words"), [
     ("news", "", {}, grpc.StatusCode.INVALID_ARGUMENT, "empty"),
     ("news", "   ", {}, grpc.StatusCode.INVALID_ARGUMENT, "empty"),

@@ -3,9 +3,11 @@ their top-k classes, causal LMs a greedy completion. One `Predictor` per loaded 
 batcher hands it whole micro-batches.
 
 Inputs are checked in the caller's thread (`check`) before they queue, so a bad input fails
-alone and never the batch it would have joined. A text longer than the model's length limit
-is cut there, and the answer says so (`truncated`). The inference itself is the evaluator's
-(`ml.classifier`, `ml.imagetask`, `ml.generation`): served and evaluated predictions agree.
+alone and never the batch it would have joined. Tokenizing happens in `run`, in the batcher's
+one thread: Hugging Face's fast tokenizers fail ("Already borrowed") when threads call one at
+once. A text longer than the model's length limit is cut, and the answer says so
+(`truncated`). The inference itself is the evaluator's (`ml.classifier`, `ml.imagetask`,
+`ml.generation`): served and evaluated predictions agree.
 """
 
 from __future__ import annotations
@@ -32,15 +34,13 @@ class Item:
 
     text: str = ""
     image: bytes = b""
-    ids: list[int] = field(default_factory=list)
-    truncated: bool = False
     top_k: int = DEFAULT_TOP_K
     max_new_tokens: int = DEFAULT_NEW_TOKENS
 
     @property
     def size(self) -> int:
-        """What a batch is sorted by: tokens, or bytes of an image."""
-        return len(self.ids) or len(self.text) or len(self.image)
+        """What a batch is sorted by: characters of text (tokens follow them), or bytes of an image."""
+        return len(self.text) or len(self.image)
 
 
 @dataclass
@@ -70,23 +70,20 @@ class TextClassifier:
             raise InvalidArgument("this model classifies texts: send `text`, not `image`")
         if not item.text.strip():
             raise InvalidArgument("text is empty")
-        tokenizer, limit = self.inner.tokenizer, self.inner.max_length
-        ids = tokenizer(item.text, truncation=False)["input_ids"]
-        if len(ids) > limit:
-            ids = tokenizer(item.text, truncation=True, max_length=limit)["input_ids"]
-            item.truncated = True
-        item.ids = ids
         return item
 
     def run(self, items: list[Item]) -> list[Answer]:
+        """Tokenized here, in the batcher's one thread, in one call: a fast tokenizer is not safe
+        to call from several threads at once ("Already borrowed"), and one call per batch is faster."""
         from tuneloop.ml.modeling import predict
 
         inner = self.inner
-        probs = predict(inner.model, [i.ids for i in items], pad_id=inner.tokenizer.pad_token_id,
-                        batch_size=len(items), device=inner.device, autocast=inner.device.type == "cuda").numpy()
+        encoded = inner.tokenizer([i.text for i in items], truncation=True, max_length=inner.max_length)
+        probs = predict(inner.model, encoded["input_ids"], pad_id=inner.tokenizer.pad_token_id, batch_size=len(items),
+                        device=inner.device, autocast=inner.device.type == "cuda").numpy()
         answers = [_top(p, self.labels, i.top_k) for p, i in zip(probs, items, strict=True)]
-        for answer, item in zip(answers, items, strict=True):
-            answer.truncated = item.truncated
+        for answer, e in zip(answers, encoded.encodings, strict=True):
+            answer.truncated = bool(e.overflowing)
         return answers
 
 
@@ -149,20 +146,22 @@ class TextGenerator:
         if not 1 <= item.max_new_tokens <= MAX_NEW_TOKENS:
             raise InvalidArgument(f"max_new_tokens must be between 1 and {MAX_NEW_TOKENS} (0: {DEFAULT_NEW_TOKENS}), "
                                   f"not {item.max_new_tokens}")
-        # the prompt is cut as in training, so that the answer fits the model's length
-        body = len(self.inner.tokenizer(item.text, add_special_tokens=False)["input_ids"])
-        framing = len(self.inner.prompt_ids("", item.max_new_tokens))
-        item.ids = self.inner.prompt_ids(item.text, item.max_new_tokens)
-        item.truncated = framing + body > len(item.ids)
         return item
 
     def run(self, items: list[Item]) -> list[Answer]:
-        out: list[Answer] = [Answer() for _ in items]
-        for tokens in sorted({i.max_new_tokens for i in items}):  # one generate per asked length
+        """In the batcher's one thread (the tokenizer is not thread-safe): whether each prompt is
+        cut as in training so that its answer fits the model's length, then one generate per
+        asked length."""
+        inner, out = self.inner, [Answer() for _ in items]
+        for n, item in enumerate(items):
+            body = len(inner.tokenizer(item.text, add_special_tokens=False)["input_ids"])
+            framing = len(inner.prompt_ids("", item.max_new_tokens))
+            out[n].truncated = framing + body > len(inner.prompt_ids(item.text, item.max_new_tokens))
+        for tokens in sorted({i.max_new_tokens for i in items}):
             picked = [n for n, i in enumerate(items) if i.max_new_tokens == tokens]
-            texts, _ = self.inner.generate([items[n].text for n in picked], max_new_tokens=tokens)
+            texts, _ = inner.generate([items[n].text for n in picked], max_new_tokens=tokens)
             for n, text in zip(picked, texts, strict=True):
-                out[n] = Answer(generated=text, truncated=items[n].truncated)
+                out[n].generated = text
         return out
 
 
