@@ -19,15 +19,35 @@ class Req:
 
 def test_submits_waiting_together_run_as_one_batch_sorted_by_size():
     seen: list[list[int]] = []
-    batcher = Batcher("t", lambda items: seen.append([i.size for i in items]) or [i.size * 10 for i in items],
-                      BatchLimits(max_batch=4, max_wait=0.5, max_queue=100))
+    gate = threading.Event()
+
+    def run(items):
+        gate.wait(30)  # the first batch holds the thread while the others queue
+        seen.append([i.size for i in items])
+        return [i.size * 10 for i in items]
+
+    batcher = Batcher("t", run, BatchLimits(max_batch=4, max_wait=0.5, max_queue=100))
     try:
+        first = [batcher.submit(Req(9)), batcher.submit(Req(8))]
         futures = [batcher.submit(Req(s)) for s in (5, 1, 3, 2, 4, 6)]
-        assert [f.result(10) for f in futures] == [50, 10, 30, 20, 40, 60]  # each its own answer
+        gate.set()
+        assert [f.result(10) for f in first + futures] == [90, 80, 50, 10, 30, 20, 40, 60]  # each its own answer
     finally:
         batcher.close()
-    assert seen[0] == [1, 2, 3, 5] and sum(map(len, seen)) == 6 and max(map(len, seen)) == 4
-    assert batcher.batches == len(seen) and batcher.requests == 6
+    # whatever the first batch took, the rest queued behind it and ran 4 at a time, each sorted
+    assert sum(map(len, seen)) == 8 and max(map(len, seen)) == 4
+    assert all(b == sorted(b) for b in seen) and batcher.batches == len(seen) and batcher.requests == 8
+
+
+def test_a_lone_request_on_an_idle_model_does_not_wait_for_company():
+    """max_wait is an hour: answered at all means it did not wait (a batch waits only while the
+    last one held several requests)."""
+    batcher = Batcher("t", lambda items: [i.size for i in items], BatchLimits(max_batch=8, max_wait=3600,
+                                                                               max_queue=10))
+    try:
+        assert [batcher.submit(Req(n)).result(30) for n in (1, 2, 3)] == [1, 2, 3]
+    finally:
+        batcher.close()
 
 
 def test_past_the_queue_bound_a_submit_is_refused_at_once():

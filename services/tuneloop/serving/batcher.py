@@ -1,7 +1,8 @@
 """Dynamic micro-batching for one loaded model version: requests from every caller queue here,
-and one thread runs them in batches of up to `max_batch`, waiting at most `max_wait` seconds
-after the first for others to join (a lone request waits no longer than that), sorted by
-size inside a batch so that padding stays small.
+and one thread runs them in batches of up to `max_batch`, sorted by size inside a batch so that
+padding stays small. A batch waits up to `max_wait` seconds after its first request for others
+to join, but only while traffic is batching (the last batch held more than one request): a
+lone caller on an idle model is answered at once, with no wait for company that is not coming.
 
 The queue is bounded: past `max_queue` waiting requests a submit is refused with
 RESOURCE_EXHAUSTED at once, so an overload never grows memory or latency without bound. A
@@ -41,6 +42,7 @@ class Batcher:
         self.on_batch = on_batch
         self.batches = 0
         self.requests = 0
+        self._last_size = 0  # of the last batch: more than 1 means callers overlap, so waiting pays
         self._queue: queue.Queue[tuple[object, Future] | None] = queue.Queue(maxsize=limits.max_queue)
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
@@ -82,7 +84,7 @@ class Batcher:
         if first is None:
             return [], True
         batch = [first]
-        deadline = time.monotonic() + self.limits.max_wait
+        deadline = time.monotonic() + (self.limits.max_wait if self._last_size > 1 else 0.0)
         while len(batch) < self.limits.max_batch:
             left = deadline - time.monotonic()
             try:
@@ -102,6 +104,7 @@ class Batcher:
             if not batch:
                 continue
             batch.sort(key=lambda pair: getattr(pair[0], "size", 0))
+            self._last_size = len(batch)
             started = time.perf_counter()
             try:
                 answers = self.run([item for item, _ in batch])
