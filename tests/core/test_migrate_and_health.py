@@ -37,7 +37,7 @@ def test_health_reports_every_service_serving_and_exits_1_when_one_is_not(server
     ok = subprocess.run([TUNELOOP, "health", "--json"], capture_output=True, text=True, env=env, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     report = json.loads(ok.stdout)
-    assert set(report) == {"dataprep", "registry", "trainer", "evaluator", "controller"}
+    assert set(report) == {"dataprep", "registry", "trainer", "evaluator", "controller", "serving"}
     assert {row["status"] for row in report.values()} == {"SERVING"}
     env["TUNELOOP_CONTROLLER_ADDRESS"] = f"127.0.0.1:{free_port()}"  # nobody there
     bad = subprocess.run([TUNELOOP, "health", "--json", "--timeout", "2"], capture_output=True, text=True, env=env,
