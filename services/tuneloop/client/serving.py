@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from tuneloop.client.base import ServiceClient, Stream
 from tuneloop.v1 import serving_pb2, serving_pb2_grpc
@@ -19,6 +19,14 @@ def request(model: str, text: str = "", *, image: bytes = b"", top_k: int = 0,
     return req
 
 
+class Answers(Stream):
+    """The answers of a PredictStream, in the order of its requests; `cancel()` stops it early."""
+
+    def __iter__(self) -> Iterator[serving_pb2.PredictResponse]:
+        for message in super().__iter__():
+            yield message.response
+
+
 class ServingClient(ServiceClient):
     stub_class = serving_pb2_grpc.ServingServiceStub
 
@@ -31,9 +39,10 @@ class ServingClient(ServiceClient):
         return self._call("Predict", req)
 
     def predict_stream(self, requests: Iterable[serving_pb2.PredictRequest], *,
-                       timeout: float | None = None) -> Stream:
+                       timeout: float | None = None) -> Answers:
         """One answer per request, in order (build requests with `request`)."""
-        return Stream(self.stub.PredictStream(iter(requests), metadata=self.metadata, timeout=timeout))
+        messages = (serving_pb2.PredictStreamRequest(request=r) for r in requests)
+        return Answers(self.stub.PredictStream(messages, metadata=self.metadata, timeout=timeout))
 
     def status(self) -> list[serving_pb2.LoadedVersion]:
         return list(self._call("ServeStatus", serving_pb2.ServeStatusRequest()).versions)

@@ -6,7 +6,7 @@ A route's first request resolves it through the registry and loads the version (
 fetched into the local cache through the registry, verified, as everywhere else); later ones
 find it loaded. Concurrent requests to one version share its micro-batcher.
 
-Hot swap: one thread follows the registry's event stream. When an alias that is routed here
+Hot swap: one thread follows the registry's event stream (`follow.py`). When an alias routed here
 moves, the new version is loaded beside the old one while the old one keeps answering; then
 the route switches, under the lock every request takes to find its version, so a request is
 answered wholly by the old version or wholly by the new. A version is unloaded once no route
@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 import grpc
 
 from tuneloop.client import Client
-from tuneloop.client.base import Stream
 from tuneloop.core.names import check_name, shown
 from tuneloop.core.settings import ServingSettings
 from tuneloop.errors import (
@@ -45,6 +44,7 @@ from tuneloop.ml.spec import GENERATION
 from tuneloop.serving import metrics as prom
 from tuneloop.serving import predictors
 from tuneloop.serving.batcher import Batcher, BatchLimits
+from tuneloop.serving.follow import Follower
 from tuneloop.serving.predictors import Answer, Item, Predictor
 from tuneloop.v1 import registry_pb2
 
@@ -105,9 +105,7 @@ class ServingCore:
         self._moved: dict[str, bool] = {}  # routes being resolved -> whether their alias moved meanwhile
         self._route_locks: dict[str, threading.Lock] = {}
         self._version_locks: dict[str, threading.Lock] = {}
-        self._stop = threading.Event()
-        self._watcher: threading.Thread | None = None
-        self._stream: Stream | None = None
+        self._follower = Follower(self)
 
     # --- requests -------------------------------------------------------------------------
 
@@ -290,64 +288,34 @@ class ServingCore:
             loaded.batcher.close()
             log.info("unloaded %s", loaded.key)
 
-    # --- following the registry -----------------------------------------------------------
+    # --- what the registry's events move (serving/follow.py calls these) -------------------
 
     def start(self) -> None:
-        self._watcher = threading.Thread(target=self._watch, name="serving-watch", daemon=True)
-        self._watcher.start()
+        self._follower.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        stream = self._stream
-        if stream is not None:
-            stream.cancel()
-        if self._watcher is not None:
-            self._watcher.join(30)
+        self._follower.stop()
         with self._lock:
             versions = list(self._loaded.values())
             self._loaded.clear()
             self._routes.clear()
         self._unload(versions)
 
-    def _watch(self) -> None:
-        """Follow the registry's events for good, resuming from the last one seen after a break."""
-        cursor: int | None = None
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                registry = self.client().registry
-                if cursor is None:
-                    cursor = max((r.event.id for r in registry.watch_events(0)), default=0)
-                    for key in self._alias_routes():  # routed before the cursor was known: check once
-                        self._refresh(key)
-                self._stream = stream = registry.watch_events(cursor, follow=True)
-                for response in stream:
-                    event = response.event
-                    cursor = event.id
-                    backoff = 0.5
-                    if event.type in ("alias_moved", "alias_deleted"):
-                        self._on_alias(f"{event.model}:{event.alias}")
-            except Exception:  # the registry is away or restarting: resume from the cursor
-                if self._stop.is_set():
-                    return
-                log.warning("following the registry's events failed; retrying in %.1f s", backoff, exc_info=True)
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, 10.0)
-
-    def _alias_routes(self) -> list[str]:
+    def alias_routes(self) -> list[str]:
         with self._lock:
             return [k for k in self._routes if ":" in k]
 
-    def _on_alias(self, key: str) -> None:
+    def on_alias(self, key: str) -> None:
+        """An alias moved (or went): re-resolve its route if this replica serves it."""
         with self._lock:
             if key in self._moved:
                 self._moved[key] = True  # its resolver resolves again before installing
                 return
             if key not in self._routes:
                 return
-        self._refresh(key)
+        self.refresh(key)
 
-    def _refresh(self, key: str) -> None:
+    def refresh(self, key: str) -> None:
         try:
             self._resolve(key)
         except NotFound:

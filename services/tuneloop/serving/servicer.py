@@ -52,8 +52,8 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
 
         def read() -> None:
             try:
-                for request in request_iterator:
-                    if not put(self._submit(request)):
+                for message in request_iterator:
+                    if not put(self._submit(message.request)):
                         return  # the answers' side has gone; what was queued is answered all the same
             except Exception as exc:  # noqa: BLE001  # any failure is the stream's: raised there, in order
                 put(exc)
@@ -68,7 +68,7 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
                     return
                 if isinstance(x, Exception):
                     raise x
-                yield to_proto(x.result())
+                yield serving_pb2.PredictStreamResponse(response=to_proto(x.result()))
         finally:
             done.set()
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tuneloop/v1/serving.proto\x12\x0btuneloop.v1\"p\n\x0ePredictRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x0f\n\x05image\x18\x03 \x01(\x0cH\x00\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x16\n\x0emax_new_tokens\x18\x05 \x01(\x05\x42\x07\n\x05input\"0\n\nLabelScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\"\x9a\x01\n\x0fPredictResponse\x12\x15\n\rprediction_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\x12$\n\x03top\x18\x04 \x03(\x0b\x32\x17.tuneloop.v1.LabelScore\x12\x11\n\tgenerated\x18\x05 \x01(\t\x12\x11\n\ttruncated\x18\x06 \x01(\x08\"\x14\n\x12ServeStatusRequest\"\x8a\x01\n\rLoadedVersion\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x0e\n\x06serves\x18\x03 \x03(\t\x12\x10\n\x08requests\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61tches\x18\x05 \x01(\x03\x12\x11\n\tin_flight\x18\x06 \x01(\x05\x12\x0e\n\x06queued\x18\x07 \x01(\x05\"C\n\x13ServeStatusResponse\x12,\n\x08versions\x18\x01 \x03(\x0b\x32\x1a.tuneloop.v1.LoadedVersion2\xf8\x01\n\x0eServingService\x12\x44\n\x07Predict\x12\x1b.tuneloop.v1.PredictRequest\x1a\x1c.tuneloop.v1.PredictResponse\x12N\n\rPredictStream\x12\x1b.tuneloop.v1.PredictRequest\x1a\x1c.tuneloop.v1.PredictResponse(\x01\x30\x01\x12P\n\x0bServeStatus\x12\x1f.tuneloop.v1.ServeStatusRequest\x1a .tuneloop.v1.ServeStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tuneloop/v1/serving.proto\x12\x0btuneloop.v1\"p\n\x0ePredictRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x0f\n\x05image\x18\x03 \x01(\x0cH\x00\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x16\n\x0emax_new_tokens\x18\x05 \x01(\x05\x42\x07\n\x05input\"0\n\nLabelScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\"\x9a\x01\n\x0fPredictResponse\x12\x15\n\rprediction_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\x12$\n\x03top\x18\x04 \x03(\x0b\x32\x17.tuneloop.v1.LabelScore\x12\x11\n\tgenerated\x18\x05 \x01(\t\x12\x11\n\ttruncated\x18\x06 \x01(\x08\"D\n\x14PredictStreamRequest\x12,\n\x07request\x18\x01 \x01(\x0b\x32\x1b.tuneloop.v1.PredictRequest\"G\n\x15PredictStreamResponse\x12.\n\x08response\x18\x01 \x01(\x0b\x32\x1c.tuneloop.v1.PredictResponse\"\x14\n\x12ServeStatusRequest\"\x8a\x01\n\rLoadedVersion\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x0e\n\x06serves\x18\x03 \x03(\t\x12\x10\n\x08requests\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61tches\x18\x05 \x01(\x03\x12\x11\n\tin_flight\x18\x06 \x01(\x05\x12\x0e\n\x06queued\x18\x07 \x01(\x05\"C\n\x13ServeStatusResponse\x12,\n\x08versions\x18\x01 \x03(\x0b\x32\x1a.tuneloop.v1.LoadedVersion2\x84\x02\n\x0eServingService\x12\x44\n\x07Predict\x12\x1b.tuneloop.v1.PredictRequest\x1a\x1c.tuneloop.v1.PredictResponse\x12Z\n\rPredictStream\x12!.tuneloop.v1.PredictStreamRequest\x1a\".tuneloop.v1.PredictStreamResponse(\x01\x30\x01\x12P\n\x0bServeStatus\x12\x1f.tuneloop.v1.ServeStatusRequest\x1a .tuneloop.v1.ServeStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,12 +37,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LABELSCORE']._serialized_end=204
   _globals['_PREDICTRESPONSE']._serialized_start=207
   _globals['_PREDICTRESPONSE']._serialized_end=361
-  _globals['_SERVESTATUSREQUEST']._serialized_start=363
-  _globals['_SERVESTATUSREQUEST']._serialized_end=383
-  _globals['_LOADEDVERSION']._serialized_start=386
-  _globals['_LOADEDVERSION']._serialized_end=524
-  _globals['_SERVESTATUSRESPONSE']._serialized_start=526
-  _globals['_SERVESTATUSRESPONSE']._serialized_end=593
-  _globals['_SERVINGSERVICE']._serialized_start=596
-  _globals['_SERVINGSERVICE']._serialized_end=844
+  _globals['_PREDICTSTREAMREQUEST']._serialized_start=363
+  _globals['_PREDICTSTREAMREQUEST']._serialized_end=431
+  _globals['_PREDICTSTREAMRESPONSE']._serialized_start=433
+  _globals['_PREDICTSTREAMRESPONSE']._serialized_end=504
+  _globals['_SERVESTATUSREQUEST']._serialized_start=506
+  _globals['_SERVESTATUSREQUEST']._serialized_end=526
+  _globals['_LOADEDVERSION']._serialized_start=529
+  _globals['_LOADEDVERSION']._serialized_end=667
+  _globals['_SERVESTATUSRESPONSE']._serialized_start=669
+  _globals['_SERVESTATUSRESPONSE']._serialized_end=736
+  _globals['_SERVINGSERVICE']._serialized_start=739
+  _globals['_SERVINGSERVICE']._serialized_end=999
 # @@protoc_insertion_point(module_scope)

@@ -44,6 +44,18 @@ class PredictResponse(_message.Message):
     truncated: bool
     def __init__(self, prediction_id: _Optional[str] = ..., model_version: _Optional[str] = ..., label: _Optional[str] = ..., top: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., generated: _Optional[str] = ..., truncated: _Optional[bool] = ...) -> None: ...
 
+class PredictStreamRequest(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: PredictRequest
+    def __init__(self, request: _Optional[_Union[PredictRequest, _Mapping]] = ...) -> None: ...
+
+class PredictStreamResponse(_message.Message):
+    __slots__ = ("response",)
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    response: PredictResponse
+    def __init__(self, response: _Optional[_Union[PredictResponse, _Mapping]] = ...) -> None: ...
+
 class ServeStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -45,8 +45,8 @@ class ServingServiceStub:
                 _registered_method=True)
         self.PredictStream = channel.stream_stream(
                 '/tuneloop.v1.ServingService/PredictStream',
-                request_serializer=tuneloop_dot_v1_dot_serving__pb2.PredictRequest.SerializeToString,
-                response_deserializer=tuneloop_dot_v1_dot_serving__pb2.PredictResponse.FromString,
+                request_serializer=tuneloop_dot_v1_dot_serving__pb2.PredictStreamRequest.SerializeToString,
+                response_deserializer=tuneloop_dot_v1_dot_serving__pb2.PredictStreamResponse.FromString,
                 _registered_method=True)
         self.ServeStatus = channel.unary_unary(
                 '/tuneloop.v1.ServingService/ServeStatus',
@@ -92,8 +92,8 @@ def add_ServingServiceServicer_to_server(servicer, server):
             ),
             'PredictStream': grpc.stream_stream_rpc_method_handler(
                     servicer.PredictStream,
-                    request_deserializer=tuneloop_dot_v1_dot_serving__pb2.PredictRequest.FromString,
-                    response_serializer=tuneloop_dot_v1_dot_serving__pb2.PredictResponse.SerializeToString,
+                    request_deserializer=tuneloop_dot_v1_dot_serving__pb2.PredictStreamRequest.FromString,
+                    response_serializer=tuneloop_dot_v1_dot_serving__pb2.PredictStreamResponse.SerializeToString,
             ),
             'ServeStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.ServeStatus,
@@ -157,8 +157,8 @@ class ServingService:
             request_iterator,
             target,
             '/tuneloop.v1.ServingService/PredictStream',
-            tuneloop_dot_v1_dot_serving__pb2.PredictRequest.SerializeToString,
-            tuneloop_dot_v1_dot_serving__pb2.PredictResponse.FromString,
+            tuneloop_dot_v1_dot_serving__pb2.PredictStreamRequest.SerializeToString,
+            tuneloop_dot_v1_dot_serving__pb2.PredictStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
