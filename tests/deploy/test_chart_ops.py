@@ -94,7 +94,7 @@ def test_helm_test_checks_the_health_of_every_enabled_service():
     (pod,) = by_kind(objects, "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     (container,) = pod["spec"]["containers"]
-    assert container["args"] == ["health", "controller", "dataprep", "registry", "trainer"]
+    assert container["args"] == ["health", "controller", "dataprep", "registry", "serving", "trainer"]
     env = {e["name"]: e for e in container["env"]}
     assert env["TUNELOOP_REGISTRY_ADDRESS"]["value"] == "rel-tuneloop-registry:50051"
     assert env["TUNELOOP_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "tok"
@@ -115,10 +115,11 @@ def test_network_policies_let_in_only_the_callers_and_only_the_trainer_reaches_r
     clients = ("--set", "networkPolicy.clientsFrom[0].namespaceSelector.matchLabels.team=ml")
     objects = helm_template(*clients)
     grpc = {name: next(r for r in _policy(objects, name)["spec"]["ingress"] if r["ports"][0]["port"] == "grpc")
-            for name in ("dataprep", "registry", "trainer", "evaluator", "controller")}
+            for name in ("dataprep", "registry", "trainer", "evaluator", "controller", "serving")}
     peer = json.dumps({"namespaceSelector": {"matchLabels": {"team": "ml"}}})
     assert _sources(grpc["dataprep"]) == ["trainer", "evaluator", "controller", "test", "ray", peer]
-    assert _sources(grpc["registry"]) == _sources(grpc["dataprep"])
+    assert _sources(grpc["registry"]) == ["trainer", "evaluator", "controller", "serving", "test", "ray", peer]
+    assert _sources(grpc["serving"]) == ["test", peer], "serving answers the clients a team names"
     assert _sources(grpc["trainer"]) == _sources(grpc["evaluator"]) == ["controller", "test", peer]
     assert _sources(grpc["controller"]) == ["test", peer]
     ray = _policy(objects, "ray")["spec"]

@@ -29,7 +29,7 @@ def test_the_base_is_the_charts_defaults():
 @pytest.mark.parametrize("path", ["k8s/base", "k8s/overlays/example"])
 def test_kustomize_renders_objects_that_pass_the_strict_schema(path):
     objects = kustomize(path)
-    assert len(by_kind(objects, "Deployment")) == 5 and len(by_kind(objects, "RayCluster")) == 1
+    assert len(by_kind(objects, "Deployment")) == 6 and len(by_kind(objects, "RayCluster")) == 1
     for obj in builtin(objects):
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
@@ -42,7 +42,7 @@ def test_the_overlay_moves_namespace_image_and_replicas_everywhere():
     groups = [cluster["spec"]["headGroupSpec"], *cluster["spec"]["workerGroupSpecs"]]
     images += [c["image"] for g in groups for c in g["template"]["spec"]["containers"]]
     service, ml = "registry.example.com/ml/tuneloop:0.1.0", "registry.example.com/ml/tuneloop-ml:0.1.0"
-    assert sorted(images) == sorted([service] * 3 + [ml] * 4 + [ml + "-cuda"]), images
+    assert sorted(images) == sorted([service] * 3 + [ml] * 5 + [ml + "-cuda"]), images
     controller = next(d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "tuneloop-controller")
     assert controller["spec"]["replicas"] == 3
     assert cluster["spec"]["workerGroupSpecs"][1]["replicas"] == cluster["spec"]["workerGroupSpecs"][1]["maxReplicas"] == 1
