@@ -100,8 +100,9 @@ def loop(stack, tmp_path_factory):
             stack["up"].wait(timeout=30)
             log = (stack["tmp"] / "up.log").read_text(errors="replace")[-12000:]
             pytest.fail(f"the loop did not promote: {runs}\n--- tuneloop up's log (and stacks):\n{log}")
-        for row in rows[:8]:  # the champion answers: the serving panels
-            client.serving.predict("news", row["text"])
+        for row in rows[:8]:  # the champion answers, over several scrapes: a rate needs the series to
+            client.serving.predict("news", row["text"])  # exist and then grow between two of them
+            time.sleep(1.2)
     time.sleep(4)  # a few more scrapes after the last change
     return started, time.time()
 
