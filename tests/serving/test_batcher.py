@@ -40,8 +40,8 @@ def test_submits_waiting_together_run_as_one_batch_sorted_by_size():
 
 
 def test_a_lone_request_on_an_idle_model_does_not_wait_for_company():
-    """max_wait is an hour: answered at all means it did not wait (a batch waits only while the
-    last one held several requests)."""
+    """max_wait is an hour: answered at all means it did not wait (a batch waits only while callers
+    overlap: its first request queued while the last batch ran, or the last batch held several)."""
     batcher = Batcher("t", lambda items: [i.size for i in items], BatchLimits(max_batch=8, max_wait=3600,
                                                                                max_queue=10))
     try:

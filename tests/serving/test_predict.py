@@ -226,7 +226,7 @@ def test_moving_the_alias_under_load_switches_traffic_with_no_failure(env):
     for t in threads:
         t.start()
     try:
-        time.sleep(1.0)
+        wait_until("every caller answered by news@1", lambda: all(seen), timeout=60)
         client.registry.upload_dir(folders[1], model="news")
         client.registry.set_aliases("news", {"champion": 2})
         wait_until("traffic moves to news@2", lambda: all(s and s[-1][1] == "news@2" for s in seen), timeout=120)

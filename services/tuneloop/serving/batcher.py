@@ -1,8 +1,9 @@
 """Dynamic micro-batching for one loaded model version: requests from every caller queue here,
 and one thread runs them in batches of up to `max_batch`, sorted by size inside a batch so that
 padding stays small. A batch waits up to `max_wait` seconds after its first request for others
-to join, but only while traffic is batching (the last batch held more than one request): a
-lone caller on an idle model is answered at once, with no wait for company that is not coming.
+to join, but only while callers overlap (its first request arrived while the last batch ran, or
+the last batch held several): a lone caller on an idle model is answered at once, with no wait
+for company that is not coming.
 
 The queue is bounded: past `max_queue` waiting requests a submit is refused with
 RESOURCE_EXHAUSTED at once, so an overload never grows memory or latency without bound. A
@@ -43,7 +44,8 @@ class Batcher:
         self.batches = 0
         self.requests = 0
         self._last_size = 0  # of the last batch: more than 1 means callers overlap, so waiting pays
-        self._queue: queue.Queue[tuple[object, Future] | None] = queue.Queue(maxsize=limits.max_queue)
+        self._last_end = 0.0  # when the last batch was answered (monotonic)
+        self._queue: queue.Queue[tuple[object, Future, float] | None] = queue.Queue(maxsize=limits.max_queue)
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True)
         self._thread.start()
@@ -58,7 +60,7 @@ class Batcher:
             raise Unavailable(f"{self.name} is unloading; retry")
         future: Future = Future()
         try:
-            self._queue.put_nowait((item, future))
+            self._queue.put_nowait((item, future, time.monotonic()))
         except queue.Full:
             raise ResourceExhausted(f"{self.name} has {self.limits.max_queue} requests waiting already (the "
                                     "serving queue bound); retry later or add replicas") from None
@@ -84,7 +86,8 @@ class Batcher:
         if first is None:
             return [], True
         batch = [first]
-        deadline = time.monotonic() + (self.limits.max_wait if self._last_size > 1 else 0.0)
+        overlap = self._last_size > 1 or first[2] <= self._last_end  # it queued while the last batch ran
+        deadline = time.monotonic() + (self.limits.max_wait if overlap else 0.0)
         while len(batch) < self.limits.max_batch:
             left = deadline - time.monotonic()
             try:
@@ -99,8 +102,8 @@ class Batcher:
     def _loop(self) -> None:
         done = False
         while not done:
-            batch, done = self._take()
-            batch = [(item, f) for item, f in batch if f.set_running_or_notify_cancel()]
+            taken, done = self._take()
+            batch = [(item, f) for item, f, _arrived in taken if f.set_running_or_notify_cancel()]
             if not batch:
                 continue
             batch.sort(key=lambda pair: getattr(pair[0], "size", 0))
@@ -114,6 +117,7 @@ class Batcher:
                     future.set_exception(exc)
                 continue
             finally:
+                self._last_end = time.monotonic()
                 self.batches += 1
                 self.requests += len(batch)
             if self.on_batch:
