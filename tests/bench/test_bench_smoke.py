@@ -43,3 +43,16 @@ def test_step_compute_benchmark_prints_one_json_object():
     result = json.loads(proc.stdout)
     assert set(result["models"]) == {"MiniLM-L6 (all-MiniLM-L6-v2)", "MPNet-base"}
     assert 22e6 < result["models"]["MiniLM-L6 (all-MiniLM-L6-v2)"]["parameters"] < 24e6
+
+
+def test_serving_benchmark_runs_and_a_hot_swap_under_load_fails_nothing():
+    """bench/serve.py on a few headlines for a second per level; Ray Serve, the peer, is installed
+    only with the bench extra, so here its path may be skipped."""
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "serve.py"), "--seconds", "1", "--texts", "40",
+                           "--clients", "1,4", "--workloads", "headlines"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "| headlines, (a) tuneloop gRPC | 4 |" in proc.stdout and "(a)/(b)" in proc.stdout
+    assert "failed" not in proc.stdout.split("| workload, path")[1].split("hot swap")[0], proc.stdout
+    swap = re.search(r"hot swap under 4 clients: (\d+) failed of (\d+) answered", proc.stdout)
+    assert swap and swap[1] == "0" and int(swap[2]) > 0, proc.stdout
+    assert "{'news@2': ['news:champion']}" in proc.stdout, "the alias moved and the old version was unloaded"
