@@ -10,8 +10,11 @@ animation is taken, and the picture is converted to RGB; transparent pixels are 
 from __future__ import annotations
 
 import io
+import warnings
 
 from PIL import Image, ImageOps
+
+TOO_MANY_PIXELS, UNREADABLE = "too_many_pixels", "unreadable_image"
 
 
 def open_picture(data: bytes) -> Image.Image:
@@ -35,3 +38,27 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def decode_rgb(data: bytes) -> Image.Image:
     return to_rgb(open_picture(data))
+
+
+class Unreadable(Exception):
+    """Bytes that are no picture to use; `reason` is TOO_MANY_PIXELS or UNREADABLE."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def read_checked(data: bytes, max_pixels: int) -> tuple[Image.Image, Image.Image]:
+    """(the image as opened, with its source format and mode; its upright RGB picture). Its size is
+    read from the header first: past `max_pixels` it is never decoded. Unreadable says why not."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = open_picture(data)
+            if image.width * image.height > max_pixels:
+                raise Unreadable(TOO_MANY_PIXELS, f"is {image.width}x{image.height}: at most {max_pixels} pixels")
+            return image, to_rgb(image)
+    except Image.DecompressionBombError:
+        raise Unreadable(TOO_MANY_PIXELS, f"has more than {max_pixels} pixels") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # what Pillow raises for bytes it cannot read
+        raise Unreadable(UNREADABLE, f"is not a readable picture: {exc}") from None

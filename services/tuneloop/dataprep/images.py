@@ -23,14 +23,12 @@ import base64
 import binascii
 import hashlib
 import io
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
-from PIL import Image
 
-from tuneloop.core.pictures import open_picture, to_rgb
+from tuneloop.core.pictures import UNREADABLE, Unreadable, read_checked
 from tuneloop.dataprep import formats
 from tuneloop.dataprep.archives import archive_members, label_of
 from tuneloop.dataprep.options import PrepareOptions
@@ -120,19 +118,12 @@ def decode(data: bytes | None, max_pixels: int) -> dict | str:
     import imagehash
 
     if not data:
-        return "unreadable_image"
+        return UNREADABLE
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = open_picture(data)
-            if image.width * image.height > max_pixels:
-                return "too_many_pixels"
-            source_format, mode = image.format, image.mode
-            rgb = to_rgb(image)
-    except Image.DecompressionBombError:
-        return "too_many_pixels"
-    except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError):
-        return "unreadable_image"
+        image, rgb = read_checked(data, max_pixels)
+    except Unreadable as exc:
+        return exc.reason
+    source_format, mode = image.format, image.mode
     if source_format not in KEPT_FORMATS:
         buf = io.BytesIO()
         rgb.save(buf, format="PNG")

@@ -30,7 +30,7 @@ MAX_PIXELS = 50_000_000  # dataprep's default bound on an image's pixels
 
 @dataclass
 class Item:
-    """One request, checked: the text's token ids (classifiers) or the prompt, or image bytes."""
+    """One request: a text (a classifier's input or a decoder's prompt) or image bytes, and its options."""
 
     text: str = ""
     image: bytes = b""
@@ -97,27 +97,14 @@ class ImageClassifier:
         self.labels = self.inner.labels
 
     def check(self, item: Item) -> Item:
-        import warnings
-
-        from PIL import Image
-
-        from tuneloop.core.pictures import open_picture, to_rgb
+        from tuneloop.core.pictures import Unreadable, read_checked
 
         if not item.image:
             raise InvalidArgument("this model classifies images: send `image` (encoded bytes), not `text`")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                picture = open_picture(item.image)
-                if picture.width * picture.height > MAX_PIXELS:
-                    raise InvalidArgument(f"image is {picture.width}x{picture.height}: at most {MAX_PIXELS} pixels")
-                to_rgb(picture)
-        except Image.DecompressionBombError:
-            raise InvalidArgument(f"image has more than {MAX_PIXELS} pixels") from None
-        except (OSError, ValueError, SyntaxError) as exc:  # what Pillow raises for bytes it cannot read
-            if isinstance(exc, InvalidArgument):
-                raise
-            raise InvalidArgument(f"image is not a readable picture: {exc}") from None
+            read_checked(item.image, MAX_PIXELS)  # dataprep's check: a bad image fails alone, not its batch
+        except Unreadable as exc:
+            raise InvalidArgument(f"image {exc}") from None
         return item
 
     def run(self, items: list[Item]) -> list[Answer]:
