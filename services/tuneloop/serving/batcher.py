@@ -35,8 +35,8 @@ class BatchLimits:
 
 class Batcher:
     def __init__(self, name: str, run: Callable[[list], list], limits: BatchLimits,
-                 on_batch: Callable[[int, float], None] | None = None) -> None:
-        """`run(items)` answers a batch, in order; `on_batch(size, seconds)` sees each one."""
+                 on_batch: Callable[[int], None] | None = None) -> None:
+        """`run(items)` answers a batch, in order; `on_batch(size)` sees each one."""
         self.name = name
         self.run = run
         self.limits = limits
@@ -108,7 +108,6 @@ class Batcher:
                 continue
             batch.sort(key=lambda pair: getattr(pair[0], "size", 0))
             self._last_size = len(batch)
-            started = time.perf_counter()
             try:
                 answers = self.run([item for item, _ in batch])
             except Exception as exc:  # every waiting caller gets the error; the thread serves on
@@ -121,6 +120,6 @@ class Batcher:
                 self.batches += 1
                 self.requests += len(batch)
             if self.on_batch:
-                self.on_batch(len(batch), time.perf_counter() - started)
+                self.on_batch(len(batch))
             for (_, future), answer in zip(batch, answers, strict=True):
                 future.set_result(answer)

@@ -248,7 +248,7 @@ class ServingCore:
                                              "its answers would be noise; serve a fine-tuned version")
                 predictor = predictors.load(model_dir)
             batcher = Batcher(target, predictor.run, self.limits,
-                              on_batch=lambda size, _s: prom.BATCH_SIZE.labels(target).observe(size))
+                              on_batch=prom.BATCH_SIZE.labels(target).observe)
             loaded = Loaded(target, predictor, batcher, in_flight=1)
             with self._lock:
                 self._loaded[target] = loaded
