@@ -17,6 +17,7 @@ driver that calls the same `fit` there.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+import psutil
 import ray
 
 from tuneloop.trainer import groups
@@ -33,6 +35,8 @@ from tuneloop.trainer.loop import UNSCORED, LoopConfig
 log = logging.getLogger(__name__)
 _ray_lock = threading.Lock()
 _MAX_RETRY_DELAY = 15.0
+_LOCAL_STARTS = 2
+_RAYLET_TIMEOUT = "timed out during startup"  # Ray's words when its raylet never registered
 T = TypeVar("T")
 
 
@@ -48,8 +52,28 @@ def ensure_ray(address: str | None = None, *, timeout: float = 300, give_up: Cal
         if ray.is_initialized():
             return
         deadline = time.monotonic() + timeout
-        retrying(lambda: _start_owned(address, max(deadline - time.monotonic(), 1.0)), address or "",
-                 timeout=timeout, give_up=give_up)
+        if address:
+            retrying(lambda: _start_owned(address, max(deadline - time.monotonic(), 1.0)), address,
+                     timeout=timeout, give_up=give_up)
+        else:
+            _start_local(deadline, give_up)
+
+
+def _start_local(deadline: float, give_up: Callable[[], bool]) -> None:
+    """Start the local instance, and once more if its raylet never registered: on a busy
+    machine one start in a few dozen never brings its raylet up (Ray gives up after 30 s,
+    with nothing in the raylet's logs), and a fresh start then works. The failed start's
+    processes are stopped first: Ray leaves them to its reaper at exit."""
+    for attempt in range(1, _LOCAL_STARTS + 1):
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
+        try:
+            return _start_owned(None, max(deadline - time.monotonic(), 1.0))
+        except Exception as exc:
+            if _RAYLET_TIMEOUT not in str(exc) or attempt == _LOCAL_STARTS or give_up() \
+                    or time.monotonic() >= deadline:
+                raise
+            log.warning("the local Ray did not start (%s); stopping what it started and starting it again", exc)
+            _stop_new_children(before)
 
 
 def retrying(connect: Callable[[], T], address: str, *, timeout: float, give_up: Callable[[], bool]) -> T:
@@ -72,6 +96,17 @@ def retrying(connect: Callable[[], T], address: str, *, timeout: float, give_up:
                     raise ConnectionError(f"gave up waiting for Ray at {address}") from exc
                 time.sleep(min(0.5, max(retry_at - time.monotonic(), 0.0)))
             delay = min(delay * 2, _MAX_RETRY_DELAY)
+
+
+def _stop_new_children(before: set[int]) -> None:
+    """Kill this process's children that were not there before (a failed start's GCS,
+    dashboard, monitor, raylet) and wait for them briefly."""
+    ray.shutdown()
+    fresh = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    for p in fresh:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(fresh, timeout=10)
 
 
 def _start_owned(address: str | None, timeout: float) -> None:
