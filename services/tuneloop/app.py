@@ -136,9 +136,12 @@ def _controller(ctx: Context) -> Hosted:
 def _serving(ctx: Context) -> Hosted:
     from tuneloop.ml.inputs import Inputs
     from tuneloop.serving.core import ServingCore
+    from tuneloop.serving.log import PredictionLog
     from tuneloop.serving.servicer import registration
 
-    core = ServingCore(ctx.peers, Inputs(ctx.peers, ctx.settings.data_dir / "serving"), ServingSettings())
+    settings = ServingSettings()
+    log = PredictionLog(ctx.engine, sample=settings.log_sample, max_pending=settings.log_max_pending)
+    core = ServingCore(ctx.peers, Inputs(ctx.peers, ctx.settings.data_dir / "serving"), settings, log)
     return Hosted(registration(core), on_start=core.start, on_stop=core.stop)
 
 

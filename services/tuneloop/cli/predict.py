@@ -23,7 +23,7 @@ def answer_dict(given: str, a) -> dict:
         out["generated"] = a.generated
     else:
         out |= {"label": a.label, "top": [{"label": s.label, "probability": s.probability} for s in a.top]}
-    return out | {"truncated": a.truncated}
+    return out | {"truncated": a.truncated, "logged": a.logged}
 
 
 def render_answers(o: dict) -> None:

@@ -46,3 +46,11 @@ class ServingClient(ServiceClient):
 
     def status(self) -> list[serving_pb2.LoadedVersion]:
         return list(self._call("ServeStatus", serving_pb2.ServeStatusRequest()).versions)
+
+    def feedback(self, prediction_id: str, label: str) -> serving_pb2.FeedbackResponse:
+        """Record the true label (or completion) of an earlier prediction."""
+        return self._call("Feedback", serving_pb2.FeedbackRequest(prediction_id=prediction_id, label=label))
+
+    def append_feedback(self, model: str) -> list[serving_pb2.AppendedFeedback]:
+        """Append the feedback on `model`'s predictions to its training datasets (a new version each)."""
+        return list(self._call("AppendFeedback", serving_pb2.AppendFeedbackRequest(model=model)).appended)

@@ -232,3 +232,31 @@ leases = sa.Table(
     sa.Column("holder", sa.String(128), nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
 )
+
+# serving: the versions it has loaded (what feedback on their predictions is checked against), and
+# the predictions it logged (sampled) with their inputs, and the truth fed back for them
+served_versions = sa.Table(
+    "served_versions",
+    metadata,
+    sa.Column("model_version", sa.String(200), primary_key=True),  # NAME@VERSION
+    sa.Column("task", sa.String(32), nullable=False),
+    sa.Column("labels", sa.JSON, nullable=False),  # the classes it predicts (empty for generation)
+    sa.Column("dataset", sa.String(200), nullable=False),  # what it was trained on: NAME@VERSION
+    sa.Column("loaded_at", UtcDateTime, nullable=False),
+)
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("model_version", sa.String(200), nullable=False),
+    sa.Column("text", sa.Text, nullable=True),  # the input: a text or prompt,
+    sa.Column("image", sa.LargeBinary, nullable=True),  # or an encoded image
+    sa.Column("predicted", sa.Text, nullable=False),  # the label, or the completion generated
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("feedback", sa.Text, nullable=True),  # the true label (or completion) fed back
+    sa.Column("feedback_at", UtcDateTime, nullable=True),
+    # the dataset version the feedback went into (NAME@VERSION); "claimed:<token>" while being appended
+    sa.Column("appended_to", sa.String(200), nullable=True),
+    sa.Index("ix_predictions_pending", "model_version", "feedback_at"),
+)

@@ -227,3 +227,7 @@ class ServingSettings(BaseSettings):
     default_alias: str = Field(default="champion", description="The alias a bare `MODEL` means.")
     request_timeout_seconds: float = Field(default=120.0, gt=0, description="How long a request waits for its "
                                            "batch's answer (DEADLINE_EXCEEDED past it).")
+    log_sample: float = Field(default=1.0, ge=0, le=1, description="Share of predictions written to the prediction "
+                              "log with their inputs (only those can get feedback); 0 logs none.")
+    log_max_pending: int = Field(default=10_000, ge=1, description="Predictions waiting to be written to the log; "
+                                 "past it they go unlogged (counted), and requests never wait for the database.")

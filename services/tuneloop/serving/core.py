@@ -44,7 +44,9 @@ from tuneloop.ml.spec import GENERATION
 from tuneloop.serving import metrics as prom
 from tuneloop.serving import predictors
 from tuneloop.serving.batcher import Batcher, BatchLimits
+from tuneloop.serving.feedback import Appended, append_feedback
 from tuneloop.serving.follow import Follower
+from tuneloop.serving.log import PredictionLog
 from tuneloop.serving.predictors import Answer, Item, Predictor
 from tuneloop.v1 import registry_pb2
 
@@ -70,6 +72,7 @@ class Prediction:
     answer: Answer
     model_version: str
     prediction_id: str
+    logged: bool = False
 
 
 @dataclass
@@ -80,6 +83,7 @@ class Pending:
     loaded: Loaded
     future: Future
     started: float
+    item: Item
 
     def result(self) -> Prediction:
         key, timeout = self.loaded.key, self.core.settings.request_timeout_seconds
@@ -90,14 +94,20 @@ class Pending:
             raise DeadlineExceeded(f"{key} did not answer within {timeout:g} s") from None
         prom.PREDICTIONS.labels(key).inc()
         prom.LATENCY.labels(key).observe(time.perf_counter() - self.started)
-        return Prediction(answer, key, uuid.uuid4().hex)
+        prediction_id = uuid.uuid4().hex
+        logged = self.core.log.add(prediction_id, key, text=self.item.text, image=self.item.image,
+                                   predicted=answer.generated if self.loaded.predictor.task == GENERATION
+                                   else answer.label)
+        return Prediction(answer, key, prediction_id, logged)
 
 
 class ServingCore:
-    def __init__(self, client: Callable[[], Client], inputs: Inputs, settings: ServingSettings) -> None:
+    def __init__(self, client: Callable[[], Client], inputs: Inputs, settings: ServingSettings,
+                 log: PredictionLog) -> None:
         self.client = client
         self.inputs = inputs
         self.settings = settings
+        self.log = log
         self.limits = BatchLimits(settings.max_batch, settings.max_wait_ms / 1000, settings.max_queue)
         self._lock = threading.Lock()
         self._routes: dict[str, Loaded] = {}
@@ -157,7 +167,15 @@ class ServingCore:
             raise
         # the version is held until the request is answered (or cancelled), whoever waits or not
         future.add_done_callback(lambda _f: self.release(loaded))
-        return Pending(self, loaded, future, started)
+        return Pending(self, loaded, future, started, checked)
+
+    def feedback(self, prediction_id: str, label: str) -> dict:
+        found = self.log.record_feedback(prediction_id, label)
+        return {"prediction_id": found.id, "model_version": found.model_version, "predicted": found.predicted,
+                "label": found.feedback, "correct": found.feedback == found.predicted}
+
+    def append_feedback(self, model: str) -> list[Appended]:
+        return append_feedback(self.log.engine, self.client, check_name(model.strip(), what="model"))
 
     def status(self) -> list[dict]:
         with self._lock:
@@ -247,6 +265,8 @@ class ServingCore:
                     raise FailedPrecondition(f"{target} is a base model: its classification head is untrained, so "
                                              "its answers would be noise; serve a fine-tuned version")
                 predictor = predictors.load(model_dir)
+                self.log.remember_version(target, predictor.task, list(predictor.labels),
+                                         version.lineage.dataset)
             batcher = Batcher(target, predictor.run, self.limits,
                               on_batch=prom.BATCH_SIZE.labels(target).observe)
             loaded = Loaded(target, predictor, batcher, in_flight=1)
@@ -291,10 +311,12 @@ class ServingCore:
     # --- what the registry's events move (serving/follow.py calls these) -------------------
 
     def start(self) -> None:
+        self.log.start()
         self._follower.start()
 
     def stop(self) -> None:
         self._follower.stop()
+        self.log.stop()
         with self._lock:
             versions = list(self._loaded.values())
             self._loaded.clear()

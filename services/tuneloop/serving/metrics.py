@@ -17,3 +17,9 @@ REFUSED = Counter("tuneloop_serving_refused_total", "Predictions refused because
 LOADED = Gauge("tuneloop_serving_loaded_versions", "Model versions loaded.")
 SWAPS = Counter("tuneloop_serving_swaps_total", "Times an alias's traffic switched to another version.",
                 ["model", "alias"])
+UNLOGGED = Counter("tuneloop_serving_unlogged_total", "Sampled predictions left out of the prediction log (its "
+                   "queue full, or the database failed).")
+FEEDBACK = Counter("tuneloop_serving_feedback_total", "True labels fed back, by the model version that predicted.",
+                   ["model_version"])
+FEEDBACK_APPENDED = Counter("tuneloop_serving_feedback_appended_total", "Feedback rows appended to a dataset.",
+                            ["dataset"])

@@ -24,7 +24,7 @@ def to_proto(p: Prediction) -> serving_pb2.PredictResponse:
     a = p.answer
     return serving_pb2.PredictResponse(
         prediction_id=p.prediction_id, model_version=p.model_version, label=a.label, generated=a.generated,
-        truncated=a.truncated, top=[serving_pb2.LabelScore(label=k, probability=v) for k, v in a.top])
+        truncated=a.truncated, logged=p.logged, top=[serving_pb2.LabelScore(label=k, probability=v) for k, v in a.top])
 
 
 class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
@@ -71,6 +71,14 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
                 yield serving_pb2.PredictStreamResponse(response=to_proto(x.result()))
         finally:
             done.set()
+
+    def Feedback(self, request, context):
+        return serving_pb2.FeedbackResponse(**self.core.feedback(request.prediction_id, request.label))
+
+    def AppendFeedback(self, request, context):
+        return serving_pb2.AppendFeedbackResponse(appended=[
+            serving_pb2.AppendedFeedback(dataset_version=a.dataset_version, rows=a.rows, created=a.created,
+                                         dropped=a.dropped) for a in self.core.append_feedback(request.model)])
 
     def ServeStatus(self, request, context):
         return serving_pb2.ServeStatusResponse(versions=[serving_pb2.LoadedVersion(**v) for v in self.core.status()])

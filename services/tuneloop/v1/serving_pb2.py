@@ -24,29 +24,43 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tuneloop/v1/serving.proto\x12\x0btuneloop.v1\"p\n\x0ePredictRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x0f\n\x05image\x18\x03 \x01(\x0cH\x00\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x16\n\x0emax_new_tokens\x18\x05 \x01(\x05\x42\x07\n\x05input\"0\n\nLabelScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\"\x9a\x01\n\x0fPredictResponse\x12\x15\n\rprediction_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\x12$\n\x03top\x18\x04 \x03(\x0b\x32\x17.tuneloop.v1.LabelScore\x12\x11\n\tgenerated\x18\x05 \x01(\t\x12\x11\n\ttruncated\x18\x06 \x01(\x08\"D\n\x14PredictStreamRequest\x12,\n\x07request\x18\x01 \x01(\x0b\x32\x1b.tuneloop.v1.PredictRequest\"G\n\x15PredictStreamResponse\x12.\n\x08response\x18\x01 \x01(\x0b\x32\x1c.tuneloop.v1.PredictResponse\"\x14\n\x12ServeStatusRequest\"\x8a\x01\n\rLoadedVersion\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x0e\n\x06serves\x18\x03 \x03(\t\x12\x10\n\x08requests\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61tches\x18\x05 \x01(\x03\x12\x11\n\tin_flight\x18\x06 \x01(\x05\x12\x0e\n\x06queued\x18\x07 \x01(\x05\"C\n\x13ServeStatusResponse\x12,\n\x08versions\x18\x01 \x03(\x0b\x32\x1a.tuneloop.v1.LoadedVersion2\x84\x02\n\x0eServingService\x12\x44\n\x07Predict\x12\x1b.tuneloop.v1.PredictRequest\x1a\x1c.tuneloop.v1.PredictResponse\x12Z\n\rPredictStream\x12!.tuneloop.v1.PredictStreamRequest\x1a\".tuneloop.v1.PredictStreamResponse(\x01\x30\x01\x12P\n\x0bServeStatus\x12\x1f.tuneloop.v1.ServeStatusRequest\x1a .tuneloop.v1.ServeStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tuneloop/v1/serving.proto\x12\x0btuneloop.v1\"p\n\x0ePredictRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x0f\n\x05image\x18\x03 \x01(\x0cH\x00\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x16\n\x0emax_new_tokens\x18\x05 \x01(\x05\x42\x07\n\x05input\"0\n\nLabelScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\"\xaa\x01\n\x0fPredictResponse\x12\x15\n\rprediction_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\r\n\x05label\x18\x03 \x01(\t\x12$\n\x03top\x18\x04 \x03(\x0b\x32\x17.tuneloop.v1.LabelScore\x12\x11\n\tgenerated\x18\x05 \x01(\t\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12\x0e\n\x06logged\x18\x07 \x01(\x08\"D\n\x14PredictStreamRequest\x12,\n\x07request\x18\x01 \x01(\x0b\x32\x1b.tuneloop.v1.PredictRequest\"G\n\x15PredictStreamResponse\x12.\n\x08response\x18\x01 \x01(\x0b\x32\x1c.tuneloop.v1.PredictResponse\"\x14\n\x12ServeStatusRequest\"\x8a\x01\n\rLoadedVersion\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x0e\n\x06serves\x18\x03 \x03(\t\x12\x10\n\x08requests\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61tches\x18\x05 \x01(\x03\x12\x11\n\tin_flight\x18\x06 \x01(\x05\x12\x0e\n\x06queued\x18\x07 \x01(\x05\"C\n\x13ServeStatusResponse\x12,\n\x08versions\x18\x01 \x03(\x0b\x32\x1a.tuneloop.v1.LoadedVersion\"7\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x15\n\rprediction_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\"s\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\x12\x15\n\rprediction_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x11\n\tpredicted\x18\x03 \x01(\t\x12\r\n\x05label\x18\x04 \x01(\t\x12\x0f\n\x07\x63orrect\x18\x05 \x01(\x08\"&\n\x15\x41ppendFeedbackRequest\x12\r\n\x05model\x18\x01 \x01(\t\"\xb7\x01\n\x10\x41ppendedFeedback\x12\x17\n\x0f\x64\x61taset_version\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\x03\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x12;\n\x07\x64ropped\x18\x04 \x03(\x0b\x32*.tuneloop.v1.AppendedFeedback.DroppedEntry\x1a.\n\x0c\x44roppedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"I\n\x16\x41ppendFeedbackResponse\x12/\n\x08\x61ppended\x18\x01 \x03(\x0b\x32\x1d.tuneloop.v1.AppendedFeedback2\xa8\x03\n\x0eServingService\x12\x44\n\x07Predict\x12\x1b.tuneloop.v1.PredictRequest\x1a\x1c.tuneloop.v1.PredictResponse\x12Z\n\rPredictStream\x12!.tuneloop.v1.PredictStreamRequest\x1a\".tuneloop.v1.PredictStreamResponse(\x01\x30\x01\x12P\n\x0bServeStatus\x12\x1f.tuneloop.v1.ServeStatusRequest\x1a .tuneloop.v1.ServeStatusResponse\x12G\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1c.tuneloop.v1.FeedbackRequest\x1a\x1d.tuneloop.v1.FeedbackResponse\x12Y\n\x0e\x41ppendFeedback\x12\".tuneloop.v1.AppendFeedbackRequest\x1a#.tuneloop.v1.AppendFeedbackResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tuneloop.v1.serving_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_APPENDEDFEEDBACK_DROPPEDENTRY']._loaded_options = None
+  _globals['_APPENDEDFEEDBACK_DROPPEDENTRY']._serialized_options = b'8\001'
   _globals['_PREDICTREQUEST']._serialized_start=42
   _globals['_PREDICTREQUEST']._serialized_end=154
   _globals['_LABELSCORE']._serialized_start=156
   _globals['_LABELSCORE']._serialized_end=204
   _globals['_PREDICTRESPONSE']._serialized_start=207
-  _globals['_PREDICTRESPONSE']._serialized_end=361
-  _globals['_PREDICTSTREAMREQUEST']._serialized_start=363
-  _globals['_PREDICTSTREAMREQUEST']._serialized_end=431
-  _globals['_PREDICTSTREAMRESPONSE']._serialized_start=433
-  _globals['_PREDICTSTREAMRESPONSE']._serialized_end=504
-  _globals['_SERVESTATUSREQUEST']._serialized_start=506
-  _globals['_SERVESTATUSREQUEST']._serialized_end=526
-  _globals['_LOADEDVERSION']._serialized_start=529
-  _globals['_LOADEDVERSION']._serialized_end=667
-  _globals['_SERVESTATUSRESPONSE']._serialized_start=669
-  _globals['_SERVESTATUSRESPONSE']._serialized_end=736
-  _globals['_SERVINGSERVICE']._serialized_start=739
-  _globals['_SERVINGSERVICE']._serialized_end=999
+  _globals['_PREDICTRESPONSE']._serialized_end=377
+  _globals['_PREDICTSTREAMREQUEST']._serialized_start=379
+  _globals['_PREDICTSTREAMREQUEST']._serialized_end=447
+  _globals['_PREDICTSTREAMRESPONSE']._serialized_start=449
+  _globals['_PREDICTSTREAMRESPONSE']._serialized_end=520
+  _globals['_SERVESTATUSREQUEST']._serialized_start=522
+  _globals['_SERVESTATUSREQUEST']._serialized_end=542
+  _globals['_LOADEDVERSION']._serialized_start=545
+  _globals['_LOADEDVERSION']._serialized_end=683
+  _globals['_SERVESTATUSRESPONSE']._serialized_start=685
+  _globals['_SERVESTATUSRESPONSE']._serialized_end=752
+  _globals['_FEEDBACKREQUEST']._serialized_start=754
+  _globals['_FEEDBACKREQUEST']._serialized_end=809
+  _globals['_FEEDBACKRESPONSE']._serialized_start=811
+  _globals['_FEEDBACKRESPONSE']._serialized_end=926
+  _globals['_APPENDFEEDBACKREQUEST']._serialized_start=928
+  _globals['_APPENDFEEDBACKREQUEST']._serialized_end=966
+  _globals['_APPENDEDFEEDBACK']._serialized_start=969
+  _globals['_APPENDEDFEEDBACK']._serialized_end=1152
+  _globals['_APPENDEDFEEDBACK_DROPPEDENTRY']._serialized_start=1106
+  _globals['_APPENDEDFEEDBACK_DROPPEDENTRY']._serialized_end=1152
+  _globals['_APPENDFEEDBACKRESPONSE']._serialized_start=1154
+  _globals['_APPENDFEEDBACKRESPONSE']._serialized_end=1227
+  _globals['_SERVINGSERVICE']._serialized_start=1230
+  _globals['_SERVINGSERVICE']._serialized_end=1654
 # @@protoc_insertion_point(module_scope)

@@ -29,20 +29,22 @@ class LabelScore(_message.Message):
     def __init__(self, label: _Optional[str] = ..., probability: _Optional[float] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("prediction_id", "model_version", "label", "top", "generated", "truncated")
+    __slots__ = ("prediction_id", "model_version", "label", "top", "generated", "truncated", "logged")
     PREDICTION_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     TOP_FIELD_NUMBER: _ClassVar[int]
     GENERATED_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    LOGGED_FIELD_NUMBER: _ClassVar[int]
     prediction_id: str
     model_version: str
     label: str
     top: _containers.RepeatedCompositeFieldContainer[LabelScore]
     generated: str
     truncated: bool
-    def __init__(self, prediction_id: _Optional[str] = ..., model_version: _Optional[str] = ..., label: _Optional[str] = ..., top: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., generated: _Optional[str] = ..., truncated: _Optional[bool] = ...) -> None: ...
+    logged: bool
+    def __init__(self, prediction_id: _Optional[str] = ..., model_version: _Optional[str] = ..., label: _Optional[str] = ..., top: _Optional[_Iterable[_Union[LabelScore, _Mapping]]] = ..., generated: _Optional[str] = ..., truncated: _Optional[bool] = ..., logged: _Optional[bool] = ...) -> None: ...
 
 class PredictStreamRequest(_message.Message):
     __slots__ = ("request",)
@@ -83,3 +85,56 @@ class ServeStatusResponse(_message.Message):
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     versions: _containers.RepeatedCompositeFieldContainer[LoadedVersion]
     def __init__(self, versions: _Optional[_Iterable[_Union[LoadedVersion, _Mapping]]] = ...) -> None: ...
+
+class FeedbackRequest(_message.Message):
+    __slots__ = ("prediction_id", "label")
+    PREDICTION_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    prediction_id: str
+    label: str
+    def __init__(self, prediction_id: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+
+class FeedbackResponse(_message.Message):
+    __slots__ = ("prediction_id", "model_version", "predicted", "label", "correct")
+    PREDICTION_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_FIELD_NUMBER: _ClassVar[int]
+    prediction_id: str
+    model_version: str
+    predicted: str
+    label: str
+    correct: bool
+    def __init__(self, prediction_id: _Optional[str] = ..., model_version: _Optional[str] = ..., predicted: _Optional[str] = ..., label: _Optional[str] = ..., correct: _Optional[bool] = ...) -> None: ...
+
+class AppendFeedbackRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class AppendedFeedback(_message.Message):
+    __slots__ = ("dataset_version", "rows", "created", "dropped")
+    class DroppedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    DATASET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    dataset_version: str
+    rows: int
+    created: bool
+    dropped: _containers.ScalarMap[str, int]
+    def __init__(self, dataset_version: _Optional[str] = ..., rows: _Optional[int] = ..., created: _Optional[bool] = ..., dropped: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class AppendFeedbackResponse(_message.Message):
+    __slots__ = ("appended",)
+    APPENDED_FIELD_NUMBER: _ClassVar[int]
+    appended: _containers.RepeatedCompositeFieldContainer[AppendedFeedback]
+    def __init__(self, appended: _Optional[_Iterable[_Union[AppendedFeedback, _Mapping]]] = ...) -> None: ...

@@ -53,6 +53,16 @@ class ServingServiceStub:
                 request_serializer=tuneloop_dot_v1_dot_serving__pb2.ServeStatusRequest.SerializeToString,
                 response_deserializer=tuneloop_dot_v1_dot_serving__pb2.ServeStatusResponse.FromString,
                 _registered_method=True)
+        self.Feedback = channel.unary_unary(
+                '/tuneloop.v1.ServingService/Feedback',
+                request_serializer=tuneloop_dot_v1_dot_serving__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=tuneloop_dot_v1_dot_serving__pb2.FeedbackResponse.FromString,
+                _registered_method=True)
+        self.AppendFeedback = channel.unary_unary(
+                '/tuneloop.v1.ServingService/AppendFeedback',
+                request_serializer=tuneloop_dot_v1_dot_serving__pb2.AppendFeedbackRequest.SerializeToString,
+                response_deserializer=tuneloop_dot_v1_dot_serving__pb2.AppendFeedbackResponse.FromString,
+                _registered_method=True)
 
 
 class ServingServiceServicer:
@@ -82,6 +92,22 @@ class ServingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Feedback(self, request, context):
+        """The truth for an earlier (logged) prediction: INVALID_ARGUMENT for an id not in the log or a
+        label the predicting version does not know, with nothing stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AppendFeedback(self, request, context):
+        """Appends the feedback given on a model's predictions, not appended yet, to the datasets its
+        versions were trained on, through dataprep (a new dataset version each).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ServingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +125,16 @@ def add_ServingServiceServicer_to_server(servicer, server):
                     servicer.ServeStatus,
                     request_deserializer=tuneloop_dot_v1_dot_serving__pb2.ServeStatusRequest.FromString,
                     response_serializer=tuneloop_dot_v1_dot_serving__pb2.ServeStatusResponse.SerializeToString,
+            ),
+            'Feedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.Feedback,
+                    request_deserializer=tuneloop_dot_v1_dot_serving__pb2.FeedbackRequest.FromString,
+                    response_serializer=tuneloop_dot_v1_dot_serving__pb2.FeedbackResponse.SerializeToString,
+            ),
+            'AppendFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppendFeedback,
+                    request_deserializer=tuneloop_dot_v1_dot_serving__pb2.AppendFeedbackRequest.FromString,
+                    response_serializer=tuneloop_dot_v1_dot_serving__pb2.AppendFeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -186,6 +222,60 @@ class ServingService:
             '/tuneloop.v1.ServingService/ServeStatus',
             tuneloop_dot_v1_dot_serving__pb2.ServeStatusRequest.SerializeToString,
             tuneloop_dot_v1_dot_serving__pb2.ServeStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Feedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneloop.v1.ServingService/Feedback',
+            tuneloop_dot_v1_dot_serving__pb2.FeedbackRequest.SerializeToString,
+            tuneloop_dot_v1_dot_serving__pb2.FeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppendFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneloop.v1.ServingService/AppendFeedback',
+            tuneloop_dot_v1_dot_serving__pb2.AppendFeedbackRequest.SerializeToString,
+            tuneloop_dot_v1_dot_serving__pb2.AppendFeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,110 @@
+"""Feedback becomes training data: the true labels fed back for a model's predictions are
+appended, through dataprep, to the dataset each predicting version was trained on.
+
+Dataprep treats them like any upload (cleaned, deduplicated against what the dataset holds, a
+row already in a split keeping it, a new version with its report); the upload is named
+`feedback-MODEL.jsonl`, which the version's report keeps as its source, and each logged
+prediction records the dataset version its feedback went into. Rows are claimed before the
+upload, so two replicas appending at once never send a row twice, and a claim left by a
+replica that died mid-upload lapses after `CLAIM_SECONDS`. An upload that fails releases its
+claim: nothing is marked appended that dataprep did not take.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tuneloop.client import Client
+from tuneloop.core.db import write_transaction
+from tuneloop.core.schema import predictions, served_versions
+from tuneloop.ml.spec import GENERATION, IMAGE_CLASSIFICATION
+from tuneloop.serving import metrics as prom
+
+CLAIM_SECONDS = 600
+
+
+@dataclass
+class Appended:
+    dataset_version: str  # NAME@VERSION after the append (the latest one if nothing was new)
+    rows: int  # feedback rows sent
+    created: bool  # a new version was made
+    dropped: dict[str, int]  # of the rows sent, those dataprep dropped, by reason
+
+
+def _claim(engine: sa.Engine, model: str, dataset: str) -> str:
+    """Mark the unappended feedback on `model`'s versions trained on (any version of) dataset
+    `dataset` as ours; the claim."""
+    now = int(time.time())
+    claim = f"claimed:{now:012d}:{uuid.uuid4().hex[:12]}"
+    versions = sa.select(served_versions.c.model_version).where(
+        served_versions.c.model_version.like(f"{model}@%"),
+        sa.or_(served_versions.c.dataset == dataset, served_versions.c.dataset.like(f"{dataset}@%")))
+    free = sa.or_(predictions.c.appended_to.is_(None),
+                  sa.and_(predictions.c.appended_to.like("claimed:%"),
+                          predictions.c.appended_to < f"claimed:{now - CLAIM_SECONDS:012d}"))
+    with write_transaction(engine) as conn:
+        conn.execute(sa.update(predictions).where(predictions.c.feedback.is_not(None), free,
+                                                  predictions.c.model_version.in_(versions))
+                     .values(appended_to=claim))
+    return claim
+
+
+def _upload_rows(rows: Sequence[sa.Row], task: str, path: Path) -> dict:
+    """Write the claimed rows as the dataset's kind of JSONL; the column options naming them."""
+    with path.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            if task == GENERATION:
+                record = {"prompt": r.text, "completion": r.feedback}
+            elif task == IMAGE_CLASSIFICATION:
+                record = {"image": base64.b64encode(r.image).decode("ascii"), "label": r.feedback}
+            else:
+                record = {"text": r.text, "label": r.feedback}
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if task == GENERATION:
+        return {"prompt_column": "prompt", "completion_column": "completion"}
+    if task == IMAGE_CLASSIFICATION:
+        return {"image_column": "image", "label_column": "label"}
+    return {"text_column": "text", "label_column": "label"}
+
+
+def append_feedback(engine: sa.Engine, client: Callable[[], Client], model: str) -> list[Appended]:
+    """Append every unappended feedback row on `model`'s predictions to its training datasets
+    (one new version per dataset); nothing to append gives an empty list."""
+    with engine.connect() as conn:
+        served = conn.execute(sa.select(served_versions.c.dataset, served_versions.c.task)
+                              .where(served_versions.c.model_version.like(f"{model}@%"))).all()
+    # a version with no training dataset in its lineage (a base model) has nowhere to send feedback
+    datasets = sorted({(dataset.partition("@")[0], task) for dataset, task in served if dataset})
+    out = []
+    for name, task in datasets:
+        claim = _claim(engine, model, name)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(predictions).where(predictions.c.appended_to == claim)
+                                .order_by(predictions.c.feedback_at, predictions.c.id)).all()
+        if not rows:
+            continue
+        try:
+            with tempfile.TemporaryDirectory(prefix="tuneloop-feedback-") as tmp:
+                path = Path(tmp) / f"feedback-{model}.jsonl"
+                columns = _upload_rows(rows, task, path)
+                resp = client().dataprep.append(path, dataset=name, format="jsonl", **columns)
+        except BaseException:
+            with write_transaction(engine) as conn:
+                conn.execute(sa.update(predictions).where(predictions.c.appended_to == claim)
+                             .values(appended_to=None))
+            raise
+        target = f"{resp.version.dataset}@{resp.version.version}"
+        with write_transaction(engine) as conn:
+            conn.execute(sa.update(predictions).where(predictions.c.appended_to == claim).values(appended_to=target))
+        prom.FEEDBACK_APPENDED.labels(name).inc(len(rows))
+        out.append(Appended(target, len(rows), resp.created, dict(resp.dropped)))
+    return out

@@ -1,0 +1,126 @@
+"""Feedback through gRPC: served predictions are logged with their inputs, the truth fed back
+for them is checked against what the version knows, and it becomes a new version of the dataset
+the model was trained on, through dataprep (a row already in a split keeps it).
+
+The model is a tiny random BERT classifier registered with a real dataset in its lineage.
+"""
+
+from __future__ import annotations
+
+import os
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from conftest import labeled_rows, serving, tiny_classifier, write_jsonl
+from tuneloop.core.schema import metadata
+from tuneloop.serving.log import PredictionLog
+from tuneloop.v1 import registry_pb2
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+LABELS = ("business", "sport", "tech")
+NEW = ["shares climb after the merger", "the striker scores twice", "a new phone chip", "oil prices slip"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("feedback")
+    with serving(data_dir, services=["dataprep", "registry", "serving"], timeout=120) as (server, client):
+        rows = labeled_rows(60, LABELS, prefix="story")
+        first = client.dataprep.ingest(write_jsonl(data_dir / "news.jsonl", rows), dataset="news-data")
+        client.registry.upload_dir(tiny_classifier(data_dir / "model", 1, LABELS), model="news",
+                                   lineage=registry_pb2.Lineage(dataset=f"news-data@{first.version}"))
+        client.registry.set_aliases("news", {"champion": 1})
+        yield {"client": client, "first": first, "address": f"127.0.0.1:{server.port}"}
+
+
+def rows_of(client, version: str) -> dict[str, tuple[str, str]]:
+    """text -> (label, split) of a dataset version."""
+    return {r.text: (r.label, split) for split in ("train", "validation", "test")
+            for r in client.dataprep.read_split("news-data", version, split)}
+
+
+def test_feedback_becomes_a_dataset_version_and_bad_feedback_stores_nothing(env):
+    client, first = env["client"], env["first"]
+    in_test = next(t for t, (_, split) in rows_of(client, first.version).items() if split == "test")
+    answers = [client.serving.predict("news", t) for t in [*NEW, in_test]]
+    assert all(a.logged and a.model_version == "news@1" for a in answers)
+
+    truth = ["business", "sport", "tech", "business"]
+    for a, label in zip(answers, truth, strict=False):
+        r = client.serving.feedback(a.prediction_id, label)
+        assert (r.model_version, r.predicted, r.label, r.correct) == ("news@1", a.label, label, a.label == label)
+    test_label = rows_of(client, first.version)[in_test][0]
+    client.serving.feedback(answers[-1].prediction_id, test_label)
+    assert client.serving.feedback(answers[0].prediction_id, "business").label == "business", "the same again"
+
+    # refused, naming why, and nothing stored
+    for pid, label, words in [("0" * 32, "sport", "not in the prediction log"),
+                              (answers[1].prediction_id, "weather", "'weather' is not one news@1 knows"),
+                              (answers[1].prediction_id, "  ", "label is empty"), ("", "sport", "prediction_id")]:
+        with pytest.raises(grpc.RpcError) as err:
+            client.serving.feedback(pid, label)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and words in err.value.details()
+    assert client.serving.feedback(answers[1].prediction_id, "sport").correct == (answers[1].label == "sport")
+
+    # a correction before the append replaces the label
+    client.serving.feedback(answers[3].prediction_id, "sport")
+    truth[3] = "sport"
+
+    [appended] = client.serving.append_feedback("news")
+    assert appended.rows == 5 and appended.created and appended.dataset_version.startswith("news-data@")
+    assert sum(appended.dropped.values()) == 1, "the test row fed back is a duplicate of what the dataset holds"
+    new_version = appended.dataset_version.split("@")[1]
+    version = client.dataprep.get_version("news-data", new_version)
+    assert version.parent == first.version and version.rows_out == first.rows_out + len(NEW)
+    after = rows_of(client, new_version)
+    assert {t: after[t][0] for t in NEW} == dict(zip(NEW, truth, strict=True))
+    assert after[in_test] == (test_label, "test"), "a row in an earlier test split stays in test"
+    report = client.dataprep.report("news-data", new_version)
+    assert '"filename": "feedback-news.jsonl"' in report.options_json, "the upload names its source"
+
+    assert client.serving.append_feedback("news") == [], "nothing is appended twice"
+    with pytest.raises(grpc.RpcError) as err:
+        client.serving.feedback(answers[0].prediction_id, "tech")
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "appended to news-data@" in err.value.details()
+    with pytest.raises(grpc.RpcError) as err:
+        client.serving.append_feedback("no such model!")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_the_cli_records_feedback_and_appends_it(env, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    client, address = env["client"], env["address"]
+    answer = client.serving.predict("news", "a fresh market story for the cli")
+
+    def cli(*args: str) -> dict:
+        proc = subprocess.run([sys.executable, "-m", "tuneloop.cli", *args, "--address", address, "--json"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    got = cli("feedback", answer.prediction_id, "tech")
+    assert got == {"prediction_id": answer.prediction_id, "model_version": "news@1", "predicted": answer.label,
+                   "label": "tech", "correct": answer.label == "tech"}
+    [appended] = cli("append-feedback", "news")["appended"]
+    assert appended["rows"] == 1 and appended["created"] is True
+    bad = subprocess.run([sys.executable, "-m", "tuneloop.cli", "feedback", "f" * 32, "tech", "--address", address],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "not in the prediction log" in bad.stderr
+
+
+def test_a_prediction_outside_the_sample_is_not_logged_and_a_full_queue_drops_rather_than_waits(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    metadata.create_all(engine)
+    none = PredictionLog(engine, sample=0.0, max_pending=10)
+    assert not none.add("a" * 32, "m@1", text="x", image=b"", predicted="y")
+    full = PredictionLog(engine, sample=1.0, max_pending=2)  # its writer not started: nothing drains the queue
+    assert [full.add(f"{i:032d}", "m@1", text="x", image=b"", predicted="y") for i in range(3)] == [True, True, False]
+    full.start()
+    full.flush()
+    assert full.get(f"{1:032d}") is not None and full.get(f"{2:032d}") is None
+    full.stop()
