@@ -101,7 +101,8 @@ def loop(stack, tmp_path_factory):
             log = (stack["tmp"] / "up.log").read_text(errors="replace")[-12000:]
             pytest.fail(f"the loop did not promote: {runs}\n--- tuneloop up's log (and stacks):\n{log}")
         for row in rows[:8]:  # the champion answers, over several scrapes: a rate needs the series to
-            client.serving.predict("news", row["text"])  # exist and then grow between two of them
+            answer = client.serving.predict("news", row["text"])  # exist and then grow between two of them
+            client.serving.feedback(answer.prediction_id, row["label"])  # and the truth: live accuracy
             time.sleep(1.2)
     time.sleep(4)  # a few more scrapes after the last change
     return started, time.time()
@@ -122,7 +123,7 @@ def test_the_dashboard_covers_the_whole_loop():
     titles = " | ".join(p["title"] for p in _panels()).lower()
     for topic in ("rpc rate", "rpc errors", "latency", "rows ingested", "rows dropped", "jobs by state",
                   "samples/s", "loss", "macro-f1", "runs by outcome", "champion version", "last successful",
-                  "predictions/s", "prediction latency", "batch size"):
+                  "predictions/s", "prediction latency", "batch size", "live accuracy"):
         assert topic in titles, topic
 
 
@@ -159,7 +160,7 @@ def test_every_alert_rule_is_loaded_and_evaluates_cleanly(stack, loop):
     assert {r["name"] for r in rules} == {"TuneloopServiceDown", "TuneloopServiceAbsent",
                                           "TuneloopRetrainingFailing",
                                           "TuneloopNoSuccessfulRetrain", "TuneloopTrainingJobStuck",
-                                          "TuneloopHighRPCErrorRate"}
+                                          "TuneloopHighRPCErrorRate", "TuneloopLiveAccuracyLow"}
     wait_until("every rule evaluated", lambda: all(r.get("lastEvaluation", "").startswith("20") for r in
                                                    _get(f"{stack['api']}/rules")["data"]["groups"][0]["rules"]),
                timeout=30, every=0.5)

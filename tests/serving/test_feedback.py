@@ -106,6 +106,10 @@ def test_the_cli_records_feedback_and_appends_it(env, tmp_path):
     got = cli("feedback", answer.prediction_id, "tech")
     assert got == {"prediction_id": answer.prediction_id, "model_version": "news@1", "predicted": answer.label,
                    "label": "tech", "correct": answer.label == "tech"}
+    [loaded] = cli("serve-status")["versions"]
+    [live] = client.serving.live("news")
+    assert loaded["live"] == {"feedback": live.feedback, "accuracy": live.accuracy, "f1_macro": live.f1_macro}
+    assert live.model_version == "news@1" and live.feedback >= 1 and 0 <= live.accuracy <= 1
     [appended] = cli("append-feedback", "news")["appended"]
     assert appended["rows"] == 1 and appended["created"] is True
     bad = subprocess.run([sys.executable, "-m", "tuneloop.cli", "feedback", "f" * 32, "tech", "--address", address],

@@ -63,6 +63,12 @@ def create(
     min_new_rows: Annotated[int | None, typer.Option(help="New rows that start a run (1).")] = None,
     every: Annotated[str | None, typer.Option(help="Also retrain on a schedule: 90s, 15m, 6h, 1d.")] = None,
     drift_threshold: Annotated[float | None, typer.Option(help="Label shift that starts a run anyway.")] = None,
+    live_min_accuracy: Annotated[float | None, typer.Option(help="Retrain when the champion's accuracy on live "
+                                                                 "feedback falls below this.")] = None,
+    live_alpha: Annotated[float | None, typer.Option(help="Retrain when the champion's live accuracy is "
+                                                          "significantly below its test accuracy at this level.")] = None,
+    live_min_feedback: Annotated[int | None, typer.Option(help="Feedback rows needed before a live check fires "
+                                                               "(30).")] = None,
     min_improvement: Annotated[float | None, typer.Option(help="Macro-F1 gain needed to promote (0).")] = None,
     alpha: Annotated[float | None, typer.Option(help="Significance level (0.05).")] = None,
     max_class_drop: Annotated[float | None, typer.Option(help="Largest per-class F1 drop allowed (0.05).")] = None,
@@ -82,6 +88,7 @@ def create(
         policy = client.controller.create_policy(
             name, dataset=dataset, base_model=base_model, model=model, continue_from_champion=continue_from_champion,
             train=train or {}, min_new_rows=min_new_rows, every_seconds=duration(every), drift_threshold=drift_threshold,
+            live_min_accuracy=live_min_accuracy, live_alpha=live_alpha, live_min_feedback=live_min_feedback,
             min_improvement=min_improvement, alpha=alpha, max_class_drop=max_class_drop, min_f1=min_f1, sweep=sweep)
     emit(policy_dict(policy), as_json, lambda o: console.print_json(data=o))
 

@@ -72,23 +72,30 @@ def predict(
 
 
 def serve_status(address: ServerOpt = None, as_json: JsonOpt = False) -> None:
-    """The versions serving has loaded, the routes (MODEL:ALIAS, MODEL@VERSION) each answers, and
-    their request and batch counts."""
+    """The versions serving has loaded, the routes (MODEL:ALIAS, MODEL@VERSION) each answers,
+    their request and batch counts, and their accuracy on the latest feedback."""
     with errors_to_exit(), Client(address) as client:
         versions = client.serving.status()
+        live = {v.model_version: client.serving.live(v.model_version)[0] for v in versions}
     obj = {"versions": [{"model_version": v.model_version, "task": v.task, "serves": list(v.serves),
-                         "requests": v.requests, "batches": v.batches, "in_flight": v.in_flight, "queued": v.queued}
+                         "requests": v.requests, "batches": v.batches, "in_flight": v.in_flight, "queued": v.queued,
+                         "live": {"feedback": live[v.model_version].feedback,
+                                  "accuracy": live[v.model_version].accuracy,
+                                  "f1_macro": live[v.model_version].f1_macro}}
                         for v in versions]}
 
     def render(o: dict) -> None:
         if not o["versions"]:
             console.print("nothing loaded yet: a version is loaded on its first request")
             return
-        table = Table("version", "task", "serves", "requests", "batches", "mean batch", "in flight", "queued")
+        table = Table("version", "task", "serves", "requests", "batches", "mean batch", "in flight", "queued",
+                      "feedback", "live accuracy")
         for v in o["versions"]:
             mean = f"{v['requests'] / v['batches']:.1f}" if v["batches"] else "-"
+            live = v["live"]
             table.add_row(v["model_version"], v["task"], ", ".join(v["serves"]) or "(unloading)", str(v["requests"]),
-                          str(v["batches"]), mean, str(v["in_flight"]), str(v["queued"]))
+                          str(v["batches"]), mean, str(v["in_flight"]), str(v["queued"]), str(live["feedback"]),
+                          f"{live['accuracy']:.3f}" if live["feedback"] else "-")
         console.print(table)
 
     emit(obj, as_json, render)

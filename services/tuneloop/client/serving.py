@@ -54,3 +54,9 @@ class ServingClient(ServiceClient):
     def append_feedback(self, model: str) -> list[serving_pb2.AppendedFeedback]:
         """Append the feedback on `model`'s predictions to its training datasets (a new version each)."""
         return list(self._call("AppendFeedback", serving_pb2.AppendFeedbackRequest(model=model)).appended)
+
+    def live(self, model: str, *, window: int = 0, baseline_accuracy: float = 0.0) -> list[serving_pb2.VersionLiveStats]:
+        """Live accuracy and macro-F1 on the latest feedback: of `MODEL@VERSION`, or of each of
+        MODEL's versions that has feedback; with a baseline, the p-value of falling below it."""
+        req = serving_pb2.LiveStatsRequest(model=model, window=window, baseline_accuracy=baseline_accuracy)
+        return list(self._call("LiveStats", req).versions)

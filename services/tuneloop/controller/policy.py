@@ -24,6 +24,13 @@ class PolicySpec(BaseModel):
     every_seconds: float = Field(default=0, ge=0, description="also retrain on a schedule; 0 off")
     drift_threshold: float = Field(default=0, ge=0, le=1, description="label shift of a new version that starts a "
                                    "run even below min_new_rows; 0 off")
+    live_min_accuracy: float = Field(default=0, ge=0, le=1, description="retrain when the champion's accuracy on "
+                                     "live feedback (serving's window) falls below this; 0 off")
+    live_alpha: float = Field(default=0, ge=0, lt=1, description="retrain when the champion's live accuracy is "
+                              "significantly below its offline test accuracy (one-sided binomial test at this "
+                              "level); 0 off")
+    live_min_feedback: int = Field(default=30, ge=1, description="feedback rows the live window needs before "
+                                   "either live check may fire")
     min_improvement: float = 0.0
     alpha: float = Field(default=0.05, gt=0, lt=1)
     max_class_drop: float = Field(default=0.05, ge=0)

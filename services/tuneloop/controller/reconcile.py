@@ -4,6 +4,9 @@ For each policy not paused, with no run in flight:
 - a new dataset version after a promotion first gets a rollback check (the champion and the
   previous champion evaluated on it: if the previous one is significantly better, the
   aliases move back and the run ends ROLLED_BACK);
+- a champion doing badly on live feedback (serving's window: under `live_min_accuracy`, or
+  significantly under its offline test accuracy at `live_alpha`) has that feedback appended to
+  the dataset, and a run starts on the version that makes;
 - then a retraining run starts when the newest dataset version has at least `min_new_rows`
   rows more than the champion's, or drifts past `drift_threshold`, or when no champion
   exists yet, or when the schedule says so.
@@ -81,6 +84,8 @@ class Reconciler:
             self.store.create_run(name, key=f"data:{latest.version}", trigger=Trigger.INITIAL, dataset=dataset,
                                   data_seen_at=now)
             return
+        if (spec.live_min_accuracy or spec.live_alpha) and self._live_run(name, spec, champion, now):
+            return
         champ_dataset = champion.lineage.dataset
         if champ_dataset != dataset:
             previous = self._alias(spec.model, PREVIOUS)
@@ -102,6 +107,32 @@ class Reconciler:
         if spec.every_seconds:
             slot = int(time.time() // spec.every_seconds)
             self.store.create_run(name, key=f"schedule:{slot}", trigger=Trigger.SCHEDULE, dataset=dataset)
+
+    def _live_run(self, name: str, spec: PolicySpec, champion, now: datetime) -> bool:
+        """Whether the champion's live accuracy on feedback is too low (under the floor, or
+        significantly under its offline test accuracy); if so, the feedback is appended to the
+        dataset first and a run starts on the version that makes (once per champion and version)."""
+        c, ref = self.client(), _ref(champion)
+        try:
+            baseline = c.evaluator.evaluate(ref, champion.lineage.dataset, "test").accuracy if spec.live_alpha else 0.0
+            [live] = c.serving.live(ref, baseline_accuracy=baseline)
+        except TuneloopError as exc:  # serving or the evaluator away: the other triggers still apply
+            log.warning("policy %s: live performance of %s unknown (%s %s)", name, ref, exc.status.name, exc.message)
+            return False
+        if live.feedback < spec.live_min_feedback:
+            return False
+        low = spec.live_min_accuracy and live.accuracy < spec.live_min_accuracy
+        below = spec.live_alpha and live.p_below_baseline < spec.live_alpha
+        if not (low or below):
+            return False
+        appended = c.serving.append_feedback(spec.model)
+        latest = c.dataprep.get_version(split_ref(spec.dataset)[0])
+        log.info("policy %s: %s live accuracy %.3f on %d feedback rows (baseline %.3f, p %.3g); appended %s",
+                 name, ref, live.accuracy, live.feedback, baseline, live.p_below_baseline,
+                 [a.dataset_version for a in appended])
+        run = self.store.create_run(name, key=f"live:{ref}:{latest.version}", trigger=Trigger.LIVE_PERFORMANCE,
+                                    dataset=f"{latest.dataset}@{latest.version}", data_seen_at=now)
+        return run is not None
 
     # -- steps -------------------------------------------------------------------------
     def step(self, run: Run, spec: PolicySpec) -> None:

@@ -35,6 +35,7 @@ class Trigger(str, Enum):
     INITIAL = "initial"
     NEW_DATA = "new_data"
     DRIFT = "drift"
+    LIVE_PERFORMANCE = "live_performance"
     SCHEDULE = "schedule"
     MANUAL = "manual"
     ROLLBACK_CHECK = "rollback_check"

@@ -229,5 +229,7 @@ class ServingSettings(BaseSettings):
                                            "batch's answer (DEADLINE_EXCEEDED past it).")
     log_sample: float = Field(default=1.0, ge=0, le=1, description="Share of predictions written to the prediction "
                               "log with their inputs (only those can get feedback); 0 logs none.")
+    live_window: int = Field(default=500, ge=1, le=100_000, description="Latest feedback rows per version that live "
+                             "accuracy and macro-F1 are computed on (the sliding window).")
     log_max_pending: int = Field(default=10_000, ge=1, description="Predictions waiting to be written to the log; "
                                  "past it they go unlogged (counted), and requests never wait for the database.")

@@ -44,7 +44,6 @@ from tuneloop.ml.spec import GENERATION
 from tuneloop.serving import metrics as prom
 from tuneloop.serving import predictors
 from tuneloop.serving.batcher import Batcher, BatchLimits
-from tuneloop.serving.feedback import Appended, append_feedback
 from tuneloop.serving.follow import Follower
 from tuneloop.serving.log import PredictionLog
 from tuneloop.serving.predictors import Answer, Item, Predictor
@@ -168,14 +167,6 @@ class ServingCore:
         # the version is held until the request is answered (or cancelled), whoever waits or not
         future.add_done_callback(lambda _f: self.release(loaded))
         return Pending(self, loaded, future, started, checked)
-
-    def feedback(self, prediction_id: str, label: str) -> dict:
-        found = self.log.record_feedback(prediction_id, label)
-        return {"prediction_id": found.id, "model_version": found.model_version, "predicted": found.predicted,
-                "label": found.feedback, "correct": found.feedback == found.predicted}
-
-    def append_feedback(self, model: str) -> list[Appended]:
-        return append_feedback(self.log.engine, self.client, check_name(model.strip(), what="model"))
 
     def status(self) -> list[dict]:
         with self._lock:

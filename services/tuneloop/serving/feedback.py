@@ -1,4 +1,5 @@
-"""Feedback becomes training data: the true labels fed back for a model's predictions are
+"""Feedback: the truth for a logged prediction is recorded (checked against what the predicting
+version knows), and becomes training data: the true labels fed back for a model's predictions are
 appended, through dataprep, to the dataset each predicting version was trained on.
 
 Dataprep treats them like any upload (cleaned, deduplicated against what the dataset holds, a
@@ -7,7 +8,8 @@ row already in a split keeping it, a new version with its report); the upload is
 prediction records the dataset version its feedback went into. Rows are claimed before the
 upload, so two replicas appending at once never send a row twice, and a claim left by a
 replica that died mid-upload lapses after `CLAIM_SECONDS`. An upload that fails releases its
-claim: nothing is marked appended that dataprep did not take.
+claim: nothing is marked appended that dataprep did not take. How versions do on the feedback
+is `live.py`'s.
 """
 
 from __future__ import annotations
@@ -25,11 +27,42 @@ import sqlalchemy as sa
 
 from tuneloop.client import Client
 from tuneloop.core.db import write_transaction
+from tuneloop.core.names import check_name
 from tuneloop.core.schema import predictions, served_versions
+from tuneloop.core.settings import ServingSettings
+from tuneloop.errors import InvalidArgument
 from tuneloop.ml.spec import GENERATION, IMAGE_CLASSIFICATION
+from tuneloop.serving import live
 from tuneloop.serving import metrics as prom
+from tuneloop.serving.log import PredictionLog
 
 CLAIM_SECONDS = 600
+
+
+class Feedback:
+    """The feedback use cases: record the truth for a prediction, append it as training data, and
+    say how versions do on it (`live`)."""
+
+    def __init__(self, log: PredictionLog, client: Callable[[], Client], settings: ServingSettings,
+                 route_key: Callable[[str], str]) -> None:
+        self.log, self.client, self.settings, self.route_key = log, client, settings, route_key
+
+    def record(self, prediction_id: str, label: str) -> dict:
+        found = self.log.record_feedback(prediction_id, label)
+        live.stats(self.log.engine, found.model_version, self.settings.live_window)  # refreshes the gauges
+        return {"prediction_id": found.id, "model_version": found.model_version, "predicted": found.predicted,
+                "label": found.feedback, "correct": found.feedback == found.predicted}
+
+    def append(self, model: str) -> list[Appended]:
+        return append_feedback(self.log.engine, self.client, check_name(model.strip(), what="model"))
+
+    def live(self, ref: str, window: int = 0, baseline: float = 0.0) -> list[live.LiveStats]:
+        if not 0 <= window <= live.MAX_WINDOW or not 0 <= baseline <= 1:
+            raise InvalidArgument(f"window must be 0..{live.MAX_WINDOW} and baseline_accuracy 0..1")
+        window = window or self.settings.live_window
+        if "@" in ref:
+            return [live.stats(self.log.engine, self.route_key(ref), window, baseline)]
+        return live.model_stats(self.log.engine, check_name(ref.strip(), what="model"), window, baseline)
 
 
 @dataclass

@@ -23,3 +23,9 @@ FEEDBACK = Counter("tuneloop_serving_feedback_total", "True labels fed back, by 
                    ["model_version"])
 FEEDBACK_APPENDED = Counter("tuneloop_serving_feedback_appended_total", "Feedback rows appended to a dataset.",
                             ["dataset"])
+LIVE_ACCURACY = Gauge("tuneloop_serving_live_accuracy", "Accuracy on the latest feedback (the live window), by model "
+                      "version.", ["model_version"])
+LIVE_F1 = Gauge("tuneloop_serving_live_f1_macro", "Macro-F1 on the latest feedback (the live window), by model "
+                "version.", ["model_version"])
+LIVE_FEEDBACK = Gauge("tuneloop_serving_live_feedback", "Feedback rows in the live window, by model version.",
+                      ["model_version"])

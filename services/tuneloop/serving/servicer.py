@@ -15,6 +15,7 @@ import threading
 from tuneloop.core.server import Registration
 from tuneloop.core.server import registration as register_servicer
 from tuneloop.serving.core import Pending, Prediction, ServingCore
+from tuneloop.serving.feedback import Feedback
 from tuneloop.v1 import serving_pb2, serving_pb2_grpc
 
 WINDOW = 64  # requests of one stream queued unanswered, at most
@@ -30,6 +31,7 @@ def to_proto(p: Prediction) -> serving_pb2.PredictResponse:
 class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
     def __init__(self, core: ServingCore) -> None:
         self.core = core
+        self.feedback = Feedback(core.log, core.client, core.settings, core.route_key)
 
     def _submit(self, request: serving_pb2.PredictRequest) -> Pending:
         item = self.core.item(text=request.text, image=request.image, top_k=request.top_k,
@@ -73,12 +75,16 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
             done.set()
 
     def Feedback(self, request, context):
-        return serving_pb2.FeedbackResponse(**self.core.feedback(request.prediction_id, request.label))
+        return serving_pb2.FeedbackResponse(**self.feedback.record(request.prediction_id, request.label))
 
     def AppendFeedback(self, request, context):
         return serving_pb2.AppendFeedbackResponse(appended=[
             serving_pb2.AppendedFeedback(dataset_version=a.dataset_version, rows=a.rows, created=a.created,
-                                         dropped=a.dropped) for a in self.core.append_feedback(request.model)])
+                                         dropped=a.dropped) for a in self.feedback.append(request.model)])
+
+    def LiveStats(self, request, context):
+        found = self.feedback.live(request.model, request.window, request.baseline_accuracy)
+        return serving_pb2.LiveStatsResponse(versions=[serving_pb2.VersionLiveStats(**vars(x)) for x in found])
 
     def ServeStatus(self, request, context):
         return serving_pb2.ServeStatusResponse(versions=[serving_pb2.LoadedVersion(**v) for v in self.core.status()])

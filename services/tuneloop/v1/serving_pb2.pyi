@@ -138,3 +138,35 @@ class AppendFeedbackResponse(_message.Message):
     APPENDED_FIELD_NUMBER: _ClassVar[int]
     appended: _containers.RepeatedCompositeFieldContainer[AppendedFeedback]
     def __init__(self, appended: _Optional[_Iterable[_Union[AppendedFeedback, _Mapping]]] = ...) -> None: ...
+
+class LiveStatsRequest(_message.Message):
+    __slots__ = ("model", "window", "baseline_accuracy")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    window: int
+    baseline_accuracy: float
+    def __init__(self, model: _Optional[str] = ..., window: _Optional[int] = ..., baseline_accuracy: _Optional[float] = ...) -> None: ...
+
+class VersionLiveStats(_message.Message):
+    __slots__ = ("model_version", "feedback", "correct", "accuracy", "f1_macro", "p_below_baseline")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    F1_MACRO_FIELD_NUMBER: _ClassVar[int]
+    P_BELOW_BASELINE_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
+    feedback: int
+    correct: int
+    accuracy: float
+    f1_macro: float
+    p_below_baseline: float
+    def __init__(self, model_version: _Optional[str] = ..., feedback: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., f1_macro: _Optional[float] = ..., p_below_baseline: _Optional[float] = ...) -> None: ...
+
+class LiveStatsResponse(_message.Message):
+    __slots__ = ("versions",)
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[VersionLiveStats]
+    def __init__(self, versions: _Optional[_Iterable[_Union[VersionLiveStats, _Mapping]]] = ...) -> None: ...

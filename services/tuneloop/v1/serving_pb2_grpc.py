@@ -63,6 +63,11 @@ class ServingServiceStub:
                 request_serializer=tuneloop_dot_v1_dot_serving__pb2.AppendFeedbackRequest.SerializeToString,
                 response_deserializer=tuneloop_dot_v1_dot_serving__pb2.AppendFeedbackResponse.FromString,
                 _registered_method=True)
+        self.LiveStats = channel.unary_unary(
+                '/tuneloop.v1.ServingService/LiveStats',
+                request_serializer=tuneloop_dot_v1_dot_serving__pb2.LiveStatsRequest.SerializeToString,
+                response_deserializer=tuneloop_dot_v1_dot_serving__pb2.LiveStatsResponse.FromString,
+                _registered_method=True)
 
 
 class ServingServiceServicer:
@@ -108,6 +113,13 @@ class ServingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LiveStats(self, request, context):
+        """How versions do on the feedback to their latest predictions (a sliding window).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ServingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -135,6 +147,11 @@ def add_ServingServiceServicer_to_server(servicer, server):
                     servicer.AppendFeedback,
                     request_deserializer=tuneloop_dot_v1_dot_serving__pb2.AppendFeedbackRequest.FromString,
                     response_serializer=tuneloop_dot_v1_dot_serving__pb2.AppendFeedbackResponse.SerializeToString,
+            ),
+            'LiveStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.LiveStats,
+                    request_deserializer=tuneloop_dot_v1_dot_serving__pb2.LiveStatsRequest.FromString,
+                    response_serializer=tuneloop_dot_v1_dot_serving__pb2.LiveStatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -276,6 +293,33 @@ class ServingService:
             '/tuneloop.v1.ServingService/AppendFeedback',
             tuneloop_dot_v1_dot_serving__pb2.AppendFeedbackRequest.SerializeToString,
             tuneloop_dot_v1_dot_serving__pb2.AppendFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LiveStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tuneloop.v1.ServingService/LiveStats',
+            tuneloop_dot_v1_dot_serving__pb2.LiveStatsRequest.SerializeToString,
+            tuneloop_dot_v1_dot_serving__pb2.LiveStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,
