@@ -258,5 +258,9 @@ predictions = sa.Table(
     sa.Column("feedback_at", UtcDateTime, nullable=True),
     # the dataset version the feedback went into (NAME@VERSION); "claimed:<token>" while being appended
     sa.Column("appended_to", sa.String(200), nullable=True),
+    # a shadow's answer: the prediction it shadowed (whose feedback judges it too) and what that one said
+    sa.Column("shadow_of", sa.String(32), nullable=True),
+    sa.Column("champion_predicted", sa.Text, nullable=True),
     sa.Index("ix_predictions_pending", "model_version", "feedback_at"),
+    sa.Index("ix_predictions_shadow_of", "shadow_of"),
 )

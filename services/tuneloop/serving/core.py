@@ -47,6 +47,7 @@ from tuneloop.serving.batcher import Batcher, BatchLimits
 from tuneloop.serving.follow import Follower
 from tuneloop.serving.log import PredictionLog
 from tuneloop.serving.predictors import Answer, Item, Predictor
+from tuneloop.serving.traffic import Traffic, said
 from tuneloop.v1 import registry_pb2
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class Pending:
     future: Future
     started: float
     item: Item
+    prediction_id: str
 
     def result(self) -> Prediction:
         key, timeout = self.loaded.key, self.core.settings.request_timeout_seconds
@@ -93,11 +95,9 @@ class Pending:
             raise DeadlineExceeded(f"{key} did not answer within {timeout:g} s") from None
         prom.PREDICTIONS.labels(key).inc()
         prom.LATENCY.labels(key).observe(time.perf_counter() - self.started)
-        prediction_id = uuid.uuid4().hex
-        logged = self.core.log.add(prediction_id, key, text=self.item.text, image=self.item.image,
-                                   predicted=answer.generated if self.loaded.predictor.task == GENERATION
-                                   else answer.label)
-        return Prediction(answer, key, prediction_id, logged)
+        logged = self.core.log.add(self.prediction_id, key, text=self.item.text, image=self.item.image,
+                                   predicted=said(answer, self.loaded.predictor.task))
+        return Prediction(answer, key, self.prediction_id, logged)
 
 
 class ServingCore:
@@ -115,6 +115,7 @@ class ServingCore:
         self._route_locks: dict[str, threading.Lock] = {}
         self._version_locks: dict[str, threading.Lock] = {}
         self._follower = Follower(self)
+        self.traffic = Traffic(self)
 
     # --- requests -------------------------------------------------------------------------
 
@@ -155,7 +156,9 @@ class ServingCore:
     def submit(self, ref: str, item: Item) -> Pending:
         """Queue one request (the version loaded first if need be) without waiting for its answer."""
         started = time.perf_counter()
-        loaded = self._acquire(self.route_key(ref))
+        key = self.route_key(ref)
+        self.traffic.look_up(key)
+        loaded = self._acquire(self.traffic.pick(key))
         try:
             checked = loaded.predictor.check(item)  # a bad input fails alone, before it joins a batch
             future = loaded.batcher.submit(checked)
@@ -166,7 +169,9 @@ class ServingCore:
             raise
         # the version is held until the request is answered (or cancelled), whoever waits or not
         future.add_done_callback(lambda _f: self.release(loaded))
-        return Pending(self, loaded, future, started, checked)
+        prediction_id = uuid.uuid4().hex
+        self.traffic.shadow(key, checked, future, prediction_id, loaded.predictor.task)
+        return Pending(self, loaded, future, started, checked, prediction_id)
 
     def status(self) -> list[dict]:
         with self._lock:
@@ -320,6 +325,8 @@ class ServingCore:
 
     def on_alias(self, key: str) -> None:
         """An alias moved (or went): re-resolve its route if this replica serves it."""
+        if self.traffic.on_alias(key):
+            return
         with self._lock:
             if key in self._moved:
                 self._moved[key] = True  # its resolver resolves again before installing

@@ -86,6 +86,7 @@ def _claim(engine: sa.Engine, model: str, dataset: str) -> str:
                           predictions.c.appended_to < f"claimed:{now - CLAIM_SECONDS:012d}"))
     with write_transaction(engine) as conn:
         conn.execute(sa.update(predictions).where(predictions.c.feedback.is_not(None), free,
+                                                  predictions.c.shadow_of.is_(None),  # copies of the same input
                                                   predictions.c.model_version.in_(versions))
                      .values(appended_to=claim))
     return claim

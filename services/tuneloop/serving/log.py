@@ -41,6 +41,7 @@ class Logged:
     predicted: str
     feedback: str | None
     appended_to: str | None
+    shadow_of: str | None = None
 
 
 class PredictionLog:
@@ -63,12 +64,15 @@ class PredictionLog:
                                                                labels=labels, dataset=dataset,
                                                                loaded_at=datetime.now(UTC)))
 
-    def add(self, prediction_id: str, model_version: str, *, text: str, image: bytes, predicted: str) -> bool:
-        """Queue one answered prediction for the writer if it is sampled; whether it will be logged."""
+    def add(self, prediction_id: str, model_version: str, *, text: str, image: bytes, predicted: str,
+            shadow_of: str | None = None, champion_predicted: str | None = None) -> bool:
+        """Queue one answered prediction for the writer if it is sampled; whether it will be logged.
+        A shadow's answer names the prediction it shadowed and what that one said."""
         if self.sample < 1.0 and random.random() >= self.sample:
             return False
         row = {"id": prediction_id, "model_version": model_version, "text": text or None, "image": image or None,
-               "predicted": predicted, "created_at": datetime.now(UTC)}
+               "predicted": predicted, "created_at": datetime.now(UTC), "shadow_of": shadow_of,
+               "champion_predicted": champion_predicted}
         with self._written:
             try:
                 self._queue.put_nowait(row)
@@ -90,7 +94,7 @@ class PredictionLog:
         with self.engine.connect() as conn:
             r = conn.execute(sa.select(predictions).where(predictions.c.id == prediction_id)).first()
         return None if r is None else Logged(r.id, r.model_version, r.text, r.image, r.predicted, r.feedback,
-                                             r.appended_to)
+                                             r.appended_to, r.shadow_of)
 
     def version(self, model_version: str) -> sa.Row | None:
         with self.engine.connect() as conn:
@@ -106,6 +110,9 @@ class PredictionLog:
         if not label:
             raise InvalidArgument("label is empty: name the true label (or completion)")
         found = self.get(prediction_id)
+        if found is not None and found.shadow_of:
+            raise InvalidArgument(f"prediction {prediction_id!r} is a shadow's (never returned): give feedback on "
+                                  f"{found.shadow_of}, the answer it shadowed")
         if found is None:  # perhaps still queued here: written first
             self.flush()
             found = self.get(prediction_id)
@@ -118,10 +125,14 @@ class PredictionLog:
                                   + ", ".join(sorted(served.labels)))
         if found.feedback == label:
             return found
+        now = datetime.now(UTC)
         with write_transaction(self.engine) as conn:
             changed = conn.execute(sa.update(predictions).where(predictions.c.id == prediction_id,
                                                                 predictions.c.appended_to.is_(None))
-                                   .values(feedback=label, feedback_at=datetime.now(UTC))).rowcount
+                                   .values(feedback=label, feedback_at=now)).rowcount
+            # the shadows' answers to the same input are judged by the same truth
+            conn.execute(sa.update(predictions).where(predictions.c.shadow_of == prediction_id)
+                         .values(feedback=label, feedback_at=now))
         if not changed:
             raise FailedPrecondition(f"prediction {prediction_id!r} already has feedback {found.feedback!r}, and it "
                                      f"was appended to {found.appended_to}; it cannot change now")

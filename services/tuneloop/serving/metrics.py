@@ -29,3 +29,7 @@ LIVE_F1 = Gauge("tuneloop_serving_live_f1_macro", "Macro-F1 on the latest feedba
                 "version.", ["model_version"])
 LIVE_FEEDBACK = Gauge("tuneloop_serving_live_feedback", "Feedback rows in the live window, by model version.",
                       ["model_version"])
+SHADOW_AGREEMENT = Counter("tuneloop_serving_shadow_answers_total", "Shadow answers, by the shadow version and whether "
+                           "they agreed with the answer returned.", ["model_version", "outcome"])
+SHADOW_SKIPPED = Counter("tuneloop_serving_shadow_skipped_total", "Requests not copied to the shadow (its queue full, "
+                         "or the input not one it takes).", ["model_version"])

@@ -150,20 +150,28 @@ class LiveStatsRequest(_message.Message):
     def __init__(self, model: _Optional[str] = ..., window: _Optional[int] = ..., baseline_accuracy: _Optional[float] = ...) -> None: ...
 
 class VersionLiveStats(_message.Message):
-    __slots__ = ("model_version", "feedback", "correct", "accuracy", "f1_macro", "p_below_baseline")
+    __slots__ = ("model_version", "feedback", "correct", "accuracy", "f1_macro", "p_below_baseline", "requests", "shadowed", "agreement", "champion_accuracy")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     FEEDBACK_FIELD_NUMBER: _ClassVar[int]
     CORRECT_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_FIELD_NUMBER: _ClassVar[int]
     F1_MACRO_FIELD_NUMBER: _ClassVar[int]
     P_BELOW_BASELINE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    SHADOWED_FIELD_NUMBER: _ClassVar[int]
+    AGREEMENT_FIELD_NUMBER: _ClassVar[int]
+    CHAMPION_ACCURACY_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     feedback: int
     correct: int
     accuracy: float
     f1_macro: float
     p_below_baseline: float
-    def __init__(self, model_version: _Optional[str] = ..., feedback: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., f1_macro: _Optional[float] = ..., p_below_baseline: _Optional[float] = ...) -> None: ...
+    requests: int
+    shadowed: int
+    agreement: float
+    champion_accuracy: float
+    def __init__(self, model_version: _Optional[str] = ..., feedback: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., f1_macro: _Optional[float] = ..., p_below_baseline: _Optional[float] = ..., requests: _Optional[int] = ..., shadowed: _Optional[int] = ..., agreement: _Optional[float] = ..., champion_accuracy: _Optional[float] = ...) -> None: ...
 
 class LiveStatsResponse(_message.Message):
     __slots__ = ("versions",)

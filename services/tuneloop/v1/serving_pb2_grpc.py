@@ -29,7 +29,9 @@ class ServingServiceStub:
     """ServingService answers predictions from registered models: `MODEL:ALIAS` (the alias is
     followed: when it moves, traffic switches to the new version once it is loaded) or
     `MODEL@VERSION`; a bare `MODEL` means `MODEL:champion`. Concurrent requests to one version
-    are micro-batched.
+    are micro-batched. A model's `canary` alias answers a share of `MODEL:champion`'s requests
+    (its version's `canary_share` tag, 0.1 by default); its `shadow` alias answers a copy of
+    every one, logged and never returned.
     """
 
     def __init__(self, channel):
@@ -74,7 +76,9 @@ class ServingServiceServicer:
     """ServingService answers predictions from registered models: `MODEL:ALIAS` (the alias is
     followed: when it moves, traffic switches to the new version once it is loaded) or
     `MODEL@VERSION`; a bare `MODEL` means `MODEL:champion`. Concurrent requests to one version
-    are micro-batched.
+    are micro-batched. A model's `canary` alias answers a share of `MODEL:champion`'s requests
+    (its version's `canary_share` tag, 0.1 by default); its `shadow` alias answers a copy of
+    every one, logged and never returned.
     """
 
     def Predict(self, request, context):
@@ -165,7 +169,9 @@ class ServingService:
     """ServingService answers predictions from registered models: `MODEL:ALIAS` (the alias is
     followed: when it moves, traffic switches to the new version once it is loaded) or
     `MODEL@VERSION`; a bare `MODEL` means `MODEL:champion`. Concurrent requests to one version
-    are micro-batched.
+    are micro-batched. A model's `canary` alias answers a share of `MODEL:champion`'s requests
+    (its version's `canary_share` tag, 0.1 by default); its `shadow` alias answers a copy of
+    every one, logged and never returned.
     """
 
     @staticmethod

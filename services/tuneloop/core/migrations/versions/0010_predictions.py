@@ -1,5 +1,5 @@
 """Serving: the model versions it loaded (with their labels and training dataset) and the
-predictions it logged, with the truth fed back for them.
+predictions it logged (a shadow's beside the one it shadowed), with the truth fed back for them.
 
 Revision ID: 0010
 Revises: 0009
@@ -34,11 +34,15 @@ def upgrade() -> None:
         sa.Column("feedback", sa.Text, nullable=True),
         sa.Column("feedback_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("appended_to", sa.String(200), nullable=True),
+        sa.Column("shadow_of", sa.String(32), nullable=True),
+        sa.Column("champion_predicted", sa.Text, nullable=True),
     )
     op.create_index("ix_predictions_pending", "predictions", ["model_version", "feedback_at"])
+    op.create_index("ix_predictions_shadow_of", "predictions", ["shadow_of"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_predictions_shadow_of", "predictions")
     op.drop_index("ix_predictions_pending", "predictions")
     op.drop_table("predictions")
     op.drop_table("served_versions")
