@@ -136,13 +136,25 @@ def _controller(ctx: Context) -> Hosted:
 def _serving(ctx: Context) -> Hosted:
     from tuneloop.ml.inputs import Inputs
     from tuneloop.serving.core import ServingCore
+    from tuneloop.serving.feedback import Feedback
     from tuneloop.serving.log import PredictionLog
     from tuneloop.serving.servicer import registration
 
     settings = ServingSettings()
     log = PredictionLog(ctx.engine, sample=settings.log_sample, max_pending=settings.log_max_pending)
     core = ServingCore(ctx.peers, Inputs(ctx.peers, ctx.settings.data_dir / "serving"), settings, log)
-    return Hosted(registration(core), on_start=core.start, on_stop=core.stop)
+    feedback = Feedback(log, ctx.peers, settings, core.route_key,
+                        loaded=lambda: [v["model_version"] for v in core.status()])
+
+    def start() -> None:
+        core.start()
+        feedback.start()
+
+    def stop() -> None:
+        feedback.stop()
+        core.stop()
+
+    return Hosted(registration(core, feedback), on_start=start, on_stop=stop)
 
 
 SERVICES: dict[str, Callable[[Context], Hosted]] = {

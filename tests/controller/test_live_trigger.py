@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from conftest import labeled_rows, tiny_classifier, write_jsonl
+from conftest import labeled_rows, tiny_classifier, wait_until, write_jsonl
 from tuneloop.client import Client
 from tuneloop.controller.policy import PolicySpec
 from tuneloop.controller.reconcile import Reconciler
@@ -36,7 +36,7 @@ def env(tmp_path, server_factory, monkeypatch):
         client.registry.upload_dir(model, model="news-model", lineage=registry_pb2.Lineage(
             dataset=f"news@{first.version}", base_model="base@1"))
         client.registry.set_aliases("news-model", {"champion": 1}, actor="test")
-        yield client, Reconciler(ControllerStore(engine), lambda: client), ControllerStore(engine), first
+        yield client, Reconciler(ControllerStore(engine), lambda: client), ControllerStore(engine), first, tmp_path
     engine.dispose()
 
 
@@ -47,7 +47,7 @@ def _wrong_feedback(client: Client, texts: list[str]) -> None:
 
 
 def test_live_accuracy_below_the_floor_or_the_test_accuracy_appends_feedback_and_starts_one_run(env):
-    client, reconciler, store, first = env
+    client, reconciler, store, first, _ = env
     common = dict(dataset="news", base_model="base", model="news-model", min_new_rows=10_000, live_min_feedback=20)
     client.controller.create_policy("floor", live_min_accuracy=0.9, **common)
     client.controller.create_policy("test", live_alpha=0.01, **common)
@@ -73,3 +73,31 @@ def test_live_accuracy_below_the_floor_or_the_test_accuracy_appends_feedback_and
         assert (run.trigger.value, run.dataset) == ("live_performance", f"news@{latest.version}"), name
     assert store.runs("off") == [], "a policy without live checks ignores feedback"
     assert client.serving.append_feedback("news-model") == [], "appended once"
+
+
+def test_a_champion_worse_on_live_feedback_than_the_previous_one_is_rolled_back(env):
+    """The previous champion was right on its live feedback, the champion is wrong on its own:
+    the live check starts a rollback check before any retraining, and the aliases move back."""
+    client, reconciler, store, first, tmp_path = env
+    client.registry.upload_dir(tiny_classifier(tmp_path / "second", 4, LABELS), model="news-model",
+                               lineage=registry_pb2.Lineage(dataset=f"news@{first.version}", base_model="base@1"))
+    for i in range(24):  # news-model@1, champion: right every time
+        answer = client.serving.predict("news-model", f"an older story {i}")
+        client.serving.feedback(answer.prediction_id, answer.label)
+    client.registry.set_aliases("news-model", {"champion": 2, "previous-champion": 1}, actor="test")
+    wait_until("traffic on news-model@2", lambda: client.serving.predict("news-model", "x").model_version
+               == "news-model@2", timeout=60, every=0.2)
+    _wrong_feedback(client, [f"a newer story {i}" for i in range(24)])
+    client.controller.create_policy("floor", dataset="news", base_model="base", model="news-model",
+                                    min_new_rows=10_000, live_min_accuracy=0.9, live_min_feedback=20)
+    spec = PolicySpec(**store.policy("floor").spec)
+    reconciler.fire_triggers("floor", spec)
+    [check] = store.runs("floor")
+    assert (check.trigger.value, check.state.value) == ("rollback_check", "EVALUATING")
+    assert (check.candidate, check.champion_before) == ("news-model@1", "news-model@2")
+    reconciler.step(check, spec)
+    [done] = store.runs("floor")
+    assert done.state.value == "ROLLED_BACK" and done.champion_after == "news-model@1", done
+    assert done.reasons[0].startswith("live feedback: news-model@1 was right on 1.000 of 24 rows, news-model@2 on "
+                                      "0.000 of 24"), done.reasons
+    assert dict(client.registry.get_model("news-model").aliases) == {"champion": 1, "previous-champion": 2}

@@ -260,7 +260,7 @@ def test_promtool_checks_the_rendered_alert_rules(tmp_path):
     for extra in ((), ("-f", str(CI_VALUES))):
         result = run(tool("promtool"), "check", "rules", str(rules_file(tmp_path, *extra)), check=False)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "SUCCESS: 12 rules found" in result.stdout  # 6 alerts, one absent-check per service (6)
+        assert "SUCCESS: 13 rules found" in result.stdout  # 7 alerts, one absent-check per service (6)
 
 
 def test_promtool_unit_tests_the_alert_logic(tmp_path):

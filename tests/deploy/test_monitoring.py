@@ -160,7 +160,8 @@ def test_every_alert_rule_is_loaded_and_evaluates_cleanly(stack, loop):
     assert {r["name"] for r in rules} == {"TuneloopServiceDown", "TuneloopServiceAbsent",
                                           "TuneloopRetrainingFailing",
                                           "TuneloopNoSuccessfulRetrain", "TuneloopTrainingJobStuck",
-                                          "TuneloopHighRPCErrorRate", "TuneloopLiveAccuracyLow"}
+                                          "TuneloopHighRPCErrorRate", "TuneloopLiveAccuracyLow",
+                                          "TuneloopLiveDrift"}
     wait_until("every rule evaluated", lambda: all(r.get("lastEvaluation", "").startswith("20") for r in
                                                    _get(f"{stack['api']}/rules")["data"]["groups"][0]["rules"]),
                timeout=30, every=0.5)

@@ -158,7 +158,10 @@ def test_demo_runs_to_its_end(tmp_path):
     # and it ends by serving the champion: six test rows answered through the serving service
     served = out.split("serving: bbc-news:champion answers test rows", 1)[1]
     champion = f"bbc-news@{history_last(out)}"
-    assert sum(line.count("✓") + line.count("✗") for line in served.splitlines() if champion in line) == 6, served
+    answered = [line.split("│") for line in served.splitlines() if champion in line and line.startswith("│")]
+    assert sum(cells[3].count("✓") + cells[3].count("✗") for cells in answered) == 6, served
+    assert len({cells[2].strip() for cells in answered}) >= 4, "one test row of each label in turn, not six of one"
+    assert "feedback: the true labels went back" in served and "accuracy on its 6 feedback rows: " in served
 
 
 @pytest.mark.timeout(1260)

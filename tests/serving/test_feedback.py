@@ -8,13 +8,15 @@ The model is a tiny random BERT classifier registered with a real dataset in its
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import grpc
 import pytest
 import sqlalchemy as sa
 
-from conftest import labeled_rows, serving, tiny_classifier, write_jsonl
+from conftest import labeled_rows, serving, tiny_classifier, wait_until, write_jsonl
 from tuneloop.core.schema import metadata
+from tuneloop.errors import InvalidArgument
 from tuneloop.serving.log import PredictionLog
 from tuneloop.v1 import registry_pb2
 
@@ -29,10 +31,10 @@ def env(tmp_path_factory):
     with serving(data_dir, services=["dataprep", "registry", "serving"], timeout=120) as (server, client):
         rows = labeled_rows(60, LABELS, prefix="story")
         first = client.dataprep.ingest(write_jsonl(data_dir / "news.jsonl", rows), dataset="news-data")
-        client.registry.upload_dir(tiny_classifier(data_dir / "model", 1, LABELS), model="news",
-                                   lineage=registry_pb2.Lineage(dataset=f"news-data@{first.version}"))
+        folder = tiny_classifier(data_dir / "model", 1, LABELS)
+        client.registry.upload_dir(folder, model="news", lineage=registry_pb2.Lineage(dataset=f"news-data@{first.version}"))
         client.registry.set_aliases("news", {"champion": 1})
-        yield {"client": client, "first": first, "address": f"127.0.0.1:{server.port}"}
+        yield {"client": client, "first": first, "address": f"127.0.0.1:{server.port}", "folder": folder}
 
 
 def rows_of(client, version: str) -> dict[str, tuple[str, str]]:
@@ -128,3 +130,46 @@ def test_a_prediction_outside_the_sample_is_not_logged_and_a_full_queue_drops_ra
     full.flush()
     assert full.get(f"{1:032d}") is not None and full.get(f"{2:032d}") is None
     full.stop()
+
+
+def test_live_drift_is_measured_against_the_training_split(env):
+    """Label shift, length shift and unseen words of a version's latest predictions, against the
+    training split of the dataset version in its lineage."""
+    client, first = env["client"], env["first"]
+    client.registry.upload_dir(env["folder"], model="drifty",
+                               lineage=registry_pb2.Lineage(dataset=f"news-data@{first.version}"))
+    train = list(client.dataprep.read_split("news-data", first.version, "train"))
+    familiar = [client.serving.predict("drifty@1", r.text) for r in train[:12]]
+    wait_until("logged", lambda: client.serving.live("drifty@1")[0].requests == 12, timeout=30)
+    [s] = client.serving.live("drifty@1")
+    shares, seen = Counter(r.label for r in train), Counter(a.label for a in familiar)
+    expected = 0.5 * sum(abs(seen[k] / 12 - shares[k] / len(train)) for k in set(shares) | set(seen))
+    assert s.label_shift == pytest.approx(expected) and s.label_shift > 0
+    assert s.unseen_words == 0.0, "training texts"
+    assert 0 < s.validation_unseen_words < 0.3, "validation texts: a few numbers the training split lacks"
+
+    for i in range(36):  # long texts of words the training split never had
+        client.serving.predict("drifty@1", f"zebra quokka {'x' * (i % 5 + 1)} " * 40)
+    wait_until("logged", lambda: client.serving.live("drifty@1")[0].requests == 48, timeout=30)
+    [s] = client.serving.live("drifty@1")
+    assert s.unseen_words > 0.9 and s.length_shift > 0.7, s
+
+
+def test_a_shadow_answer_logged_after_the_feedback_takes_it(tmp_path):
+    """The shadow's batch can finish after the caller got the champion's answer and replied with
+    the truth: the shadow's row, written late, is judged by that truth all the same."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    metadata.create_all(engine)
+    log = PredictionLog(engine, sample=1.0, max_pending=10)
+    log.start()
+    try:
+        log.add("c" * 32, "m@1", text="x", image=b"", predicted="sport")
+        log.flush()
+        log.record_feedback("c" * 32, "tech")
+        log.add("s" * 32, "m@2", text="x", image=b"", predicted="tech", shadow_of="c" * 32, champion_predicted="sport")
+        log.flush()
+        assert log.get("s" * 32).feedback == "tech"
+        with pytest.raises(InvalidArgument, match="is a shadow's"):
+            log.record_feedback("s" * 32, "tech")
+    finally:
+        log.stop()

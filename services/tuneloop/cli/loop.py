@@ -69,6 +69,13 @@ def create(
                                                           "significantly below its test accuracy at this level.")] = None,
     live_min_feedback: Annotated[int | None, typer.Option(help="Feedback rows needed before a live check fires "
                                                                "(30).")] = None,
+    shadow_requests: Annotated[int | None, typer.Option(help="Before promoting over a champion, the candidate "
+                                                             "shadows this many requests.")] = None,
+    shadow_period: Annotated[str | None, typer.Option(help="... and for at least this long: 90s, 15m, 6h.")] = None,
+    shadow_min_feedback: Annotated[int | None, typer.Option(help="... and until this many shadowed requests have "
+                                                                 "feedback (0).")] = None,
+    shadow_max_drop: Annotated[float | None, typer.Option(help="How far below the champion's its accuracy on the "
+                                                                "shadowed requests' feedback may be (0).")] = None,
     min_improvement: Annotated[float | None, typer.Option(help="Macro-F1 gain needed to promote (0).")] = None,
     alpha: Annotated[float | None, typer.Option(help="Significance level (0.05).")] = None,
     max_class_drop: Annotated[float | None, typer.Option(help="Largest per-class F1 drop allowed (0.05).")] = None,
@@ -89,6 +96,8 @@ def create(
             name, dataset=dataset, base_model=base_model, model=model, continue_from_champion=continue_from_champion,
             train=train or {}, min_new_rows=min_new_rows, every_seconds=duration(every), drift_threshold=drift_threshold,
             live_min_accuracy=live_min_accuracy, live_alpha=live_alpha, live_min_feedback=live_min_feedback,
+            shadow_requests=shadow_requests, shadow_seconds=duration(shadow_period), shadow_max_drop=shadow_max_drop,
+            shadow_min_feedback=shadow_min_feedback,
             min_improvement=min_improvement, alpha=alpha, max_class_drop=max_class_drop, min_f1=min_f1, sweep=sweep)
     emit(policy_dict(policy), as_json, lambda o: console.print_json(data=o))
 

@@ -102,9 +102,13 @@ def serve_status(address: ServerOpt = None, as_json: JsonOpt = False) -> None:
 
 
 def show_served(client: Client, model: str, dataset: str, *, n: int = 6) -> None:
-    """The demo's last step: the champion answers a few test rows through serving, shown beside
-    their true label (or reference completion)."""
-    rows = list(itertools.islice(client.dataprep.read_split(dataset, "", "test"), n))
+    """The demo's last step: the champion answers a few test rows (one of each label in turn)
+    through serving, shown beside their true label (or reference completion); for a classifier
+    the true labels then go back as feedback, and its live accuracy on them is shown."""
+    by_label: dict[str, list] = {}
+    for row in client.dataprep.read_split(dataset, "", "test"):
+        by_label.setdefault(row.label, []).append(row)
+    rows = [r for turn in itertools.zip_longest(*by_label.values()) for r in turn if r is not None][:n]
     answers = list(client.serving.predict_stream([request(f"{model}:champion", r.text, top_k=1) for r in rows],
                                                  timeout=600))
     generation = bool(answers) and not answers[0].top
@@ -114,3 +118,10 @@ def show_served(client: Client, model: str, dataset: str, *, n: int = 6) -> None
         mark = "" if generation else " ✓" if a.label == row.label else " ✗"
         table.add_row(row.text.split("\n", 1)[0][:70], row.label, shown + mark, a.model_version)
     console.print(table)
+    if generation or not answers:
+        return
+    for row, a in zip(rows, answers, strict=True):
+        client.serving.feedback(a.prediction_id, row.label)
+    [live] = client.serving.live(answers[0].model_version)
+    console.print(f"feedback: the true labels went back (`tuneloop feedback ID LABEL`); {live.model_version}'s live "
+                  f"accuracy on its {live.feedback} feedback rows: {live.accuracy:.3f}")

@@ -31,6 +31,14 @@ class PolicySpec(BaseModel):
                               "level); 0 off")
     live_min_feedback: int = Field(default=30, ge=1, description="feedback rows the live window needs before "
                                    "either live check may fire")
+    shadow_requests: int = Field(default=0, ge=0, description="before promoting over a champion, the candidate "
+                                 "answers this many requests as the `shadow` (0: no request count)")
+    shadow_seconds: float = Field(default=0, ge=0, description="... and shadows for at least this long (0: no time); "
+                                  "both 0: promote without a shadow period")
+    shadow_min_feedback: int = Field(default=0, ge=0, description="... and until this many of the requests it "
+                                     "shadowed have feedback")
+    shadow_max_drop: float = Field(default=0, ge=0, le=1, description="how far the candidate's accuracy on feedback "
+                                   "during its shadow period may fall below the champion's on the same requests")
     min_improvement: float = 0.0
     alpha: float = Field(default=0.05, gt=0, lt=1)
     max_class_drop: float = Field(default=0.05, ge=0)

@@ -1,25 +1,33 @@
 """One reconcile pass: compare what the policies want with what exists, and take one step.
 
 For each policy not paused, with no run in flight:
-- a new dataset version after a promotion first gets a rollback check (the champion and the
-  previous champion evaluated on it: if the previous one is significantly better, the
-  aliases move back and the run ends ROLLED_BACK);
 - a champion doing badly on live feedback (serving's window: under `live_min_accuracy`, or
   significantly under its offline test accuracy at `live_alpha`) has that feedback appended to
-  the dataset, and a run starts on the version that makes;
+  the dataset; then, if the previous champion did significantly better on its own live
+  feedback, a rollback check runs first, else a retraining run starts on the new version;
+- a new dataset version after a promotion first gets a rollback check (the champion and the
+  previous champion evaluated on it; with live checks, their live feedback too: if the
+  previous one is significantly better on either, the aliases move back and the run ends
+  ROLLED_BACK);
 - then a retraining run starts when the newest dataset version has at least `min_new_rows`
   rows more than the champion's, or drifts past `drift_threshold`, or when no champion
   exists yet, or when the schedule says so.
 Each run in flight advances one step: PENDING submits the training job (keyed by the run
 id, so a retried submit returns the same job), TRAINING follows it, EVALUATING compares the
-candidate with the champion on the newest version's test split and promotes or rejects.
+candidate with the champion on the newest version's test split and promotes or rejects; with
+a shadow period, a candidate that passed becomes the model's `shadow` (SHADOWING) and is
+promoted once it has shadowed `shadow_requests` requests for `shadow_seconds` (and
+`shadow_min_feedback` of them have feedback), unless its
+accuracy on their feedback is more than `shadow_max_drop` below the champion's on the same ones.
 Promotion moves `champion` and `previous-champion` in one registry call; repeating it after
 a crash moves nothing. Every step is safe to repeat: that is what makes the loop restartable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import time
 from datetime import UTC, datetime
 
@@ -32,7 +40,7 @@ from tuneloop.errors import NotFound, TuneloopError
 from tuneloop.ml.spec import GENERATION
 
 log = logging.getLogger(__name__)
-CHAMPION, PREVIOUS = "champion", "previous-champion"
+CHAMPION, PREVIOUS, SHADOW = "champion", "previous-champion", "shadow"
 
 
 class Reconciler:
@@ -127,12 +135,40 @@ class Reconciler:
             return False
         appended = c.serving.append_feedback(spec.model)
         latest = c.dataprep.get_version(split_ref(spec.dataset)[0])
+        previous = self._alias(spec.model, PREVIOUS)
+        if previous is not None and self._live_regressed(ref, _ref(previous), spec):
+            # the previous champion did better on live feedback: check a rollback before retraining
+            run = self.store.create_run(name, key=f"rollback:live:{ref}", trigger=Trigger.ROLLBACK_CHECK,
+                                        dataset=f"{latest.dataset}@{latest.version}", state=RunState.EVALUATING,
+                                        candidate=_ref(previous), champion_before=ref)
+            if run is not None:
+                return True
         log.info("policy %s: %s live accuracy %.3f on %d feedback rows (baseline %.3f, p %.3g); appended %s",
                  name, ref, live.accuracy, live.feedback, baseline, live.p_below_baseline,
                  [a.dataset_version for a in appended])
         run = self.store.create_run(name, key=f"live:{ref}:{latest.version}", trigger=Trigger.LIVE_PERFORMANCE,
                                     dataset=f"{latest.dataset}@{latest.version}", data_seen_at=now)
         return run is not None
+
+    def _live_regressed(self, champion: str, previous: str, spec: PolicySpec) -> str | None:
+        """Why the champion regressed on live feedback against the previous champion (in its
+        time as champion): significantly fewer right answers (one-sided two-proportion z-test at
+        `alpha`, both windows holding `live_min_feedback` rows); None when it did not, or when
+        the policy has no live checks or serving cannot say."""
+        if not (spec.live_min_accuracy or spec.live_alpha):
+            return None
+        try:
+            [now], [before] = self.client().serving.live(champion), self.client().serving.live(previous)
+        except TuneloopError as exc:
+            log.warning("live feedback of %s and %s unknown (%s %s)", champion, previous, exc.status.name, exc.message)
+            return None
+        if min(now.feedback, before.feedback) < spec.live_min_feedback or before.accuracy <= now.accuracy:
+            return None
+        p = _worse_p(before.correct, before.feedback, now.correct, now.feedback)
+        if p >= spec.alpha:
+            return None
+        return (f"live feedback: {previous} was right on {before.accuracy:.3f} of {before.feedback} rows, "
+                f"{champion} on {now.accuracy:.3f} of {now.feedback} (one-sided p = {p:.3g} < {spec.alpha})")
 
     # -- steps -------------------------------------------------------------------------
     def step(self, run: Run, spec: PolicySpec) -> None:
@@ -142,6 +178,8 @@ class Reconciler:
             self._follow(run)
         elif run.state == RunState.EVALUATING:
             self._rollback_check(run, spec) if run.trigger == Trigger.ROLLBACK_CHECK else self._decide(run, spec)
+        elif run.state == RunState.SHADOWING:
+            self._shadow(run, spec)
 
     def _submit(self, run: Run, spec: PolicySpec) -> None:
         champion = self._alias(spec.model, CHAMPION)
@@ -176,6 +214,40 @@ class Reconciler:
         if verdict != "promote":
             self._finish(run, RunState.REJECTED, verdict=verdict, reasons=reasons, champion_after=run.champion_before)
             return
+        if run.champion_before and (spec.shadow_requests or spec.shadow_seconds):
+            c.registry.set_aliases(spec.model, {SHADOW: _version(run.candidate)}, actor=f"controller/{run.id}",
+                                   reason="shadow period before promotion")
+            self.store.advance(run, RunState.SHADOWING, verdict=verdict, reasons=reasons)
+            return
+        self._promote(run, spec, verdict, reasons)
+
+    def _shadow(self, run: Run, spec: PolicySpec) -> None:
+        """A candidate in its shadow period: once it has shadowed `shadow_requests` requests for
+        `shadow_seconds` and `shadow_min_feedback` of them have feedback, it is promoted unless its
+        accuracy on that feedback is more than `shadow_max_drop` below the champion's on the same
+        requests."""
+        c = self.client()
+        [live] = c.serving.live(run.candidate)
+        since = self.store.entered(run.id, RunState.SHADOWING) or datetime.now(UTC)
+        elapsed = (datetime.now(UTC) - since).total_seconds()
+        if live.shadowed < spec.shadow_requests or elapsed < spec.shadow_seconds \
+                or live.feedback < spec.shadow_min_feedback:
+            return
+        summary = (f"shadow period: {live.shadowed} requests in {elapsed:.0f} s, agreement {live.agreement:.3f}; "
+                   f"on {live.feedback} feedback rows accuracy {live.accuracy:.3f} vs the champion's "
+                   f"{live.champion_accuracy:.3f}")
+        reasons = [*run.reasons, summary]
+        with contextlib.suppress(NotFound):  # gone already: a repeated step, or someone removed it
+            c.registry.delete_alias(spec.model, SHADOW, actor=f"controller/{run.id}")
+        if live.feedback and live.accuracy < live.champion_accuracy - spec.shadow_max_drop:
+            self._finish(run, RunState.REJECTED, verdict="reject", champion_after=run.champion_before,
+                         reasons=[*reasons, f"worse than the champion on live feedback by more than "
+                                            f"{spec.shadow_max_drop:.3f}"])
+            return
+        self._promote(run, spec, run.verdict, reasons)
+
+    def _promote(self, run: Run, spec: PolicySpec, verdict: str, reasons: list[str]) -> None:
+        c = self.client()
         targets = {CHAMPION: _version(run.candidate)}
         if run.champion_before:
             targets[PREVIOUS] = _version(run.champion_before)
@@ -191,14 +263,16 @@ class Reconciler:
         out = self.client().evaluator.compare(run.candidate, run.champion_before, run.dataset, "test",
                                               min_improvement=spec.min_improvement, alpha=spec.alpha,
                                               max_class_drop=1.0)
-        if out.verdict != "promote":
+        live = self._live_regressed(run.champion_before, run.candidate, spec)
+        if out.verdict != "promote" and live is None:
             self._finish(run, RunState.REJECTED, verdict="keep", champion_after=run.champion_before,
                          reasons=["the champion is not significantly worse than the previous one", *out.reasons])
             return
         self.client().registry.set_aliases(spec.model, {CHAMPION: _version(run.candidate),
                                                         PREVIOUS: _version(run.champion_before)},
                                            actor=f"controller/{run.id}", reason="rollback: champion regressed")
-        self._finish(run, RunState.ROLLED_BACK, verdict="rollback", champion_after=run.candidate, reasons=list(out.reasons))
+        reasons = [live, *out.reasons] if live else list(out.reasons)
+        self._finish(run, RunState.ROLLED_BACK, verdict="rollback", champion_after=run.candidate, reasons=reasons)
         self._score_champion(run.candidate, run.dataset)
 
     def _score_champion(self, champion: str, dataset: str) -> None:
@@ -226,6 +300,16 @@ class Reconciler:
             metrics.REPORT_FAILURES.inc()
             log.exception("could not make the report of run %s (%s)", run.id, run.candidate)
             return None
+
+
+def _worse_p(right_a: int, n_a: int, right_b: int, n_b: int) -> float:
+    """One-sided p-value that proportion b is below proportion a by chance (pooled z-test)."""
+    pooled = (right_a + right_b) / (n_a + n_b)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    if spread == 0:
+        return 1.0 if right_a / n_a == right_b / n_b else 0.0
+    z = (right_a / n_a - right_b / n_b) / spread
+    return 0.5 * math.erfc(z / math.sqrt(2))
 
 
 def _ref(version) -> str:

@@ -1,8 +1,9 @@
 """The controller's objects, as the core, the reconciler and the store exchange them.
 
-A run's states: PENDING -> TRAINING -> EVALUATING -> PROMOTED | REJECTED, any of them ->
-FAILED; a rollback check starts at EVALUATING and ends ROLLED_BACK or REJECTED; a manual
-rollback is recorded ROLLED_BACK at once.
+A run's states: PENDING -> TRAINING -> EVALUATING [-> SHADOWING] -> PROMOTED | REJECTED, any of
+them -> FAILED (SHADOWING: a candidate that passed the offline gate answers shadow traffic for
+the policy's shadow period first); a rollback check starts at EVALUATING and ends ROLLED_BACK or
+REJECTED; a manual rollback is recorded ROLLED_BACK at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ class RunState(str, Enum):
     PENDING = "PENDING"
     TRAINING = "TRAINING"
     EVALUATING = "EVALUATING"
+    SHADOWING = "SHADOWING"
     PROMOTED = "PROMOTED"
     REJECTED = "REJECTED"
     FAILED = "FAILED"

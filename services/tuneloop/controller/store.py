@@ -134,6 +134,12 @@ class ControllerStore:
     def _event(self, conn: sa.Connection, run_id: str, policy: str, state: RunState) -> None:
         conn.execute(sa.insert(run_events).values(run=run_id, policy=policy, state=state.value, at=datetime.now(UTC)))
 
+    def entered(self, run_id: str, state: RunState) -> datetime | None:
+        """When the run entered `state` (None if it never did)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(run_events.c.at).where(  # the column's type: a datetime with its zone
+                run_events.c.run == run_id, run_events.c.state == state.value).order_by(run_events.c.id).limit(1)).scalar()
+
     def events_after(self, after_id: int, policy: str = "", limit: int = 500) -> list[RunEvent]:
         q = sa.select(run_events).where(run_events.c.id > after_id).order_by(run_events.c.id).limit(limit)
         if policy:

@@ -231,5 +231,7 @@ class ServingSettings(BaseSettings):
                               "log with their inputs (only those can get feedback); 0 logs none.")
     live_window: int = Field(default=500, ge=1, le=100_000, description="Latest feedback rows per version that live "
                              "accuracy and macro-F1 are computed on (the sliding window).")
+    drift_seconds: float = Field(default=30.0, gt=0, description="How often the live accuracy and drift gauges of "
+                                 "the loaded versions are refreshed.")
     log_max_pending: int = Field(default=10_000, ge=1, description="Predictions waiting to be written to the log; "
                                  "past it they go unlogged (counted), and requests never wait for the database.")

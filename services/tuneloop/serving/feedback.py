@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -34,18 +36,41 @@ from tuneloop.errors import InvalidArgument
 from tuneloop.ml.spec import GENERATION, IMAGE_CLASSIFICATION
 from tuneloop.serving import live
 from tuneloop.serving import metrics as prom
+from tuneloop.serving.drift import DriftMonitor
 from tuneloop.serving.log import PredictionLog
 
+log = logging.getLogger(__name__)
 CLAIM_SECONDS = 600
 
 
 class Feedback:
     """The feedback use cases: record the truth for a prediction, append it as training data, and
-    say how versions do on it (`live`)."""
+    say how versions do on it and how their inputs drift (`live`). A thread refreshes the live
+    gauges of the loaded versions every `drift_seconds`, feedback or not."""
 
     def __init__(self, log: PredictionLog, client: Callable[[], Client], settings: ServingSettings,
-                 route_key: Callable[[str], str]) -> None:
-        self.log, self.client, self.settings, self.route_key = log, client, settings, route_key
+                 route_key: Callable[[str], str], loaded: Callable[[], list[str]] = list) -> None:
+        self.log, self.client, self.settings, self.route_key, self.loaded = log, client, settings, route_key, loaded
+        self.drift = DriftMonitor(log.engine, client)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._refresh, name="serving-live", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(self.settings.drift_seconds):
+            for version in self.loaded():
+                try:
+                    self.live(version)
+                except Exception:  # noqa: BLE001 - dataprep away, say: the gauges keep their values
+                    log.warning("could not refresh the live figures of %s", version, exc_info=True)
 
     def record(self, prediction_id: str, label: str) -> dict:
         found = self.log.record_feedback(prediction_id, label)
@@ -61,8 +86,14 @@ class Feedback:
             raise InvalidArgument(f"window must be 0..{live.MAX_WINDOW} and baseline_accuracy 0..1")
         window = window or self.settings.live_window
         if "@" in ref:
-            return [live.stats(self.log.engine, self.route_key(ref), window, baseline)]
-        return live.model_stats(self.log.engine, check_name(ref.strip(), what="model"), window, baseline)
+            found = [live.stats(self.log.engine, self.route_key(ref), window, baseline)]
+        else:
+            found = live.model_stats(self.log.engine, check_name(ref.strip(), what="model"), window, baseline)
+        for stats in found:
+            d = self.drift.drift(stats.model_version, window)
+            stats.label_shift, stats.length_shift = d.label_shift, d.length_shift
+            stats.unseen_words, stats.validation_unseen_words = d.unseen_words, d.validation_unseen_words
+        return found
 
 
 @dataclass

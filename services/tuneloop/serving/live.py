@@ -29,9 +29,13 @@ class LiveStats:
     f1_macro: float  # over the version's labels (0 for generation)
     p_below_baseline: float  # 1.0 without a baseline
     requests: int = 0  # predictions logged for it, all time (a shadow's: requests it shadowed)
-    shadowed: int = 0  # of those in the window, answers it gave as a shadow
-    agreement: float = 0.0  # a shadow's: share of its latest answers equal to the answer returned
+    shadowed: int = 0  # of those, answers it gave as a shadow
+    agreement: float = 0.0  # a shadow's: share of its latest `window` answers equal to the answer returned
     champion_accuracy: float = 0.0  # a shadow's: the answer returned's accuracy on the same feedback rows
+    label_shift: float = 0.0  # drift (serving/drift.py), filled in by the caller
+    length_shift: float = 0.0
+    unseen_words: float = 0.0
+    validation_unseen_words: float = 0.0
 
 
 def _window(conn: sa.Connection, model_version: str, window: int) -> list[tuple[str, str, str | None]]:
@@ -43,14 +47,16 @@ def _window(conn: sa.Connection, model_version: str, window: int) -> list[tuple[
         .order_by(predictions.c.feedback_at.desc(), predictions.c.id.desc()).limit(window))]
 
 
-def _shadowing(conn: sa.Connection, model_version: str, window: int) -> tuple[int, int, int]:
-    """(predictions logged, shadow answers among the latest `window`, of which agreeing)."""
-    requests = conn.execute(sa.select(sa.func.count()).select_from(predictions)
-                            .where(predictions.c.model_version == model_version)).scalar() or 0
+def _shadowing(conn: sa.Connection, model_version: str, window: int) -> tuple[int, int, float]:
+    """(predictions logged, of which shadow answers, the agreement of the latest `window` of those)."""
+    count = sa.select(sa.func.count()).select_from(predictions).where(predictions.c.model_version == model_version)
+    requests = conn.execute(count).scalar() or 0
+    shadowed = conn.execute(count.where(predictions.c.shadow_of.is_not(None))).scalar() or 0
     latest = conn.execute(sa.select(predictions.c.predicted, predictions.c.champion_predicted)
                           .where(predictions.c.model_version == model_version, predictions.c.shadow_of.is_not(None))
                           .order_by(predictions.c.created_at.desc(), predictions.c.id.desc()).limit(window)).all()
-    return requests, len(latest), sum(r.predicted == r.champion_predicted for r in latest)
+    agreement = sum(r.predicted == r.champion_predicted for r in latest) / len(latest) if latest else 0.0
+    return requests, shadowed, agreement
 
 
 def stats(engine: sa.Engine, model_version: str, window: int, baseline: float = 0.0) -> LiveStats:
@@ -59,7 +65,7 @@ def stats(engine: sa.Engine, model_version: str, window: int, baseline: float = 
 
     with engine.connect() as conn:
         pairs = _window(conn, model_version, window)
-        requests, shadowed, agreed = _shadowing(conn, model_version, window)
+        requests, shadowed, agreement = _shadowing(conn, model_version, window)
         labels = conn.execute(sa.select(served_versions.c.labels)
                               .where(served_versions.c.model_version == model_version)).scalar() or []
     n = len(pairs)
@@ -70,7 +76,7 @@ def stats(engine: sa.Engine, model_version: str, window: int, baseline: float = 
     champion_accuracy = sum(c == t for c, t in paired) / len(paired) if paired else 0.0
     p_below = float(binomtest(correct, n, baseline, alternative="less").pvalue) if n and 0 < baseline <= 1 else 1.0
     out = LiveStats(model_version, n, correct, correct / n if n else 0.0, f1, p_below, requests, shadowed,
-                    agreed / shadowed if shadowed else 0.0, champion_accuracy)
+                    agreement, champion_accuracy)
     if n:
         prom.LIVE_ACCURACY.labels(model_version).set(out.accuracy)
         prom.LIVE_F1.labels(model_version).set(out.f1_macro)

@@ -171,9 +171,21 @@ class PredictionLog:
             try:
                 with write_transaction(self.engine) as conn:
                     conn.execute(sa.insert(predictions), rows)
+                    if shadows := [r["id"] for r in rows if r["shadow_of"]]:
+                        _judge_late_shadows(conn, shadows)
             except Exception:  # noqa: BLE001 - the answers went out; losing their log is counted and logged
                 prom.UNLOGGED.inc(len(rows))
                 log.exception("could not log %d predictions", len(rows))
             with self._written:
                 self._done += len(rows)
                 self._written.notify_all()
+
+
+def _judge_late_shadows(conn: sa.Connection, ids: list[str]) -> None:
+    """Shadow answers written after the feedback on the answer they shadowed (a shadow's batch
+    can finish after the caller has its answer and replied): they take that feedback now."""
+    parent = predictions.alias("parent")
+    of = sa.select(parent.c.feedback).where(parent.c.id == predictions.c.shadow_of).scalar_subquery()
+    at = sa.select(parent.c.feedback_at).where(parent.c.id == predictions.c.shadow_of).scalar_subquery()
+    conn.execute(sa.update(predictions).where(predictions.c.id.in_(ids), predictions.c.feedback.is_(None))
+                 .values(feedback=of, feedback_at=at))

@@ -33,3 +33,9 @@ SHADOW_AGREEMENT = Counter("tuneloop_serving_shadow_answers_total", "Shadow answ
                            "they agreed with the answer returned.", ["model_version", "outcome"])
 SHADOW_SKIPPED = Counter("tuneloop_serving_shadow_skipped_total", "Requests not copied to the shadow (its queue full, "
                          "or the input not one it takes).", ["model_version"])
+LABEL_SHIFT = Gauge("tuneloop_serving_label_shift", "Total variation distance between the latest predictions' label "
+                    "shares and the training split's, by model version.", ["model_version"])
+LENGTH_SHIFT = Gauge("tuneloop_serving_length_shift", "KS statistic of the latest inputs' lengths against the training "
+                     "split's, by model version.", ["model_version"])
+UNSEEN_WORDS = Gauge("tuneloop_serving_unseen_words", "Share of the latest inputs' words the training split never "
+                     "contains, by model version.", ["model_version"])

@@ -29,9 +29,9 @@ def to_proto(p: Prediction) -> serving_pb2.PredictResponse:
 
 
 class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
-    def __init__(self, core: ServingCore) -> None:
+    def __init__(self, core: ServingCore, feedback: Feedback) -> None:
         self.core = core
-        self.feedback = Feedback(core.log, core.client, core.settings, core.route_key)
+        self.feedback = feedback
 
     def _submit(self, request: serving_pb2.PredictRequest) -> Pending:
         item = self.core.item(text=request.text, image=request.image, top_k=request.top_k,
@@ -90,6 +90,6 @@ class ServingServicer(serving_pb2_grpc.ServingServiceServicer):
         return serving_pb2.ServeStatusResponse(versions=[serving_pb2.LoadedVersion(**v) for v in self.core.status()])
 
 
-def registration(core: ServingCore) -> Registration:
-    return register_servicer(ServingServicer(core), serving_pb2_grpc.add_ServingServiceServicer_to_server,
+def registration(core: ServingCore, feedback: Feedback) -> Registration:
+    return register_servicer(ServingServicer(core, feedback), serving_pb2_grpc.add_ServingServiceServicer_to_server,
                              serving_pb2.DESCRIPTOR.services_by_name["ServingService"])

@@ -150,7 +150,7 @@ class LiveStatsRequest(_message.Message):
     def __init__(self, model: _Optional[str] = ..., window: _Optional[int] = ..., baseline_accuracy: _Optional[float] = ...) -> None: ...
 
 class VersionLiveStats(_message.Message):
-    __slots__ = ("model_version", "feedback", "correct", "accuracy", "f1_macro", "p_below_baseline", "requests", "shadowed", "agreement", "champion_accuracy")
+    __slots__ = ("model_version", "feedback", "correct", "accuracy", "f1_macro", "p_below_baseline", "requests", "shadowed", "agreement", "champion_accuracy", "label_shift", "length_shift", "unseen_words", "validation_unseen_words")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     FEEDBACK_FIELD_NUMBER: _ClassVar[int]
     CORRECT_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +161,10 @@ class VersionLiveStats(_message.Message):
     SHADOWED_FIELD_NUMBER: _ClassVar[int]
     AGREEMENT_FIELD_NUMBER: _ClassVar[int]
     CHAMPION_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    LABEL_SHIFT_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_SHIFT_FIELD_NUMBER: _ClassVar[int]
+    UNSEEN_WORDS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_UNSEEN_WORDS_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     feedback: int
     correct: int
@@ -171,7 +175,11 @@ class VersionLiveStats(_message.Message):
     shadowed: int
     agreement: float
     champion_accuracy: float
-    def __init__(self, model_version: _Optional[str] = ..., feedback: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., f1_macro: _Optional[float] = ..., p_below_baseline: _Optional[float] = ..., requests: _Optional[int] = ..., shadowed: _Optional[int] = ..., agreement: _Optional[float] = ..., champion_accuracy: _Optional[float] = ...) -> None: ...
+    label_shift: float
+    length_shift: float
+    unseen_words: float
+    validation_unseen_words: float
+    def __init__(self, model_version: _Optional[str] = ..., feedback: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., f1_macro: _Optional[float] = ..., p_below_baseline: _Optional[float] = ..., requests: _Optional[int] = ..., shadowed: _Optional[int] = ..., agreement: _Optional[float] = ..., champion_accuracy: _Optional[float] = ..., label_shift: _Optional[float] = ..., length_shift: _Optional[float] = ..., unseen_words: _Optional[float] = ..., validation_unseen_words: _Optional[float] = ...) -> None: ...
 
 class LiveStatsResponse(_message.Message):
     __slots__ = ("versions",)
