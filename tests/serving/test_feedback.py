@@ -110,7 +110,9 @@ def test_the_cli_records_feedback_and_appends_it(env, tmp_path):
                    "label": "tech", "correct": answer.label == "tech"}
     [loaded] = cli("serve-status")["versions"]
     [live] = client.serving.live("news")
-    assert loaded["live"] == {"feedback": live.feedback, "accuracy": live.accuracy, "f1_macro": live.f1_macro}
+    assert loaded["live"] == {"feedback": live.feedback, "accuracy": live.accuracy, "f1_macro": live.f1_macro,
+                              "label_shift": live.label_shift, "length_shift": live.length_shift,
+                              "unseen_words": live.unseen_words}
     assert live.model_version == "news@1" and live.feedback >= 1 and 0 <= live.accuracy <= 1
     [appended] = cli("append-feedback", "news")["appended"]
     assert appended["rows"] == 1 and appended["created"] is True

@@ -71,6 +71,11 @@ def predict(
     emit({"predictions": [answer_dict(g, a) for g, a in zip(given, answers, strict=True)]}, as_json, render_answers)
 
 
+def _live(x) -> dict:
+    return {"feedback": x.feedback, "accuracy": x.accuracy, "f1_macro": x.f1_macro, "label_shift": x.label_shift,
+            "length_shift": x.length_shift, "unseen_words": x.unseen_words}
+
+
 def serve_status(address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """The versions serving has loaded, the routes (MODEL:ALIAS, MODEL@VERSION) each answers,
     their request and batch counts, and their accuracy on the latest feedback."""
@@ -79,9 +84,7 @@ def serve_status(address: ServerOpt = None, as_json: JsonOpt = False) -> None:
         live = {v.model_version: client.serving.live(v.model_version)[0] for v in versions}
     obj = {"versions": [{"model_version": v.model_version, "task": v.task, "serves": list(v.serves),
                          "requests": v.requests, "batches": v.batches, "in_flight": v.in_flight, "queued": v.queued,
-                         "live": {"feedback": live[v.model_version].feedback,
-                                  "accuracy": live[v.model_version].accuracy,
-                                  "f1_macro": live[v.model_version].f1_macro}}
+                         "live": _live(live[v.model_version])}
                         for v in versions]}
 
     def render(o: dict) -> None:
@@ -89,13 +92,13 @@ def serve_status(address: ServerOpt = None, as_json: JsonOpt = False) -> None:
             console.print("nothing loaded yet: a version is loaded on its first request")
             return
         table = Table("version", "task", "serves", "requests", "batches", "mean batch", "in flight", "queued",
-                      "feedback", "live accuracy")
+                      "feedback", "live accuracy", "label shift")
         for v in o["versions"]:
             mean = f"{v['requests'] / v['batches']:.1f}" if v["batches"] else "-"
             live = v["live"]
             table.add_row(v["model_version"], v["task"], ", ".join(v["serves"]) or "(unloading)", str(v["requests"]),
                           str(v["batches"]), mean, str(v["in_flight"]), str(v["queued"]), str(live["feedback"]),
-                          f"{live['accuracy']:.3f}" if live["feedback"] else "-")
+                          f"{live['accuracy']:.3f}" if live["feedback"] else "-", f"{live['label_shift']:.2f}")
         console.print(table)
 
     emit(obj, as_json, render)
