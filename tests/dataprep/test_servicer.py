@@ -58,6 +58,25 @@ def test_append_over_grpc(client, tmp_path):
     assert [v.version for v in client.dataprep.list_versions("news")] == [first.version, resp.version.version]
 
 
+def test_each_version_records_where_its_rows_came_from(client, tmp_path):
+    first = client.dataprep.ingest(write_jsonl(tmp_path / "a.jsonl", labeled_rows(60)), dataset="sourced",
+                                   source="crm export 2026-11")
+    assert first.source == "crm export 2026-11"
+    rows = write_jsonl(tmp_path / "b.jsonl", labeled_rows(30, prefix="new"))
+    labelled = client.dataprep.append(rows, dataset="sourced", source="labelling vendor batch 7").version
+    assert labelled.source == "labelling vendor batch 7"
+    assert labelled.content_hash != first.content_hash
+    plain = client.dataprep.append(write_jsonl(tmp_path / "c.jsonl", labeled_rows(30, prefix="more")), dataset="sourced")
+    assert plain.version.source == "c.jsonl", "a source is never inherited: without one the file names itself"
+    assert [v.source for v in client.dataprep.list_versions("sourced")] == [
+        "crm export 2026-11", "labelling vendor batch 7", "c.jsonl"]
+    # the source is not content: the same rows with another source are the same version
+    again = client.dataprep.ingest(tmp_path / "a.jsonl", dataset="sourced-again", source="elsewhere")
+    assert again.version == first.version
+    code, details = _code(lambda: client.dataprep.append(rows, dataset="sourced", source="x" * 501))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "source" in details
+
+
 def test_bad_input_gets_precise_codes(client, tmp_path):
     good = write_jsonl(tmp_path / "d.jsonl", labeled_rows(20))
     csv_named_parquet = tmp_path / "d.parquet"

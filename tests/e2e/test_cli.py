@@ -12,7 +12,7 @@ from reportpage import open_page
 
 from conftest import labeled_rows, write_jsonl
 
-KEYS = {"dataset", "version", "parent", "rows_in", "rows_out", "dropped", "splits", "labels", "task"}
+KEYS = {"dataset", "version", "parent", "rows_in", "rows_out", "dropped", "splits", "labels", "task", "source"}
 
 
 @pytest.fixture
@@ -39,8 +39,10 @@ def test_ingest_append_show_export(cli, tmp_path):
     assert sum(first["splits"].values()) == 100 and first["labels"] == {"a": 34, "b": 33, "c": 33}
 
     more = write_jsonl(tmp_path / "more.jsonl", labeled_rows(20, prefix="extra"))
-    second = json.loads(cli("data", "append", str(more), "--dataset", "news", "--json").stdout)
+    second = json.loads(cli("data", "append", str(more), "--dataset", "news", "--source", "survey, wave 2",
+                            "--json").stdout)
     assert KEYS <= set(second) and second["parent"] == first["version"] and second["rows_out"] == 120
+    assert (first["source"], second["source"]) == ("d.jsonl", "survey, wave 2")
 
     shown = json.loads(cli("data", "show", f"news@{first['version']}", "--json").stdout)
     assert shown == first
@@ -54,7 +56,7 @@ def test_ingest_append_show_export(cli, tmp_path):
     assert all(set(line) == {"text", "label"} for line in lines)
 
     human = cli("data", "show", "news")
-    assert second["version"] in human.stdout and "validation" in human.stdout
+    assert second["version"] in human.stdout and "validation" in human.stdout and "source: survey, wave 2" in human.stdout
 
 
 def test_append_uses_the_columns_the_dataset_was_ingested_with(cli, tmp_path):

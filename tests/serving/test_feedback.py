@@ -79,8 +79,10 @@ def test_feedback_becomes_a_dataset_version_and_bad_feedback_stores_nothing(env)
     after = rows_of(client, new_version)
     assert {t: after[t][0] for t in NEW} == dict(zip(NEW, truth, strict=True))
     assert after[in_test] == (test_label, "test"), "a row in an earlier test split stays in test"
-    report = client.dataprep.report("news-data", new_version)
-    assert '"filename": "feedback-news.jsonl"' in report.options_json, "the upload names its source"
+    ids = sorted(a.prediction_id for a in answers)
+    assert version.source.startswith("feedback on news's served predictions: 5 rows, predictions "), version.source
+    assert {w for w in version.source.replace(",", " ").split() if len(w) == 32} <= set(ids), "its ids are ours"
+    assert client.dataprep.get_version("news-data", first.version).source == "news.jsonl", "a file names itself"
 
     assert client.serving.append_feedback("news") == [], "nothing is appended twice"
     with pytest.raises(grpc.RpcError) as err:

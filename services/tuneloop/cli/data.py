@@ -24,6 +24,7 @@ def version_dict(v) -> dict:
         "rows_in": v.rows_in, "rows_out": v.rows_out, "dropped": dict(sorted(v.dropped.items())),
         "splits": {s: v.splits.get(s, 0) for s in ("train", "validation", "test")},
         "labels": dict(sorted(v.labels.items())), "task": v.task or "text-classification",
+        "source": v.source or None,
     }
 
 
@@ -31,6 +32,8 @@ def render_version(obj: dict) -> None:
     parent = f" (parent {obj['parent']})" if obj.get("parent") else ""
     console.print(f"[bold]{obj['dataset']}@{obj['version']}[/bold]{parent} ({obj['task']}): "
                   f"{obj['rows_in']:,} rows in, {obj['rows_out']:,} rows in the version")
+    if obj.get("source"):
+        console.print(f"source: {obj['source']}", soft_wrap=True)
     if obj.get("created") is False:
         console.print("[yellow]no new rows: the dataset is unchanged[/yellow]")
     console.print(counts_table("dropped", obj["dropped"] or {"(none)": 0}, "reason"))
@@ -59,6 +62,8 @@ FormatOpt = Annotated[str | None, typer.Option("--format", help="csv, jsonl, par
 FillLabelOpt = Annotated[str | None, typer.Option(help="Label for rows missing one (default: drop).")]
 PromptColumnOpt = Annotated[str, typer.Option(help="text-generation: the column holding the prompt.")]
 CompletionColumnOpt = Annotated[str, typer.Option(help="text-generation: the column holding the completion.")]
+SourceOpt = Annotated[str, typer.Option(help="Where the rows came from, recorded with the version "
+                                             "(default: the file name).")]
 
 
 @app.command()
@@ -85,6 +90,7 @@ def ingest(
     completion_column: CompletionColumnOpt = "completion",
     image_column: Annotated[str, typer.Option(help="image-classification tables: the column holding the image "
                                                    "(bytes, base64, or a {bytes} struct).")] = "image",
+    source: SourceOpt = "",
     address: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -93,7 +99,8 @@ def ingest(
         opts = _prep_options(text_column, label_column, fmt, seed, casefold_labels, fill_label,
                              conflict_policy, near_dedupe, near_threshold, task, prompt_column, completion_column,
                              image_column, near_distance)
-        emit(version_dict(client.dataprep.ingest(path, dataset=dataset, **opts)), as_json, render_version)
+        emit(version_dict(client.dataprep.ingest(path, dataset=dataset, source=source, **opts)), as_json,
+             render_version)
 
 
 @app.command()
@@ -107,6 +114,7 @@ def append(
         help="Column holding the completion (default: the dataset's).")] = None,
     fmt: FormatOpt = None,
     fill_label: FillLabelOpt = None,
+    source: SourceOpt = "",
     address: ServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -115,7 +123,7 @@ def append(
         resp = client.dataprep.append(path, dataset=dataset, text_column=text_column or "",
                                       label_column=label_column or "", prompt_column=prompt_column or "",
                                       completion_column=completion_column or "",
-                                      format=fmt or "", fill_label=fill_label or "")
+                                      format=fmt or "", fill_label=fill_label or "", source=source)
         obj = version_dict(resp.version) | {"rows_in": resp.rows_in, "dropped": dict(sorted(resp.dropped.items())),
                                             "created": resp.created}
         emit(obj, as_json, render_version)

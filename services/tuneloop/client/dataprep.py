@@ -40,7 +40,7 @@ class DataprepClient(ServiceClient):
                 near_dedupe: bool = False, near_threshold: float = 0.0, train_fraction: float = 0.0,
                 validation_fraction: float = 0.0, task: str = "", prompt_column: str = "",
                 completion_column: str = "", image_column: str = "", near_distance: int = 0,
-                ) -> dataprep_pb2.PrepareOptions:
+                source: str = "") -> dataprep_pb2.PrepareOptions:
         """Build PrepareOptions; empty/zero values mean the server's defaults."""
         return dataprep_pb2.PrepareOptions(
             text_column=text_column, label_column=label_column, task=task, prompt_column=prompt_column,
@@ -48,7 +48,7 @@ class DataprepClient(ServiceClient):
             format=_FORMATS.get(format.lower(), dataprep_pb2.FILE_FORMAT_UNSPECIFIED),
             filename=Path(path).name, seed=seed, casefold_labels=casefold_labels, fill_label=fill_label,
             conflict_policy=_POLICIES.get(conflict_policy, dataprep_pb2.CONFLICT_POLICY_UNSPECIFIED),
-            near_dedupe=near_dedupe,
+            near_dedupe=near_dedupe, source=source,
             near_threshold=near_threshold, train_fraction=train_fraction, validation_fraction=validation_fraction,
         )
 

@@ -87,8 +87,10 @@ class DataprepCore:
         with self._locks[dataset], metrics.INGEST_SECONDS.labels("append").time():
             parent = self.store.get_version(dataset)
             # what this upload names overrides what the dataset was made with; the rest is inherited
-            given = {*COLUMN_OPTIONS, "format", "filename", "fill_label"} & options.model_fields_set
-            inherited = PrepareOptions(**{**parent.report["options"], **options.model_dump(include=given)})
+            given = {*COLUMN_OPTIONS, "format", "filename", "source", "fill_label"} & options.model_fields_set
+            # a source names one upload's rows: the parent's is never this one's
+            earlier = {k: v for k, v in parent.report["options"].items() if k != "source"}
+            inherited = PrepareOptions(**{**earlier, **options.model_dump(include=given)})
             existing = self.rows(parent)
             rows_in, prepared = self._read_and_prepare(path, inherited, existing=existing)
             if prepared.new_rows.height == 0:

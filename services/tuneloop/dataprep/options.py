@@ -48,6 +48,8 @@ class PrepareOptions(BaseModel):
     format: str | None = Field(default=None, description="csv, jsonl, parquet or archive (zip, tar); None "
                                "guesses from the file name")
     filename: str = ""
+    source: str = Field(default="", max_length=500, description="where this upload's rows came from, recorded "
+                        "with the version it makes (default: the file name); never inherited by a later append")
     seed: int = Field(default=0, ge=0, le=2**63 - 1, description="seed of the split (and near-dedupe hashing)")
     casefold_labels: bool = False
     fill_label: str | None = Field(default=None, description="label given to rows missing one; None drops them")
@@ -97,7 +99,7 @@ class PrepareOptions(BaseModel):
     def split_settings(self) -> dict:
         """The options that decide a version's content (hashed into its identity)."""
         # near_distance only means something for images (and text versions' ids predate it)
-        return self.model_dump(mode="json", exclude={"filename", "format", *COLUMN_OPTIONS,
+        return self.model_dump(mode="json", exclude={"filename", "source", "format", *COLUMN_OPTIONS,
                                                      *(() if self.images else ("near_distance",))})
 
 

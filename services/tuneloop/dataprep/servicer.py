@@ -33,6 +33,7 @@ def options_from_proto(msg: dataprep_pb2.PrepareOptions) -> PrepareOptions:
         label_column=msg.label_column or None,
         format=_FORMATS.get(msg.format),
         filename=msg.filename or None,
+        source=msg.source or None,
         seed=msg.seed,
         casefold_labels=msg.casefold_labels,
         fill_label=msg.fill_label or None,
@@ -61,10 +62,16 @@ def version_to_proto(record: VersionRecord) -> dataprep_pb2.DatasetVersion:
         sequence=record.sequence, rows_in=record.rows_in, rows_out=record.rows_out,
         dropped=record.report["dropped"], splits=record.report["splits"], labels=record.report["labels"],
         content_hash=record.content_hash, task=record.report["options"].get("task", "text-classification"),
-        images_url=record.report.get("images_url", ""),
+        images_url=record.report.get("images_url", ""), source=version_source(record),
     )
     msg.created_at.FromDatetime(record.created_at)
     return msg
+
+
+def version_source(record: VersionRecord) -> str:
+    """Where the rows `record` added came from: its upload's source, else its file name."""
+    options = record.report["options"]
+    return options.get("source") or options.get("filename") or ""
 
 
 def dataset_to_proto(record: DatasetRecord) -> dataprep_pb2.Dataset:

@@ -141,6 +141,10 @@ def _upload_rows(rows: Sequence[sa.Row], task: str, path: Path) -> dict:
     return {"text_column": "text", "label_column": "label"}
 
 
+def _when(row: sa.Row) -> str:
+    return row.feedback_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def append_feedback(engine: sa.Engine, client: Callable[[], Client], model: str) -> list[Appended]:
     """Append every unappended feedback row on `model`'s predictions to its training datasets
     (one new version per dataset); nothing to append gives an empty list."""
@@ -161,7 +165,9 @@ def append_feedback(engine: sa.Engine, client: Callable[[], Client], model: str)
             with tempfile.TemporaryDirectory(prefix="tuneloop-feedback-") as tmp:
                 path = Path(tmp) / f"feedback-{model}.jsonl"
                 columns = _upload_rows(rows, task, path)
-                resp = client().dataprep.append(path, dataset=name, format="jsonl", **columns)
+                source = (f"feedback on {model}'s served predictions: {len(rows)} rows, predictions "
+                          f"{rows[0].id} to {rows[-1].id}, labelled {_when(rows[0])} to {_when(rows[-1])}")
+                resp = client().dataprep.append(path, dataset=name, format="jsonl", source=source, **columns)
         except BaseException:
             with write_transaction(engine) as conn:
                 conn.execute(sa.update(predictions).where(predictions.c.appended_to == claim)

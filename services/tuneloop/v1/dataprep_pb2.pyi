@@ -34,7 +34,7 @@ CONFLICT_POLICY_MAJORITY: ConflictPolicy
 CONFLICT_POLICY_DROP_ALL: ConflictPolicy
 
 class PrepareOptions(_message.Message):
-    __slots__ = ("text_column", "label_column", "format", "filename", "seed", "casefold_labels", "fill_label", "conflict_policy", "near_dedupe", "near_threshold", "train_fraction", "validation_fraction", "task", "prompt_column", "completion_column", "image_column", "near_distance")
+    __slots__ = ("text_column", "label_column", "format", "filename", "seed", "casefold_labels", "fill_label", "conflict_policy", "near_dedupe", "near_threshold", "train_fraction", "validation_fraction", "task", "prompt_column", "completion_column", "image_column", "near_distance", "source")
     TEXT_COLUMN_FIELD_NUMBER: _ClassVar[int]
     LABEL_COLUMN_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,7 @@ class PrepareOptions(_message.Message):
     COMPLETION_COLUMN_FIELD_NUMBER: _ClassVar[int]
     IMAGE_COLUMN_FIELD_NUMBER: _ClassVar[int]
     NEAR_DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
     text_column: str
     label_column: str
     format: FileFormat
@@ -69,7 +70,8 @@ class PrepareOptions(_message.Message):
     completion_column: str
     image_column: str
     near_distance: int
-    def __init__(self, text_column: _Optional[str] = ..., label_column: _Optional[str] = ..., format: _Optional[_Union[FileFormat, str]] = ..., filename: _Optional[str] = ..., seed: _Optional[int] = ..., casefold_labels: _Optional[bool] = ..., fill_label: _Optional[str] = ..., conflict_policy: _Optional[_Union[ConflictPolicy, str]] = ..., near_dedupe: _Optional[bool] = ..., near_threshold: _Optional[float] = ..., train_fraction: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., task: _Optional[str] = ..., prompt_column: _Optional[str] = ..., completion_column: _Optional[str] = ..., image_column: _Optional[str] = ..., near_distance: _Optional[int] = ...) -> None: ...
+    source: str
+    def __init__(self, text_column: _Optional[str] = ..., label_column: _Optional[str] = ..., format: _Optional[_Union[FileFormat, str]] = ..., filename: _Optional[str] = ..., seed: _Optional[int] = ..., casefold_labels: _Optional[bool] = ..., fill_label: _Optional[str] = ..., conflict_policy: _Optional[_Union[ConflictPolicy, str]] = ..., near_dedupe: _Optional[bool] = ..., near_threshold: _Optional[float] = ..., train_fraction: _Optional[float] = ..., validation_fraction: _Optional[float] = ..., task: _Optional[str] = ..., prompt_column: _Optional[str] = ..., completion_column: _Optional[str] = ..., image_column: _Optional[str] = ..., near_distance: _Optional[int] = ..., source: _Optional[str] = ...) -> None: ...
 
 class IngestHeader(_message.Message):
     __slots__ = ("dataset", "options")
@@ -133,7 +135,7 @@ class Dataset(_message.Message):
     def __init__(self, name: _Optional[str] = ..., latest_version: _Optional[str] = ..., version_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DatasetVersion(_message.Message):
-    __slots__ = ("dataset", "version", "parent", "sequence", "rows_in", "rows_out", "dropped", "splits", "labels", "content_hash", "created_at", "task", "images_url")
+    __slots__ = ("dataset", "version", "parent", "sequence", "rows_in", "rows_out", "dropped", "splits", "labels", "content_hash", "created_at", "task", "images_url", "source")
     class DroppedEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +170,7 @@ class DatasetVersion(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     IMAGES_URL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     version: str
     parent: str
@@ -181,7 +184,8 @@ class DatasetVersion(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     task: str
     images_url: str
-    def __init__(self, dataset: _Optional[str] = ..., version: _Optional[str] = ..., parent: _Optional[str] = ..., sequence: _Optional[int] = ..., rows_in: _Optional[int] = ..., rows_out: _Optional[int] = ..., dropped: _Optional[_Mapping[str, int]] = ..., splits: _Optional[_Mapping[str, int]] = ..., labels: _Optional[_Mapping[str, int]] = ..., content_hash: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task: _Optional[str] = ..., images_url: _Optional[str] = ...) -> None: ...
+    source: str
+    def __init__(self, dataset: _Optional[str] = ..., version: _Optional[str] = ..., parent: _Optional[str] = ..., sequence: _Optional[int] = ..., rows_in: _Optional[int] = ..., rows_out: _Optional[int] = ..., dropped: _Optional[_Mapping[str, int]] = ..., splits: _Optional[_Mapping[str, int]] = ..., labels: _Optional[_Mapping[str, int]] = ..., content_hash: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task: _Optional[str] = ..., images_url: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
 
 class GetDatasetRequest(_message.Message):
     __slots__ = ("name",)
