@@ -42,6 +42,8 @@ def env(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("TUNELOOP_SERVING_MAX_WAIT_MS", "40")  # wide enough that concurrent callers surely meet
     mp.setenv("TUNELOOP_SERVING_MAX_BATCH", "16")
+    # batches of these texts run in several forward passes: the answers must still be the evaluator's
+    mp.setenv("TUNELOOP_SERVING_CPU_BATCH_TOKENS", "64")
     try:
         with serving(data_dir, services=["registry", "serving"], timeout=120) as (server, client):
             client.registry.upload_dir(folders[0], model="news")
@@ -100,6 +102,19 @@ def test_concurrent_callers_and_a_stream_are_batched_together(env):
         assert top_probs(answer) == pytest.approx(dict(zip(LABELS, probs[i].tolist(), strict=True)), abs=1e-5)
     final = {v.model_version: v for v in client.serving.status()}["news@1"]
     assert final.batches - after.batches < len(TEXTS)
+
+
+def test_a_batch_runs_in_passes_bounded_by_padded_tokens_shortest_first():
+    from tuneloop.ml.modeling import chunks
+
+    lengths = [256, 10, 12, 256, 11, 200, 9, 256]
+    assert chunks(lengths, batch_size=32) == [[6, 1, 4, 2, 5, 0, 3, 7]]
+    assert chunks(lengths, batch_size=3) == [[6, 1, 4], [2, 5, 0], [3, 7]]
+    # 4 short ones (4 x 12 = 48 padded tokens), then 200 + 256 > 300: the long ones go alone
+    assert chunks(lengths, batch_size=32, max_tokens=300) == [[6, 1, 4, 2], [5], [0], [3], [7]]
+    assert chunks(lengths, batch_size=32, max_tokens=600) == [[6, 1, 4, 2], [5, 0], [3, 7]]  # 2 x 256 fit
+    assert chunks([500], batch_size=8, max_tokens=100) == [[0]], "one example alone may pass the budget"
+    assert chunks([], batch_size=8, max_tokens=100) == []
 
 
 def test_a_long_text_is_cut_and_says_so(env):

@@ -132,19 +132,31 @@ def load_classifier(model_dir: Path, labels: list[str], *, pad_token_id: int | N
     return model
 
 
+def chunks(lengths: list[int], batch_size: int, max_tokens: int = 0) -> list[list[int]]:
+    """Indices of `lengths` shortest first, in forward passes of at most `batch_size` examples and,
+    when `max_tokens` is set, at most that many padded tokens (examples x the longest; one
+    example alone may pass it)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out: list[list[int]] = []
+    for i in order:
+        if out and len(out[-1]) < batch_size and (not max_tokens or (len(out[-1]) + 1) * lengths[i] <= max_tokens):
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
 @torch.inference_mode()
-def predict(model, ids: list[list[int]], *, pad_id: int, batch_size: int = 64,
+def predict(model, ids: list[list[int]], *, pad_id: int, batch_size: int = 64, max_tokens: int = 0,
             device: torch.device | None = None, autocast: bool = False) -> torch.Tensor:
-    """Class probabilities for tokenized examples, in their input order. A DDP-wrapped model is
-    run through its module: every rank validates on its own, with no collective op that
-    would make ranks wait on each other (and DDP has no `config`)."""
+    """Class probabilities for tokenized examples, in their input order, in passes of `chunks`.
+    A DDP-wrapped model is run through its module: every rank validates on its own, with no
+    collective op that would make ranks wait on each other (and DDP has no `config`)."""
     model = getattr(model, "module", model)
     device = device or next(model.parameters()).device
     model.eval()
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out = torch.empty((len(ids), model.config.num_labels), dtype=torch.float32)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+    for chunk in chunks([len(x) for x in ids], batch_size, max_tokens):
         batch = {k: v.to(device) for k, v in collate([ids[i] for i in chunk], pad_id).items()}
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = model(**batch).logits

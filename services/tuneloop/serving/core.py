@@ -260,7 +260,7 @@ class ServingCore:
                 if version.kind == registry_pb2.MODEL_KIND_BASE and predictors.task_of(model_dir) != GENERATION:
                     raise FailedPrecondition(f"{target} is a base model: its classification head is untrained, so "
                                              "its answers would be noise; serve a fine-tuned version")
-                predictor = predictors.load(model_dir)
+                predictor = predictors.load(model_dir, self.settings.cpu_batch_tokens)
                 self.log.remember_version(target, predictor.task, list(predictor.labels),
                                          version.lineage.dataset)
             batcher = Batcher(target, predictor.run, self.limits,

@@ -59,11 +59,13 @@ def _top(probs: np.ndarray, labels: list[str], k: int) -> Answer:
 class TextClassifier:
     task = CLASSIFICATION
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, cpu_batch_tokens: int = 0) -> None:
         from tuneloop.ml.classifier import Classifier
 
         self.inner = Classifier(model_dir)
         self.labels = self.inner.labels
+        # a CPU is fastest at a few thousand padded tokens a pass; a GPU runs the batch whole
+        self.max_tokens = cpu_batch_tokens if self.inner.device.type == "cpu" else 0
 
     def check(self, item: Item) -> Item:
         if item.image:
@@ -80,7 +82,7 @@ class TextClassifier:
         inner = self.inner
         encoded = inner.tokenizer([i.text for i in items], truncation=True, max_length=inner.max_length)
         probs = predict(inner.model, encoded["input_ids"], pad_id=inner.tokenizer.pad_token_id, batch_size=len(items),
-                        device=inner.device, autocast=inner.device.type == "cuda").numpy()
+                        max_tokens=self.max_tokens, device=inner.device, autocast=inner.device.type == "cuda").numpy()
         answers = [_top(p, self.labels, i.top_k) for p, i in zip(probs, items, strict=True)]
         for answer, e in zip(answers, encoded.encodings, strict=True):
             answer.truncated = bool(e.overflowing)
@@ -165,9 +167,10 @@ def task_of(model_dir: Path) -> str:
     return GENERATION if any(a.endswith("ForCausalLM") for a in architectures) else CLASSIFICATION
 
 
-def load(model_dir: Path) -> Predictor:
-    """The predictor a model folder calls for."""
+def load(model_dir: Path, cpu_batch_tokens: int = 0) -> Predictor:
+    """The predictor a model folder calls for; a text classifier on a CPU runs a batch in passes
+    of at most `cpu_batch_tokens` padded tokens (0: whole)."""
     task = task_of(model_dir)
     if task == IMAGE_CLASSIFICATION:
         return ImageClassifier(model_dir)
-    return TextGenerator(model_dir) if task == GENERATION else TextClassifier(model_dir)
+    return TextGenerator(model_dir) if task == GENERATION else TextClassifier(model_dir, cpu_batch_tokens)
