@@ -3,7 +3,8 @@
 One model (MiniLM with a BBC topic head) and the same inputs for every path, in one run:
 
 - (a) tuneloop: `tuneloop up` in its own process, `Predict` over gRPC on loopback, micro-batched
-  (TUNELOOP_SERVING_MAX_BATCH 32, MAX_WAIT_MS 5);
+  (TUNELOOP_SERVING_MAX_BATCH 32, MAX_WAIT_MS 5, a batch in forward passes of at most
+  CPU_BATCH_TOKENS 2048 padded tokens);
 - (b) a plain transformers loop in this process, one request at a time (tokenize, forward,
   softmax): what a user writes by hand; it serves one caller at a time, so it is measured at 1;
 - (c) Ray Serve, the engine a Ray user would pick: one replica with both cores, `@serve.batch`
