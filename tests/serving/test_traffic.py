@@ -84,6 +84,15 @@ def test_a_canary_answers_its_share_and_goes_when_its_alias_does(env):
     assert 50 <= by["news@3"] <= 110, by  # half of 160, well inside a binomial's spread
     assert client.serving.predict("news@1", TEXTS[0]).model_version == "news@1", "a pinned version is never a canary"
 
+    # its share is followed when only its tag changes
+    client.registry.set_tags("news@3", {"canary_share": "1"})
+    # 30 answers all from the canary: at the old share (0.5) one try in 1e9 would pass
+    wait_until("the whole share on the canary", lambda: {client.serving.predict("news", t).model_version
+                                                         for t in TEXTS} == {"news@3"}, timeout=60, every=0.2)
+    client.registry.set_tags("news@3", {}, remove=["canary_share"])  # back to the default, 0.1
+    wait_until("the default share", lambda: sum(client.serving.predict("news", t).model_version == "news@3"
+                                                for t in TEXTS) < 15, timeout=60, every=0.2)
+
     client.registry.delete_alias("news", "canary")
     wait_until("the canary unloaded", lambda: "news@3" not in {v.model_version for v in client.serving.status()},
                timeout=60, every=0.2)

@@ -56,6 +56,8 @@ class Follower:
                     backoff = 0.5
                     if event.type in ("alias_moved", "alias_deleted"):
                         self.core.on_alias(f"{event.model}:{event.alias}")
+                    elif event.type == "tags_changed":  # a canary's share is its tag
+                        self.core.traffic.on_tags(event.model)
             except Exception:  # the registry is away or restarting: resume from the cursor
                 if self._stop.is_set():
                     return

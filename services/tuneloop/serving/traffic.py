@@ -9,7 +9,8 @@ agreement with the champion, and accuracy once feedback on the champion's predic
 are known per shadow version. A shadow that is full or fails never touches the real answer.
 
 Companions are looked up on the model's first request and followed through the registry's
-events afterwards (`on_alias`), so a new shadow or canary is loaded off the request path.
+events afterwards (`on_alias`; `on_tags` for a change of the canary's share alone), so a new
+shadow or canary is loaded off the request path.
 """
 
 from __future__ import annotations
@@ -91,6 +92,14 @@ class Traffic:
         if served:
             self.refresh(key)
         return served
+
+    def on_tags(self, model: str) -> None:
+        """Tags of one of `model`'s versions changed: read its canary's share again (one lookup)."""
+        canary = f"{model}:{CANARY}"
+        with self._lock:
+            if canary not in self._present:
+                return
+        self.refresh(canary)
 
     def pick(self, key: str) -> str:
         """The route that answers a request to `key`: its canary, for the canary's share."""
