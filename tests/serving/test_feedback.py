@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import labeled_rows, serving, tiny_classifier, wait_until, write_jsonl
-from tuneloop.core.schema import metadata
+from tuneloop.core.schema import metadata, predictions
 from tuneloop.errors import InvalidArgument
 from tuneloop.serving.log import PredictionLog
 from tuneloop.v1 import registry_pb2
@@ -175,5 +175,40 @@ def test_a_shadow_answer_logged_after_the_feedback_takes_it(tmp_path):
         assert log.get("s" * 32).feedback == "tech"
         with pytest.raises(InvalidArgument, match="is a shadow's"):
             log.record_feedback("s" * 32, "tech")
+    finally:
+        log.stop()
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_shadow_row_committed_while_its_feedback_is_being_written_still_takes_it(engine):
+    """PostgreSQL (read committed) only: SQLite serializes writers, so there the interleaving
+    below cannot happen. The feedback transaction has updated the answer and its shadows but not
+    committed; the writer then commits a late shadow row and judges it, seeing no feedback yet.
+    Before the fix that shadow never got the truth."""
+    log = PredictionLog(engine, sample=1.0, max_pending=100)
+    log.start()
+    try:
+        parent, shadow = "a" * 32, "b" * 32
+        assert log.add(parent, "m@1", text="x", image=b"", predicted="sport")
+        log.flush()
+        fired = []
+
+        def between_update_and_commit(conn, cursor, statement, params, context, executemany):
+            if not fired and statement.startswith("UPDATE predictions") and "shadow_of" in statement:
+                fired.append(True)
+                log.add(shadow, "m@2", text="x", image=b"", predicted="tech", shadow_of=parent,
+                        champion_predicted="sport")
+                log.flush()
+                with engine.connect() as other:  # written and judged, and the feedback not visible to it
+                    assert other.execute(sa.select(predictions.c.feedback)
+                                         .where(predictions.c.id == shadow)).scalar_one() is None
+
+        sa.event.listen(engine, "after_cursor_execute", between_update_and_commit)
+        try:
+            log.record_feedback(parent, "tech")
+        finally:
+            sa.event.remove(engine, "after_cursor_execute", between_update_and_commit)
+        assert fired
+        assert log.get(shadow).feedback == "tech"
     finally:
         log.stop()

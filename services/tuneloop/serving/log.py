@@ -133,6 +133,11 @@ class PredictionLog:
             # the shadows' answers to the same input are judged by the same truth
             conn.execute(sa.update(predictions).where(predictions.c.shadow_of == prediction_id)
                          .values(feedback=label, feedback_at=now))
+        if changed:  # again, committed: a shadow row the writer committed meanwhile (and judged before the
+            # feedback above was visible to it, as PostgreSQL's read committed allows) is judged here
+            with write_transaction(self.engine) as conn:
+                conn.execute(sa.update(predictions).where(predictions.c.shadow_of == prediction_id)
+                             .values(feedback=label, feedback_at=now))
         if not changed:
             raise FailedPrecondition(f"prediction {prediction_id!r} already has feedback {found.feedback!r}, and it "
                                      f"was appended to {found.appended_to}; it cannot change now")
@@ -171,7 +176,9 @@ class PredictionLog:
             try:
                 with write_transaction(self.engine) as conn:
                     conn.execute(sa.insert(predictions), rows)
-                    if shadows := [r["id"] for r in rows if r["shadow_of"]]:
+                if shadows := [r["id"] for r in rows if r["shadow_of"]]:  # after the insert is committed: with
+                    # record_feedback's second pass, one of the two sees the other whatever the interleaving
+                    with write_transaction(self.engine) as conn:
                         _judge_late_shadows(conn, shadows)
             except Exception:  # noqa: BLE001 - the answers went out; losing their log is counted and logged
                 prom.UNLOGGED.inc(len(rows))
