@@ -5,13 +5,25 @@
    the baseline of a plain local file copy (shutil.copyfile) of the same file. Goal: >= 0.5x.
 2. Search: p50/p95 latency of SearchVersions over gRPC, by alias and by tag, with 10,000
    versions across 100 models, on SQLite and on PostgreSQL (127.0.0.1:5432). Goal p95 <= 20 ms.
+3. With --mlflow-python (the python of a separate venv holding MLflow: never a dependency of
+   tuneloop), the same against MLflow, the tool a team would otherwise run: its tracking server
+   in its own process on loopback, a SQLite backend and `--serve-artifacts` proxying to a local
+   folder (MLflow's documented team set-up); `MlflowClient.log_artifacts` / `download_artifacts`
+   of the same folder (sha256-checked), and 10,000 versions registered across 100 models searched
+   by alias (`get_model_version_by_alias`) and tag (`search_model_versions`), through
+   bench/mlflow_peer.py. Goals (issue 19): transfer >= 2x MLflow's throughput both ways, search
+   p95 >= 10x lower.
 
+    python -m venv /tmp/mlflow-venv && /tmp/mlflow-venv/bin/pip install mlflow==3.17.2
     python bench/registry.py [--size-mb 200] [--versions 10000] [--queries 200] [--skip-postgres]
+                             [--mlflow-python /tmp/mlflow-venv/bin/python]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import shutil
 import socket
@@ -20,7 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +46,7 @@ from tuneloop.core.db import open_database
 from tuneloop.core.schema import aliases, model_versions, models, version_metrics, version_tags
 from tuneloop.core.settings import ServerSettings
 
+ROOT = Path(__file__).resolve().parent
 PG_URL = os.environ.get("TUNELOOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -54,7 +69,45 @@ def _wait_ready(client: Client, proc: subprocess.Popen) -> None:
     raise TimeoutError("registry server did not start within 60 s")
 
 
-def transfer(size_mb: int, repeat: int) -> None:
+@contextlib.contextmanager
+def mlflow_server(python: str, workdir: Path) -> Iterator[str]:
+    """MLflow's tracking server, its own process on loopback: SQLite backend, artifacts proxied
+    (`--serve-artifacts`) to a local folder; yields its URL."""
+    port = _free_port()
+    log = (workdir / "mlflow-server.log").open("w")
+    proc = subprocess.Popen([str(Path(python).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+                             "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}", "--serve-artifacts",
+                             "--artifacts-destination", str(workdir / "mlartifacts")],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited; see {workdir / 'mlflow-server.log'}")
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("mlflow server did not start within 120 s") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def mlflow_peer(python: str, url: str, *args: str) -> dict:
+    proc = subprocess.run([python, str(ROOT / "mlflow_peer.py"), "--tracking-uri", url, *args],
+                          capture_output=True, text=True, timeout=3600)
+    if proc.returncode:
+        raise RuntimeError(f"bench/mlflow_peer.py {args[0]} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout)
+
+
+def transfer(size_mb: int, repeat: int, mlflow_python: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         src = tmp / "src"
@@ -76,12 +129,21 @@ def transfer(size_mb: int, repeat: int) -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+        if mlflow_python:
+            with mlflow_server(mlflow_python, tmp) as url:
+                runs = [mlflow_peer(mlflow_python, url, "transfer", str(src)) for _ in range(repeat)]
+            ml_up, ml_down = min(r["upload_s"] for r in runs), min(r["download_s"] for r in runs)
     mbps = lambda s: size / s / 1e6  # noqa: E731
     print(f"transfer of {size_mb} MB (best of {repeat}):")
     print(f"  baseline local copy   {copy_s:6.3f}s  {mbps(copy_s):8.0f} MB/s")
     print(f"  upload (sha256-verified)  {up_s:6.3f}s  {mbps(up_s):8.0f} MB/s  {copy_s / up_s:.2f}x of copy")
     print(f"  download (sha256-verified){down_s:6.3f}s  {mbps(down_s):8.0f} MB/s  {copy_s / down_s:.2f}x of copy")
     print(f"  upload+download vs two copies: {2 * copy_s / (up_s + down_s):.2f}x  (goal >= 0.5x)")
+    if mlflow_python:
+        print(f"  MLflow log_artifacts       {ml_up:6.3f}s  {mbps(ml_up):8.0f} MB/s  tuneloop/MLflow {ml_up / up_s:.2f}x"
+              "  (goal >= 2x)")
+        print(f"  MLflow download_artifacts  {ml_down:6.3f}s  {mbps(ml_down):8.0f} MB/s  tuneloop/MLflow "
+              f"{ml_down / down_s:.2f}x  (goal >= 2x)")
 
 
 def _timed(fn, *args, **kwargs) -> float:
@@ -116,7 +178,9 @@ def seed(engine: sa.Engine, n_versions: int, n_models: int = 100) -> None:
                                                                  ("previous-champion", per_model - 1))])
 
 
-def search_latency(label: str, url: str, n_versions: int, queries: int) -> None:
+def search_latency(label: str, url: str, n_versions: int, queries: int) -> dict[str, float]:
+    """Each case's p95 in ms (and prints p50/p95)."""
+    p95s: dict[str, float] = {}
     engine = open_database(url)
     seed(engine, n_versions)
     engine.dispose()
@@ -144,11 +208,22 @@ def search_latency(label: str, url: str, n_versions: int, queries: int) -> None:
                         found = client.registry.search(limit=page_size or 100, page_size=page_size, **case)
                         times.append((time.perf_counter() - t0) * 1000)
                     times.sort()
-                    p95 = times[int(len(times) * 0.95) - 1]
+                    p95 = p95s[name] = times[int(len(times) * 0.95) - 1]
                     print(f"  {name:46s} p50 {statistics.median(times):6.2f} ms  p95 {p95:6.2f} ms  "
                           f"({len(found)} hits)  {'ok' if p95 <= 20 else 'OVER the 20 ms goal'}")
         finally:
             server.stop()
+    return p95s
+
+
+def mlflow_search(python: str, n_versions: int, queries: int, ours: dict[str, float]) -> None:
+    with tempfile.TemporaryDirectory() as tmp, mlflow_server(python, Path(tmp)) as url:
+        result = mlflow_peer(python, url, "search", "--versions", str(n_versions), "--queries", str(queries))
+    print(f"MLflow search, {result['versions']:,} versions across 100 models (registered through its API in "
+          f"{result['seed_s']:.0f} s), {queries} queries each:")
+    for name, r in result["cases"].items():
+        print(f"  {name:46s} p50 {r['p50_ms']:6.2f} ms  p95 {r['p95_ms']:6.2f} ms  ({r['hits']} hits)  "
+              f"MLflow/tuneloop p95 {r['p95_ms'] / ours[name]:.1f}x  (goal >= 10x)")
 
 
 def main() -> None:
@@ -158,10 +233,13 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--mlflow-python", default="", help="the python of a venv holding MLflow: also measure it")
     args = parser.parse_args()
-    transfer(args.size_mb, args.repeat)
+    transfer(args.size_mb, args.repeat, args.mlflow_python or None)
     with tempfile.TemporaryDirectory() as tmp:
-        search_latency("SQLite", f"sqlite:///{tmp}/bench.db", args.versions, args.queries)
+        ours = search_latency("SQLite", f"sqlite:///{tmp}/bench.db", args.versions, args.queries)
+    if args.mlflow_python:
+        mlflow_search(args.mlflow_python, args.versions, args.queries, ours)
     if not args.skip_postgres:
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         admin = sa.create_engine(PG_URL)
