@@ -136,13 +136,11 @@ def tag(ref: Annotated[str, typer.Argument(help="NAME@VERSION or NAME:ALIAS")],
         remove: Annotated[list[str] | None, typer.Option("--remove", help="A tag to remove (repeatable).")] = None,
         address: ServerOpt = None, as_json: JsonOpt = False) -> None:
     """Set or remove a version's tags (a canary's `canary_share`, say); prints the version."""
-    pairs = pairs or []
-    if bad := [p for p in pairs if "=" not in p or not p.partition("=")[0].strip()]:
-        raise typer.BadParameter(f"expected KEY=VALUE, got {bad[0]!r}", param_hint="KEY=VALUE")
-    if not pairs and not remove:
+    tags = _pairs(pairs)
+    if not tags and not remove:
         raise typer.BadParameter("name a tag to set (KEY=VALUE) or to --remove", param_hint="KEY=VALUE")
-    with errors_to_exit(), Client(address) as client:
-        version = client.registry.set_tags(ref, dict(p.split("=", 1) for p in pairs), remove=remove or [])
+    with errors_to_exit(), Client(address) as client:  # the registry checks the keys (INVALID_ARGUMENT)
+        version = client.registry.set_tags(ref, tags, remove=remove or [])
     emit(version_dict(version), as_json, render_version)
 
 

@@ -133,14 +133,14 @@ class PredictionLog:
             # the shadows' answers to the same input are judged by the same truth
             conn.execute(sa.update(predictions).where(predictions.c.shadow_of == prediction_id)
                          .values(feedback=label, feedback_at=now))
-        if changed:  # again, committed: a shadow row the writer committed meanwhile (and judged before the
-            # feedback above was visible to it, as PostgreSQL's read committed allows) is judged here
-            with write_transaction(self.engine) as conn:
-                conn.execute(sa.update(predictions).where(predictions.c.shadow_of == prediction_id)
-                             .values(feedback=label, feedback_at=now))
         if not changed:
             raise FailedPrecondition(f"prediction {prediction_id!r} already has feedback {found.feedback!r}, and it "
                                      f"was appended to {found.appended_to}; it cannot change now")
+        # again, committed: a shadow row the writer committed meanwhile (and judged before the feedback
+        # above was visible to it, as PostgreSQL's read committed allows) is judged here
+        with write_transaction(self.engine) as conn:
+            conn.execute(sa.update(predictions).where(predictions.c.shadow_of == prediction_id)
+                         .values(feedback=label, feedback_at=now))
         prom.FEEDBACK.labels(found.model_version).inc()
         return self.get(prediction_id)  # type: ignore[return-value]
 
