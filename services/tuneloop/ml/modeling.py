@@ -10,8 +10,9 @@ finds that token from `pad_token_id`, so padding is on the right and the pad id 
 `ensure_pad` gives a tokenizer without one its end-of-text token).
 
 `freeze` means the same for any architecture: the embeddings plus the first N transformer
-blocks stop getting gradients. `predict` is batched inference: inference mode, sorted by
-length, padded per batch.
+blocks stop getting gradients, and their forward passes run with autograd off
+(`run_without_grad`), so no graph is recorded for them whatever their inputs. `predict` is
+batched inference: inference mode, sorted by length, padded per batch.
 """
 
 from __future__ import annotations
@@ -91,19 +92,39 @@ def blocks(model) -> list:
     raise InvalidArgument(f"cannot find the transformer blocks of {type(model).__name__} to freeze")
 
 
+def run_without_grad(modules) -> None:
+    """Make each module's forward pass run under `torch.no_grad()` (and leave grad mode as it
+    was afterwards, also when the pass raises). For frozen modules: nothing they compute is
+    ever differentiated, so autograd need not record it. Their results are unchanged, and so
+    is what the modules above them learn."""
+    for module in modules:
+        modes: list[bool] = []
+
+        def enter(_module, _args, modes=modes):
+            modes.append(torch.is_grad_enabled())
+            torch.set_grad_enabled(False)
+
+        def leave(_module, _args, _output, modes=modes):
+            torch.set_grad_enabled(modes.pop())
+
+        module.register_forward_pre_hook(enter)
+        module.register_forward_hook(leave, always_call=True)
+
+
 def freeze(model, n_layers: int) -> int:
-    """Freeze the embeddings and the first `n_layers` transformer blocks (0: train everything).
+    """Freeze the embeddings and the first `n_layers` transformer blocks (0: train everything):
+    no gradients for their parameters, and their forward passes run without autograd.
     Returns the number of parameters left trainable."""
     if n_layers > 0:
         base = getattr(model, model.base_model_prefix, model)
         embeddings = getattr(base, "embeddings", None)
         embeddings = model.get_input_embeddings() if embeddings is None else embeddings
-        for module in (embeddings, getattr(base, "wpe", None)):  # GPT-2 keeps positions apart
-            for p in module.parameters() if module is not None else ():
+        frozen = [m for m in (embeddings, getattr(base, "wpe", None)) if m is not None]  # GPT-2 keeps positions apart
+        frozen += blocks(model)[:n_layers]
+        for module in frozen:
+            for p in module.parameters():
                 p.requires_grad = False
-        for layer in blocks(model)[:n_layers]:
-            for p in layer.parameters():
-                p.requires_grad = False
+        run_without_grad(frozen)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 

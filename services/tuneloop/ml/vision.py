@@ -28,6 +28,7 @@ from PIL import Image
 
 from tuneloop.core.pictures import decode_rgb
 from tuneloop.errors import FailedPrecondition
+from tuneloop.ml.modeling import run_without_grad
 
 LITE_CONFIG = "efficientnet.json"
 TF_LITE_NORM = ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])  # TF-Lite's (x - 127) / 128, as the Lite models were trained
@@ -118,14 +119,18 @@ def stages(model) -> tuple[list, list]:
 
 
 def freeze_stages(model, n: int) -> int:
-    """Freeze the stem and the first `n` stages (0: train everything); returns trainable parameters."""
+    """Freeze the stem and the first `n` stages (0: train everything): no gradients for their
+    parameters, and their forward passes run without autograd. Returns trainable parameters."""
     if n > 0:
         stem, groups = stages(model)
         if n > len(groups):
             raise FailedPrecondition(f"freeze_layers {n} exceeds the model's {len(groups)} stages")
-        for module in [*stem, *groups[:n]]:
-            for p in torch.nn.ModuleList(module).parameters() if isinstance(module, list) else module.parameters():
+        # the modules a forward pass calls: an EfficientNet-Lite stage is a list of blocks
+        frozen = [m for group in [*stem, *groups[:n]] for m in (group if isinstance(group, list) else [group])]
+        for module in frozen:
+            for p in module.parameters():
                 p.requires_grad = False
+        run_without_grad(frozen)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
