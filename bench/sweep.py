@@ -3,17 +3,18 @@ against the default hyperparameters, on BBC with a small budget.
 
 (a) one run with the default hyperparameters; (b) random search, every trial to the end; (c) the
 same random search (the same seed, so the same configurations in the same order) with ASHA
-(reduction factor 4): a trial goes past its first of 4 epochs only in the top quarter there.
-Each trial is a Ray Train run of tuneloop's real
-loop (trainer.sweep, through the same handle the trainer uses); trials run 2 at a time, one
-worker with one core each. Compute is the sum of the trials' training seconds (Tune's
-time_total_s: from the trial's start to its last report) times their workers. The best trial's
-checkpoint is scored on BBC's whole test split by the evaluator's inference path.
+(reduction factor 4): a trial goes past its first epoch (of --epochs, 4 by default) only in the
+top quarter there, and past its 4th (with --epochs above 4) only in the top quarter of those.
+Each trial is a Ray Train run of tuneloop's real loop (trainer.sweep, through the same handle
+the trainer uses); trials run 2 at a time, one worker with one core each. Compute is the sum
+of the trials' training seconds (Tune's time_total_s: from the trial's start to its last
+report) times their workers. The best trial's checkpoint is scored on BBC's whole test split by
+the evaluator's inference path.
 
 Goal (issue 17): (c) reaches (b)'s best validation score with at least 40% less compute, and
 beats (a).
 
-    python bench/sweep.py [--trials 6] [--train-rows 240]
+    python bench/sweep.py [--trials 6] [--train-rows 240] [--epochs 4]
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=2)
     parser.add_argument("--train-rows", type=int, default=240)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--epochs", type=int, default=4, help="each trial's epochs (ASHA's max_t; its rungs: "
+                        "1, 4, 16... epochs up to it)")
     args = parser.parse_args()
     import polars as pl
 
@@ -76,8 +79,8 @@ def main() -> None:
         inputs.client.dataprep.download_split(name, version, "test", Path(tmp) / "test.parquet")
         test = pl.read_parquet(Path(tmp) / "test.parquet", columns=["text", "label"])
         common = {"max_train_samples": args.train_rows, "seed": args.seed}
-        sweep = {"space": SPACE, "trials": args.trials, "max_concurrent": args.concurrent, "searcher": "random",
-                 "seed": args.seed}
+        sweep = {"space": SPACE | {"epochs": args.epochs}, "trials": args.trials, "max_concurrent": args.concurrent,
+                 "searcher": "random", "seed": args.seed}
         rows = []
         default, wall = run(inputs, Path(tmp) / "a-default", common, None)
         rows.append(("(a) default hyperparameters", 1, default.best_metrics["val_f1_macro"],
