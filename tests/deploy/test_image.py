@@ -65,6 +65,20 @@ def test_ray_has_one_version_for_image_chart_and_client():
     assert ray.__version__ == version, "the client (this venv) runs the chart's Ray"
 
 
+def test_this_venv_runs_the_ml_image_lock():
+    """scripts/setup-venv.sh installs under the ml lock's pins (unconstrained, pip's resolver spends
+    over 20 minutes backtracking): every package the lock pins is installed here at the lock's version."""
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
+    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    locked = {canonicalize_name(name): version for name, version in pins("ml-cpu").items()}
+    differ = {name: (want, installed[name]) for name, want in locked.items() if installed.get(name, want) != want}
+    assert not differ, differ
+    assert {"ray", "torch", "botocore", "s3fs"} <= set(locked) & set(installed)
+
+
 def test_the_build_refuses_an_image_that_is_not_its_lock(tmp_path):
     """scripts/check_lock.py, as the image build runs it, against this venv: a lock that pins a
     version not installed, or misses what is installed, fails loudly, naming each difference."""
