@@ -3,8 +3,9 @@ against the default hyperparameters, on BBC with a small budget.
 
 (a) one run with the default hyperparameters; (b) random search, every trial to the end; (c) the
 same random search (the same seed, so the same configurations in the same order) with ASHA
-(reduction factor 4): a trial goes past its first epoch (of --epochs, 4 by default) only in the
-top quarter there, and past its 4th (with --epochs above 4) only in the top quarter of those.
+(reduction factor F, --reduction-factor, 4 by default): a trial goes past its first epoch (of
+--epochs, 4 by default) only in the top 1/F there, past its F-th (with --epochs above F) only in
+the top 1/F of those, and so on.
 Each trial is a Ray Train run of tuneloop's real loop (trainer.sweep, through the same handle
 the trainer uses); trials run 2 at a time, one worker with one core each. Compute is the sum
 of the trials' training seconds (Tune's time_total_s: from the trial's start to its last
@@ -14,7 +15,7 @@ the evaluator's inference path.
 Goal (issue 17): (c) reaches (b)'s best validation score with at least 40% less compute, and
 beats (a).
 
-    python bench/sweep.py [--trials 6] [--train-rows 240] [--epochs 4]
+    python bench/sweep.py [--trials 6] [--train-rows 240] [--epochs 4] [--reduction-factor 4]
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def main() -> None:
     parser.add_argument("--train-rows", type=int, default=240)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=4, help="each trial's epochs (ASHA's max_t; its rungs: "
-                        "1, 4, 16... epochs up to it)")
+                        "1, F, F*F... epochs up to it)")
+    parser.add_argument("--reduction-factor", type=int, default=4, help="ASHA's F: at each rung only the top 1/F "
+                        "of the trials go on")
     args = parser.parse_args()
     import polars as pl
 
@@ -80,12 +83,13 @@ def main() -> None:
         test = pl.read_parquet(Path(tmp) / "test.parquet", columns=["text", "label"])
         common = {"max_train_samples": args.train_rows, "seed": args.seed}
         sweep = {"space": SPACE | {"epochs": args.epochs}, "trials": args.trials, "max_concurrent": args.concurrent,
-                 "searcher": "random", "seed": args.seed}
+                 "searcher": "random", "seed": args.seed, "reduction_factor": args.reduction_factor}
         rows = []
         default, wall = run(inputs, Path(tmp) / "a-default", common, None)
         rows.append(("(a) default hyperparameters", 1, default.best_metrics["val_f1_macro"],
                      test_f1(default.best_checkpoint, test), wall, wall))
-        for label, scheduler in (("(b) random search, no early stopping", "none"), ("(c) random search + ASHA", "asha")):
+        for label, scheduler in (("(b) random search, no early stopping", "none"),
+                                 (f"(c) random search + ASHA, reduction factor {args.reduction_factor}", "asha")):
             result, wall = run(inputs, Path(tmp) / f"sweep-{scheduler}", common, sweep | {"scheduler": scheduler})
             compute = sum(t["seconds"] for t in result.trials)
             stopped = sum(t["state"] == "STOPPED" for t in result.trials)

@@ -60,11 +60,14 @@ def test_an_empty_space_and_bad_sweep_settings_are_refused():
         space.parse({"epochs": 2}, BASE)
     good = {"space": {"learning_rate": {"loguniform": [1e-5, 1e-3]}}, "trials": 4}
     assert space.check_sweep(good, BASE) == {"space": good["space"], "trials": 4, "max_concurrent": 1,
-                                             "searcher": "random", "scheduler": "asha", "seed": 0}
+                                             "searcher": "random", "scheduler": "asha", "seed": 0,
+                                             "reduction_factor": 4}
     for bad, says in [({"trials": 0}, "sweep trials: 0"), ({"searcher": "grid"}, "searcher: 'grid'"),
                       ({"scheduler": "pbt"}, "scheduler: 'pbt'"), ({"max_concurrent": -1}, "max_concurrent"),
                       ({"trials": "many"}, "sweep trials: 'many' is not a whole number"),
-                      ({"seed": 1.5}, "sweep seed: 1.5 is not a whole number")]:
+                      ({"seed": 1.5}, "sweep seed: 1.5 is not a whole number"),
+                      ({"reduction_factor": 1}, "sweep reduction_factor: 1 [(]2 to 16"),
+                      ({"reduction_factor": 2.5}, "sweep reduction_factor: 2.5 is not a whole number")]:
         with pytest.raises(InvalidArgument, match=says):
             space.check_sweep(good | bad, BASE)
 

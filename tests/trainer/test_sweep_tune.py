@@ -32,17 +32,20 @@ def _config(tmp_path: Path, epochs: int = 4) -> LoopConfig:
     return LoopConfig(spec=spec, labels=["a", "b"], dataset="d@1", base_model="b@1", storage_url=str(tmp_path))
 
 
-def _stand_in(log: str, *, fail_batch: int = 0, wait_for: str = "", tied: bool = False):
+def _stand_in(log: str, *, fail_batch: int = 0, wait_for: str = "", tied: bool = False,
+              by_arrival: tuple[float, ...] = ()):
     """A trial that reports a score per epoch (higher learning rate, better), a checkpoint path each
     time, and notes its start in `log`, ranked as the real trials' reports are (`ranked`); batch
     size `fail_batch` raises; with `wait_for`, trials after the first wait until that file exists;
     `tied`: every trial scores the same (a one-class model's macro-F1) and only the validation loss
-    (lower with a higher learning rate) tells them apart."""
+    (lower with a higher learning rate) tells them apart; `by_arrival`: the n-th trial to start scores
+    by_arrival[n] (times the epoch's share), whatever it drew."""
 
     def trial(config: dict) -> None:
         from ray import tune
 
         trial_id = tune.get_context().get_trial_id()
+        arrival = len(open(log).read().split()) if os.path.exists(log) else 0
         with open(log, "a") as fh:
             fh.write(trial_id + "\n")
         if config.get("batch_size") == fail_batch:
@@ -51,7 +54,8 @@ def _stand_in(log: str, *, fail_batch: int = 0, wait_for: str = "", tied: bool =
             while not os.path.exists(wait_for):
                 time.sleep(0.2)
         for epoch in range(config.get("epochs", 4)):
-            score = 0.2 if tied else config["learning_rate"] * 1000 * (epoch + 1) / 4
+            base = by_arrival[arrival] if by_arrival else config["learning_rate"] * 1000
+            score = 0.2 if tied else base * (epoch + 1) / 4
             tune.report(ranked({"val_score": score, "val_f1_macro": score, "epoch": epoch,
                                 "val_loss": 1.6 - config["learning_rate"] * 100,
                                 "checkpoint_path": f"/ckpt/{trial_id}/{epoch}"}))
@@ -96,6 +100,23 @@ def test_asha_stops_weak_trials_and_tpe_searches(tmp_path):
     assert len(result.trials) == 8 and stopped, [(t["state"], t["epochs"]) for t in result.trials]
     assert all(t["epochs"] < 4 for t in stopped)
     assert result.best_metrics["val_score"] == max(t["best_score"] for t in result.trials)
+
+
+@pytest.mark.parametrize("factor, epochs", [(2, [4, 4, 1, 1, 2]), (4, [4, 4, 1, 1, 4])])
+def test_the_reduction_factor_sets_asha_rungs_and_cutoffs(tmp_path, factor, epochs):
+    # trials one at a time scoring 5, 9, 1, 2, 6.5 in that order, 4 epochs. Factor 2: rungs at epochs 1 and 2,
+    # the top half goes on: the 3rd (1) and 4th (2) stop at the first rung, the 5th (6.5) passes it (above
+    # the median of 5, 9, 1, 2) but not the second (below that of 5 and 9). Factor 4: one rung, the top quarter
+    # (the 75th percentile of 5, 9, 1, 2 is 6: the 5th goes on to the end)
+    sweep = {"space": {"learning_rate": {"loguniform": [1e-5, 1e-3]}}, "trials": 5, "max_concurrent": 1,
+             "searcher": "random", "scheduler": "asha", "seed": 4, "reduction_factor": factor}
+    log = tmp_path / "log"
+    result = fit_sweep(_config(tmp_path), name=f"sweep-f{factor}", workers=1, use_gpu=False, max_failures=0,
+                       sweep=sweep, trainable=_stand_in(str(log), by_arrival=(5, 9, 1, 2, 6.5)))
+    by_id = {t["trial"]: t for t in result.trials}
+    ran = [by_id[trial_id]["epochs"] for trial_id in log.read_text().split()]
+    assert ran == epochs, [(t["state"], t["epochs"]) for t in result.trials]
+    assert [by_id[i]["state"] for i in log.read_text().split()] == ["TERMINATED" if e == 4 else "STOPPED" for e in epochs]
 
 
 def test_trials_tied_on_the_score_are_ranked_by_validation_loss_so_asha_still_stops_some(tmp_path):

@@ -41,7 +41,7 @@ def sweep_dict(job) -> dict:
     out = job_dict(job)
     out["sweep"] = {"space": json.loads(job.sweep.space_json or "{}"), "trials": job.sweep.trials,
                     "max_concurrent": job.sweep.max_concurrent, "searcher": job.sweep.searcher,
-                    "scheduler": job.sweep.scheduler}
+                    "scheduler": job.sweep.scheduler, "reduction_factor": job.sweep.reduction_factor}
     out["trials"] = [{"trial": t.id, "state": t.state, "config": json.loads(t.config_json or "{}"),
                       "best_score": t.best_score if t.best_score == t.best_score else None, "epochs": t.epochs,
                       "seconds": round(t.seconds, 2), "error": t.error or None} for t in job.trials]
@@ -105,7 +105,9 @@ def sweep(
     max_concurrent: Annotated[int, typer.Option(help="Trials run at once (each holds its workers' CPUs).")] = 1,
     searcher: Annotated[str, typer.Option(help="random, or tpe (Optuna's Tree-structured Parzen Estimator).")] = "random",
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop",
-                                             help="ASHA: stop trials outside the top quarter at 1, 4... epochs.")] = True,
+                                             help="ASHA: stop trials outside the top 1/F at 1, F, F*F... epochs.")] = True,
+    reduction_factor: Annotated[int, typer.Option("--reduction-factor", help="ASHA's F (2-16): lower stops "
+                                                  "more trials, and sooner.")] = 4,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the sweep until it ends.")] = False,
     address: ServerOpt = None, as_json: JsonOpt = False, train: dict | None = None,
 ) -> None:
@@ -113,7 +115,8 @@ def sweep(
     options = dict(train or {})
     with errors_to_exit(), Client(address) as client:
         request = {"space": read_space(space), "trials": trials, "max_concurrent": max_concurrent,
-                   "searcher": searcher, "scheduler": "asha" if early_stop else "none", "seed": options.get("seed", 0)}
+                   "searcher": searcher, "scheduler": "asha" if early_stop else "none", "seed": options.get("seed", 0),
+                   "reduction_factor": reduction_factor}
         job = client.trainer.submit(dataset=dataset, base_model=base_model, model=model, sweep=request, **options)
         if wait:
             follow_sweep(client, job.id, trials, quiet=as_json)

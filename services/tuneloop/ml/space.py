@@ -31,6 +31,7 @@ TUNABLE = ("learning_rate", "freeze_layers", "epochs", "batch_size", "warmup_rat
 KINDS = ("loguniform", "uniform", "randint", "choice")
 SEARCHERS = ("random", "tpe")
 SCHEDULERS = ("asha", "none")
+REDUCTION_FACTOR = 4  # ASHA's, Ray Tune's default: at each rung only the top quarter of the trials go on
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,8 @@ def _whole(request: dict, name: str, default: int) -> int:
 
 
 def check_sweep(request: dict, base: TrainSpec) -> dict:
-    """A sweep request (`space`, `trials`, `max_concurrent`, `searcher`, `scheduler`, `seed`) checked
+    """A sweep request (`space`, `trials`, `max_concurrent`, `searcher`, `scheduler`, `seed`,
+    `reduction_factor`) checked
     and filled in: what a sweep job stores, its space as parsed."""
     trials = _whole(request, "trials", 0)
     if not 1 <= trials <= 1000:
@@ -160,6 +162,11 @@ def check_sweep(request: dict, base: TrainSpec) -> dict:
     scheduler = request.get("scheduler") or "asha"
     if scheduler not in SCHEDULERS:
         raise InvalidArgument(f"invalid sweep scheduler: {scheduler!r} (one of {', '.join(SCHEDULERS)})")
+    factor = _whole(request, "reduction_factor", REDUCTION_FACTOR)
+    if not 2 <= factor <= 16:
+        raise InvalidArgument(f"invalid sweep reduction_factor: {factor} (2 to 16: ASHA keeps the top 1/factor "
+                              "of the trials at each rung)")
     space = parse(request.get("space"), base)
     return {"space": space.to_json(), "trials": trials, "max_concurrent": min(concurrent, trials),
-            "searcher": searcher, "scheduler": scheduler, "seed": _whole(request, "seed", 0)}
+            "searcher": searcher, "scheduler": scheduler, "seed": _whole(request, "seed", 0),
+            "reduction_factor": factor}

@@ -172,10 +172,10 @@ def _scheduler(sweep: dict, max_epochs: int):
         return None
     from ray.tune.schedulers import ASHAScheduler
 
-    # one Tune result per validated epoch; Ray's default reduction factor (4): a trial goes past 1
-    # epoch only when it is in the top quarter there, past 4 in the top quarter of those
-    # (docs/benchmarks.md: 2 and 4 saved about the same on 6 trials, 23% and 24%)
-    return ASHAScheduler(time_attr="training_iteration", max_t=max_epochs, grace_period=1, reduction_factor=4)
+    # one Tune result per validated epoch; with reduction factor f (Ray's default 4) a trial goes past
+    # 1 epoch only when it is in the top 1/f there, past f in the top 1/f of those (docs/benchmarks.md)
+    factor = int(sweep.get("reduction_factor") or spaces.REDUCTION_FACTOR)
+    return ASHAScheduler(time_attr="training_iteration", max_t=max_epochs, grace_period=1, reduction_factor=factor)
 
 
 def max_epochs(space: spaces.Space, base: int) -> int:
