@@ -308,6 +308,7 @@ def test_a_malformed_search_space_is_invalid_argument_naming_the_field(env, tmp_
     assert "field freeze_layers: up to 8 exceeds the model's 6 layers" in details(
         {"freeze_layers": {"choice": [2, 8]}})
     assert "sweep trials: 0" in details({"epochs": {"randint": [1, 2]}}, trials=0)
+    assert "sweep reduction_factor: 17 (2 to 16" in details({"epochs": {"randint": [1, 2]}}, reduction_factor=17)
     space = tmp_path / "space.yaml"
     space.write_text("learning_rate: {loguniform: [1.0e-4, 1.0e-3]}\nepochs: {randint: [0, 2]}\n")
     out = subprocess.run([sys.executable, "-m", "tuneloop.cli", "sweep", "--dataset", "bbc", "--base-model", "minilm",
