@@ -61,15 +61,22 @@ def test_an_empty_space_and_bad_sweep_settings_are_refused():
     good = {"space": {"learning_rate": {"loguniform": [1e-5, 1e-3]}}, "trials": 4}
     assert space.check_sweep(good, BASE) == {"space": good["space"], "trials": 4, "max_concurrent": 1,
                                              "searcher": "random", "scheduler": "asha", "seed": 0,
-                                             "reduction_factor": 4}
+                                             "reduction_factor": 2, "grace_period": 1}
     for bad, says in [({"trials": 0}, "sweep trials: 0"), ({"searcher": "grid"}, "searcher: 'grid'"),
                       ({"scheduler": "pbt"}, "scheduler: 'pbt'"), ({"max_concurrent": -1}, "max_concurrent"),
                       ({"trials": "many"}, "sweep trials: 'many' is not a whole number"),
                       ({"seed": 1.5}, "sweep seed: 1.5 is not a whole number"),
                       ({"reduction_factor": 1}, "sweep reduction_factor: 1 [(]2 to 16"),
-                      ({"reduction_factor": 2.5}, "sweep reduction_factor: 2.5 is not a whole number")]:
+                      ({"reduction_factor": 2.5}, "sweep reduction_factor: 2.5 is not a whole number"),
+                      ({"grace_period": -1}, "sweep grace_period: -1 [(]ASHA's first rung"),
+                      # BASE trains 3 epochs: a first rung at the third stops nothing
+                      ({"grace_period": 3}, "grace_period: 3 .* before the longest trial's last epoch, 3")]:
         with pytest.raises(InvalidArgument, match=says):
             space.check_sweep(good | bad, BASE)
+    # without early stopping the first rung is moot; a space's longest trial sets the bound
+    assert space.check_sweep(good | {"grace_period": 3, "scheduler": "none"}, BASE)["grace_period"] == 3
+    longer = {"learning_rate": {"loguniform": [1e-5, 1e-3]}, "epochs": {"choice": [2, 8]}}
+    assert space.check_sweep(good | {"space": longer, "grace_period": 7}, BASE)["grace_period"] == 7
 
 
 def test_a_trial_that_makes_the_spec_inconsistent_is_refused_at_apply():

@@ -102,16 +102,19 @@ def test_asha_stops_weak_trials_and_tpe_searches(tmp_path):
     assert result.best_metrics["val_score"] == max(t["best_score"] for t in result.trials)
 
 
-@pytest.mark.parametrize("factor, epochs", [(2, [4, 4, 1, 1, 2]), (4, [4, 4, 1, 1, 4])])
-def test_the_reduction_factor_sets_asha_rungs_and_cutoffs(tmp_path, factor, epochs):
+@pytest.mark.parametrize("factor, grace, epochs", [(2, 1, [4, 4, 1, 1, 2]), (4, 1, [4, 4, 1, 1, 4]),
+                                                   (2, 2, [4, 4, 2, 2, 4])])
+def test_the_reduction_factor_and_grace_period_set_asha_rungs_and_cutoffs(tmp_path, factor, grace, epochs):
     # trials one at a time scoring 5, 9, 1, 2, 6.5 in that order, 4 epochs. Factor 2: rungs at epochs 1 and 2,
     # the top half goes on: the 3rd (1) and 4th (2) stop at the first rung, the 5th (6.5) passes it (above
     # the median of 5, 9, 1, 2) but not the second (below that of 5 and 9). Factor 4: one rung, the top quarter
-    # (the 75th percentile of 5, 9, 1, 2 is 6: the 5th goes on to the end)
+    # (the 75th percentile of 5, 9, 1, 2 is 6: the 5th goes on to the end). Factor 2 with a grace period of 2:
+    # one rung, at epoch 2 (4 is the end): the 3rd and 4th stop there, later than with 1, and the 5th, judged
+    # against all four (median 3.5) instead of the first two, goes on to the end
     sweep = {"space": {"learning_rate": {"loguniform": [1e-5, 1e-3]}}, "trials": 5, "max_concurrent": 1,
-             "searcher": "random", "scheduler": "asha", "seed": 4, "reduction_factor": factor}
+             "searcher": "random", "scheduler": "asha", "seed": 4, "reduction_factor": factor, "grace_period": grace}
     log = tmp_path / "log"
-    result = fit_sweep(_config(tmp_path), name=f"sweep-f{factor}", workers=1, use_gpu=False, max_failures=0,
+    result = fit_sweep(_config(tmp_path), name=f"sweep-f{factor}-g{grace}", workers=1, use_gpu=False, max_failures=0,
                        sweep=sweep, trainable=_stand_in(str(log), by_arrival=(5, 9, 1, 2, 6.5)))
     by_id = {t["trial"]: t for t in result.trials}
     ran = [by_id[trial_id]["epochs"] for trial_id in log.read_text().split()]

@@ -21,7 +21,8 @@ class TrainerClient(ServiceClient):
                sweep: dict | None = None, **hyperparameters) -> trainer_pb2.Job:
         """Queue a job; hyperparameters not given (or None) take the server's defaults. A repeated
         `idempotency_key` returns the job first submitted with it. With `sweep` ({"space": {option:
-        range}, "trials": N, and optionally "max_concurrent", "searcher", "scheduler", "seed", "reduction_factor"}) the
+        range}, "trials": N, and optionally "max_concurrent", "searcher", "scheduler", "seed", "reduction_factor",
+        "grace_period"}) the
         job is a hyperparameter sweep over those options (see tuneloop.ml.space)."""
         spec = trainer_pb2.TrainSpec(dataset=dataset, base_model=base_model, model=model,
                                      **{k: v for k, v in hyperparameters.items() if v is not None})
@@ -31,7 +32,7 @@ class TrainerClient(ServiceClient):
                 space_json=json.dumps(sweep.get("space")), trials=int(sweep.get("trials", 0)),
                 max_concurrent=int(sweep.get("max_concurrent", 0)), searcher=sweep.get("searcher", ""),
                 scheduler=sweep.get("scheduler", ""), seed=int(sweep.get("seed", 0)),
-                reduction_factor=int(sweep.get("reduction_factor", 0))))
+                reduction_factor=int(sweep.get("reduction_factor", 0)), grace_period=int(sweep.get("grace_period", 0))))
         return self._call("SubmitJob", req).job
 
     def get(self, job_id: str) -> trainer_pb2.Job:

@@ -19,8 +19,8 @@ class PolicySpec(BaseModel):
     train: dict = Field(default_factory=dict, description="training options, as `tuneloop train` takes them")
     sweep: dict | None = Field(default=None, description="retrain with a small hyperparameter sweep instead of the "
                                "fixed options: {space: {option: range}, trials: N, max_concurrent, searcher, "
-                               "scheduler, reduction_factor} as `tuneloop sweep` takes them (the train options fix "
-                               "the rest)")
+                               "scheduler, reduction_factor, grace_period} as `tuneloop sweep` takes them (the train "
+                               "options fix the rest)")
     min_new_rows: int = Field(default=1, ge=1, description="new rows since the champion's dataset that start a run")
     every_seconds: float = Field(default=0, ge=0, description="also retrain on a schedule; 0 off")
     drift_threshold: float = Field(default=0, ge=0, le=1, description="label shift of a new version that starts a "

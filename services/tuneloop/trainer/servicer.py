@@ -8,7 +8,7 @@ from tuneloop.core.paging import next_token, page_bounds
 from tuneloop.core.server import Registration
 from tuneloop.core.server import registration as register_servicer
 from tuneloop.errors import InvalidArgument
-from tuneloop.ml.space import REDUCTION_FACTOR
+from tuneloop.ml.space import GRACE_PERIOD, REDUCTION_FACTOR
 from tuneloop.ml.spec import HYPERPARAMETERS, TrainSpec, make_spec
 from tuneloop.trainer.core import TrainerCore
 from tuneloop.trainer.records import Job, JobEvent, State
@@ -31,14 +31,16 @@ def sweep_from_proto(msg: trainer_pb2.SweepSpec) -> dict:
     except json.JSONDecodeError as exc:
         raise InvalidArgument(f"invalid search space: not JSON ({exc})") from exc
     return {"space": space, "trials": msg.trials, "max_concurrent": msg.max_concurrent, "searcher": msg.searcher,
-            "scheduler": msg.scheduler, "seed": msg.seed, "reduction_factor": msg.reduction_factor}
+            "scheduler": msg.scheduler, "seed": msg.seed, "reduction_factor": msg.reduction_factor,
+            "grace_period": msg.grace_period}
 
 
 def sweep_to_proto(sweep: dict) -> trainer_pb2.SweepSpec:
     return trainer_pb2.SweepSpec(space_json=json.dumps(sweep["space"], sort_keys=True), trials=sweep["trials"],
                                  max_concurrent=sweep["max_concurrent"], searcher=sweep["searcher"],
                                  scheduler=sweep["scheduler"], seed=sweep["seed"],
-                                 reduction_factor=sweep.get("reduction_factor", REDUCTION_FACTOR))
+                                 reduction_factor=sweep.get("reduction_factor", REDUCTION_FACTOR),
+                                 grace_period=sweep.get("grace_period", GRACE_PERIOD))
 
 
 def trial_to_proto(trial: dict) -> trainer_pb2.Trial:

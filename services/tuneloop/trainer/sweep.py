@@ -172,15 +172,12 @@ def _scheduler(sweep: dict, max_epochs: int):
         return None
     from ray.tune.schedulers import ASHAScheduler
 
-    # one Tune result per validated epoch; with reduction factor f (Ray's default 4) a trial goes past
-    # 1 epoch only when it is in the top 1/f there, past f in the top 1/f of those (docs/benchmarks.md)
+    # one Tune result per validated epoch; with grace period g and reduction factor f (2 by default)
+    # a trial goes past g epochs only when it is in the top 1/f there, past g*f in the top 1/f of those
+    # (docs/benchmarks.md); sweeps stored before either setting existed read as the defaults
     factor = int(sweep.get("reduction_factor") or spaces.REDUCTION_FACTOR)
-    return ASHAScheduler(time_attr="training_iteration", max_t=max_epochs, grace_period=1, reduction_factor=factor)
-
-
-def max_epochs(space: spaces.Space, base: int) -> int:
-    param = space.get("epochs")
-    return int(param.largest) if param is not None else base
+    grace = int(sweep.get("grace_period") or spaces.GRACE_PERIOD)
+    return ASHAScheduler(time_attr="training_iteration", max_t=max_epochs, grace_period=grace, reduction_factor=factor)
 
 
 def fit_sweep(config: LoopConfig, *, name: str, workers: int, use_gpu: bool, max_failures: int, sweep: dict,
@@ -213,7 +210,7 @@ def fit_sweep(config: LoopConfig, *, name: str, workers: int, use_gpu: bool, max
             tune_config=tune.TuneConfig(metric=RANK, mode="max", num_samples=int(sweep["trials"]),
                                         max_concurrent_trials=max(int(sweep.get("max_concurrent", 1)), 1),
                                         search_alg=_searcher(sweep),
-                                        scheduler=_scheduler(sweep, max_epochs(space, config.spec.epochs))),
+                                        scheduler=_scheduler(sweep, space.max_epochs(config.spec))),
             run_config=tune.RunConfig(name=name, storage_path=storage_path, storage_filesystem=storage_fs,
                                       callbacks=[_events(name, config.spec.epochs)],
                                       failure_config=tune.FailureConfig(max_failures=0),

@@ -140,7 +140,7 @@ class Job(_message.Message):
     def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., spec_json: _Optional[str] = ..., dataset: _Optional[str] = ..., base_model: _Optional[str] = ..., model: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., error: _Optional[str] = ..., tensorboard: _Optional[str] = ..., attempts: _Optional[int] = ..., cancel_requested: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., sweep: _Optional[_Union[SweepSpec, _Mapping]] = ..., trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ...) -> None: ...
 
 class SweepSpec(_message.Message):
-    __slots__ = ("space_json", "trials", "max_concurrent", "searcher", "scheduler", "seed", "reduction_factor")
+    __slots__ = ("space_json", "trials", "max_concurrent", "searcher", "scheduler", "seed", "reduction_factor", "grace_period")
     SPACE_JSON_FIELD_NUMBER: _ClassVar[int]
     TRIALS_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENT_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +148,7 @@ class SweepSpec(_message.Message):
     SCHEDULER_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     REDUCTION_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    GRACE_PERIOD_FIELD_NUMBER: _ClassVar[int]
     space_json: str
     trials: int
     max_concurrent: int
@@ -155,7 +156,8 @@ class SweepSpec(_message.Message):
     scheduler: str
     seed: int
     reduction_factor: int
-    def __init__(self, space_json: _Optional[str] = ..., trials: _Optional[int] = ..., max_concurrent: _Optional[int] = ..., searcher: _Optional[str] = ..., scheduler: _Optional[str] = ..., seed: _Optional[int] = ..., reduction_factor: _Optional[int] = ...) -> None: ...
+    grace_period: int
+    def __init__(self, space_json: _Optional[str] = ..., trials: _Optional[int] = ..., max_concurrent: _Optional[int] = ..., searcher: _Optional[str] = ..., scheduler: _Optional[str] = ..., seed: _Optional[int] = ..., reduction_factor: _Optional[int] = ..., grace_period: _Optional[int] = ...) -> None: ...
 
 class Trial(_message.Message):
     __slots__ = ("id", "state", "config_json", "best_score", "epochs", "seconds", "error")
