@@ -309,6 +309,7 @@ def test_a_malformed_search_space_is_invalid_argument_naming_the_field(env, tmp_
         {"freeze_layers": {"choice": [2, 8]}})
     assert "sweep trials: 0" in details({"epochs": {"randint": [1, 2]}}, trials=0)
     assert "sweep reduction_factor: 17 (2 to 16" in details({"epochs": {"randint": [1, 2]}}, reduction_factor=17)
+    assert "sweep grace_period: 3 (ASHA's first rung" in details({"epochs": {"randint": [1, 3]}}, grace_period=3)
     space = tmp_path / "space.yaml"
     space.write_text("learning_rate: {loguniform: [1.0e-4, 1.0e-3]}\nepochs: {randint: [0, 2]}\n")
     out = subprocess.run([sys.executable, "-m", "tuneloop.cli", "sweep", "--dataset", "bbc", "--base-model", "minilm",
@@ -333,6 +334,7 @@ def test_a_tiny_sweep_registers_its_best_trial_with_lineage_and_every_trial_in_h
     shown = json.loads(out.stdout)
     assert shown["state"] == "SUCCEEDED" and shown["model"] == "news-sweep@1", shown
     assert shown["sweep"]["space"]["learning_rate"] == {"loguniform": [1e-4, 1e-3]}
+    assert (shown["sweep"]["reduction_factor"], shown["sweep"]["grace_period"]) == (2, 1), "ASHA's defaults, stored"
     trials = shown["trials"]
     assert len(trials) == 3 and all(t["state"] in ("TERMINATED", "STOPPED") for t in trials), trials
     best = max(trials, key=lambda t: t["best_score"])
@@ -344,6 +346,12 @@ def test_a_tiny_sweep_registers_its_best_trial_with_lineage_and_every_trial_in_h
     assert config["sweep"]["trial"] == best["trial"] and config["sweep"]["trials"] == 3
     assert config["learning_rate"] == pytest.approx(best["config"]["learning_rate"])
     assert version.metrics["val_f1_macro"] == pytest.approx(best["best_score"], abs=1e-6)
+
+    table = subprocess.run([sys.executable, "-m", "tuneloop.cli", "jobs", "show", shown["job"], "--address",
+                            f"127.0.0.1:{env['server'].port}"], capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0, table.stderr[-2000:]
+    assert "search: random, 3 trials, 1 at a time; ASHA (reduction factor 2, grace period 1 epoch(s))" in table.stdout
+    assert all(t["trial"] in table.stdout for t in trials), table.stdout
 
     events = [m.event.type for m in client.trainer.watch(shown["job"], follow=False)]
     assert events.count("trial_started") == 3 and events.count("trial_ended") == 3

@@ -41,7 +41,8 @@ def sweep_dict(job) -> dict:
     out = job_dict(job)
     out["sweep"] = {"space": json.loads(job.sweep.space_json or "{}"), "trials": job.sweep.trials,
                     "max_concurrent": job.sweep.max_concurrent, "searcher": job.sweep.searcher,
-                    "scheduler": job.sweep.scheduler, "reduction_factor": job.sweep.reduction_factor}
+                    "scheduler": job.sweep.scheduler, "reduction_factor": job.sweep.reduction_factor,
+                    "grace_period": job.sweep.grace_period}
     out["trials"] = [{"trial": t.id, "state": t.state, "config": json.loads(t.config_json or "{}"),
                       "best_score": t.best_score if t.best_score == t.best_score else None, "epochs": t.epochs,
                       "seconds": round(t.seconds, 2), "error": t.error or None} for t in job.trials]
@@ -50,6 +51,10 @@ def sweep_dict(job) -> dict:
 
 def render_sweep(o: dict) -> None:
     render_job(o)
+    if s := o.get("sweep"):
+        stopping = (f"ASHA (reduction factor {s['reduction_factor']}, grace period {s['grace_period']} epoch(s))"
+                    if s["scheduler"] == "asha" else "no early stopping")
+        console.print(f"search: {s['searcher']}, {s['trials']} trials, {s['max_concurrent']} at a time; {stopping}")
     if not o.get("trials"):
         return
     names = sorted({k for t in o["trials"] for k in t["config"]})
@@ -105,9 +110,12 @@ def sweep(
     max_concurrent: Annotated[int, typer.Option(help="Trials run at once (each holds its workers' CPUs).")] = 1,
     searcher: Annotated[str, typer.Option(help="random, or tpe (Optuna's Tree-structured Parzen Estimator).")] = "random",
     early_stop: Annotated[bool, typer.Option("--early-stop/--no-early-stop",
-                                             help="ASHA: stop trials outside the top 1/F at 1, F, F*F... epochs.")] = True,
-    reduction_factor: Annotated[int, typer.Option("--reduction-factor", help="ASHA's F (2-16): lower stops "
-                                                  "more trials, and sooner.")] = 4,
+                                             help="ASHA: stop trials outside the top 1/F at G, G*F, G*F*F... "
+                                                  "epochs.")] = True,
+    reduction_factor: Annotated[int, typer.Option("--reduction-factor", help="ASHA's F (2-16): at each rung "
+                                                  "the top 1/F go on; lower: more rungs, each keeping more.")] = 2,
+    grace_period: Annotated[int, typer.Option("--grace-period", help="ASHA's first rung, in epochs: no trial "
+                                              "stops before it.")] = 1,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the sweep until it ends.")] = False,
     address: ServerOpt = None, as_json: JsonOpt = False, train: dict | None = None,
 ) -> None:
@@ -116,7 +124,7 @@ def sweep(
     with errors_to_exit(), Client(address) as client:
         request = {"space": read_space(space), "trials": trials, "max_concurrent": max_concurrent,
                    "searcher": searcher, "scheduler": "asha" if early_stop else "none", "seed": options.get("seed", 0),
-                   "reduction_factor": reduction_factor}
+                   "reduction_factor": reduction_factor, "grace_period": grace_period}
         job = client.trainer.submit(dataset=dataset, base_model=base_model, model=model, sweep=request, **options)
         if wait:
             follow_sweep(client, job.id, trials, quiet=as_json)
